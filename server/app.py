@@ -1,0 +1,55 @@
+"""The app factory: the composition root, the only place in server/ that imports feature packages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server import cli, db, errors, extensions
+from server.config import Settings
+from server.wechat import factory as wechat
+
+
+def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with ``config_override`` on top (tests)."""
+    settings = Settings.from_env().with_overrides(config_override)
+    settings.validate()
+
+    app = Flask(__name__, static_folder="static")
+    app.config.update(settings.flask_config())
+    app.config.update(config_override or {})
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    # One reverse proxy in front (nginx): trust its X-Forwarded-For/-Proto for addresses and rate limits.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    logging.basicConfig(level=logging.INFO)
+
+    db.init_app(app)
+    extensions.init_migrate(app)
+    extensions.init_redis(app)
+    extensions.init_limiter(app)
+    extensions.init_api(app)
+    errors.init_app(app)
+    wechat.init_app(app)
+    cli.init_app(app)
+    register_blueprints(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Routes of the core, then one line per feature package."""
+    from server import health
+    from server.auth.blueprint import blp as auth_blp
+    from server.orgs.blueprint import blp as orgs_blp
+    from server.users.blueprint import blp as users_blp
+
+    app.register_blueprint(health.bp)
+    api = app.extensions["linli_api"]
+    api.register_blueprint(auth_blp)
+    api.register_blueprint(users_blp)
+    api.register_blueprint(orgs_blp)

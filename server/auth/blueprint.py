@@ -1,0 +1,77 @@
+"""Login routes: WeChat code, staff password, refresh, logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+
+from server.auth import services
+from server.auth.schemas import RefreshSchema, StaffLoginSchema, TokenPairSchema, WeChatLoginSchema
+from server.extensions import limiter
+from server.users.me import me_payload
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Login and tokens")
+
+
+def _body_key(field: str) -> str:
+    body = request.get_json(silent=True)
+    value = body.get(field) if isinstance(body, dict) else None
+    return f"{field}:{value if isinstance(value, str) else '-'}"
+
+
+def _per_address() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"])
+
+
+def _per_account() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+def _result(result: services.LoginResult) -> dict[str, Any]:
+    return {
+        "access_token": result.access_token,
+        "refresh_token": result.refresh_token,
+        "expires_in": result.expires_in,
+        "token_type": "Bearer",
+        "user": me_payload(result.kind, result.user),
+    }
+
+
+# Per address generously (a whole venue shares one Wi-Fi address), per code or username strictly.
+@blp.route("/wechat", methods=["POST"])
+@limiter.limit(_per_address)
+@limiter.limit(_per_account, key_func=lambda: _body_key("code"))
+@blp.arguments(WeChatLoginSchema)
+@blp.response(200, TokenPairSchema)
+def wechat_login(body: dict[str, str]) -> dict[str, Any]:
+    """Log in with the code of wx.login(); the user is made on first login."""
+    return _result(services.login_with_wechat(body["code"]))
+
+
+@blp.route("/staff", methods=["POST"])
+@limiter.limit(_per_address)
+@limiter.limit(_per_account, key_func=lambda: _body_key("username"))
+@blp.arguments(StaffLoginSchema)
+@blp.response(200, TokenPairSchema)
+def staff_login(body: dict[str, str]) -> dict[str, Any]:
+    """Log in a console account by username and password."""
+    return _result(services.login_staff(body["username"], body["password"]))
+
+
+@blp.route("/refresh", methods=["POST"])
+@limiter.limit(_per_address)
+@blp.arguments(RefreshSchema)
+@blp.response(200, TokenPairSchema)
+def refresh(body: dict[str, str]) -> dict[str, Any]:
+    """Spend a refresh token for a new pair; reusing a spent one revokes its whole login."""
+    return _result(services.refresh_login(body["refresh_token"]))
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.arguments(RefreshSchema)
+@blp.response(204)
+def logout(body: dict[str, str]) -> None:
+    """Revoke the login this refresh token belongs to."""
+    services.logout(body["refresh_token"])

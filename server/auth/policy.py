@@ -1,0 +1,152 @@
+"""Who may do what: one rule per action, knowing roles and org scope. Features register their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+from sqlalchemy import select
+
+from server.auth.tokens import verify_access_token
+from server.db import db
+from server.errors import Forbidden, Unauthorized
+from server.orgs.models import OrgUnit
+from server.users.models import StaffAccount, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a WeChat user or a staff account."""
+
+    kind: str
+    user: User | None = None
+    staff: StaffAccount | None = None
+
+    @property
+    def id(self) -> int:
+        """The id of the user or staff account."""
+        return self.user.id if self.user is not None else self.staff.id  # type: ignore[union-attr]
+
+    @property
+    def is_staff(self) -> bool:
+        """True for a console account of any role."""
+        return self.staff is not None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for an admin staff account."""
+        return self.staff is not None and self.staff.role == "admin"
+
+    def covers(self, org: OrgUnit | None) -> bool:
+        """True when ``org`` lies in this staff account's subtree."""
+        return self.staff is not None and org is not None and self.staff.org.contains(org)
+
+
+Rule = Callable[[Principal, Any], bool]
+RULES: dict[str, Rule] = {}
+
+
+def rule(action: str) -> Callable[[Rule], Rule]:
+    """Register the rule deciding ``action``."""
+
+    def register(fn: Rule) -> Rule:
+        if action in RULES:
+            raise RuntimeError(f"two rules for {action}")
+        RULES[action] = fn
+        return fn
+
+    return register
+
+
+def allowed(principal: Principal, action: str, target: Any = None) -> bool:
+    """Decide ``action`` on ``target``; an action without a rule is refused."""
+    decide = RULES.get(action)
+    return bool(decide and decide(principal, target))
+
+
+def authorize(principal: Principal, action: str, target: Any = None) -> None:
+    """Raise 403 unless allowed."""
+    if not allowed(principal, action, target):
+        raise Forbidden(details={"action": action})
+
+
+def staff_scope_ids(principal: Principal) -> list[int]:
+    """Ids of every org unit in a staff account's subtree (for list filters)."""
+    if principal.staff is None:
+        return []
+    prefix = principal.staff.org.path
+    return list(db.session.scalars(select(OrgUnit.id).where(OrgUnit.path.startswith(prefix))))
+
+
+def _load_principal() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("UNAUTHORIZED")
+    claims = verify_access_token(token.strip())
+    if claims.kind == "user":
+        user = db.session.get(User, claims.principal_id)
+        if user is None:
+            raise Unauthorized("TOKEN_INVALID_LOGIN")
+        return Principal(kind="user", user=user)
+    staff = db.session.get(StaffAccount, claims.principal_id)
+    if staff is None or not staff.active:
+        raise Unauthorized("TOKEN_INVALID_LOGIN")
+    return Principal(kind="staff", staff=staff)
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of this request (401 when there is none)."""
+    principal: Principal | None = g.get("linli_principal")
+    if principal is None:
+        principal = _load_principal()
+        g.linli_principal = principal
+    return principal
+
+
+def auth_required(kind: str | None = None) -> Callable[[F], F]:
+    """Require a valid access token, of ``kind`` ('user' or 'staff') when given."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if kind is not None and principal.kind != kind:
+                raise Forbidden(details={"requires": kind})
+            return view(*args, **kwargs)
+
+        wrapper._apidoc = getattr(view, "_apidoc", {})  # type: ignore[attr-defined]
+        wrapper._apidoc.setdefault("manual_doc", {}).setdefault(  # type: ignore[attr-defined]
+            "security", [{"bearerAuth": []}]
+        )
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# --- rules of the shared core -------------------------------------------------------------------
+
+
+@rule("party_report.create")
+def _create_party_report(principal: Principal, _target: Any) -> bool:
+    return principal.user is not None
+
+
+@rule("party_report.list")
+def _list_party_reports(principal: Principal, _target: Any) -> bool:
+    return principal.is_staff
+
+
+@rule("party_report.decide")
+def _decide_party_report(principal: Principal, report: Any) -> bool:
+    return principal.covers(report.community)
+
+
+@rule("staff.create")
+def _create_staff(principal: Principal, org: Any) -> bool:
+    return principal.is_admin and principal.covers(org)

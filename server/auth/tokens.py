@@ -1,0 +1,125 @@
+"""Access tokens (short JWTs) and refresh tokens (opaque, rotating, stored hashed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from flask import current_app
+from sqlalchemy import select, update
+
+from server.auth.models import RefreshToken
+from server.db import db, is_postgres, keep_changes_despite_error, utcnow
+from server.errors import Unauthorized
+
+JWT_ALGORITHM = "HS256"
+PRINCIPAL_KINDS = ("user", "staff")
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a verified access token says."""
+
+    kind: str
+    principal_id: int
+
+
+def _signing_key() -> bytes:
+    # A derived key: the JWT key never equals the session-cookie key, and it is always 32 bytes.
+    return hashlib.sha256(b"linli-jwt:" + current_app.config["SECRET_KEY"].encode()).digest()
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_access_token(kind: str, principal_id: int) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    ttl = int(current_app.config["ACCESS_TOKEN_TTL_SECONDS"])
+    now = utcnow()
+    claims = {
+        "sub": f"{kind}:{principal_id}",
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, _signing_key(), algorithm=JWT_ALGORITHM), ttl
+
+
+def verify_access_token(token: str) -> TokenClaims:
+    """Verify signature, algorithm, expiry and type; raise Unauthorized otherwise."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            _signing_key(),
+            algorithms=[JWT_ALGORITHM],  # a fixed list: "none" and key-confusion tricks are refused
+            options={"require": ["exp", "iat", "sub", "typ"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("TOKEN_EXPIRED_LOGIN") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("TOKEN_INVALID_LOGIN") from exc
+    kind, _, raw_id = str(claims["sub"]).partition(":")
+    if claims.get("typ") != "access" or kind not in PRINCIPAL_KINDS or not raw_id.isdigit():
+        raise Unauthorized("TOKEN_INVALID_LOGIN")
+    return TokenClaims(kind=kind, principal_id=int(raw_id))
+
+
+def issue_refresh_token(kind: str, principal_id: int, family_id: str | None = None) -> str:
+    """Store the hash of a new refresh token (in ``family_id``, or a new family) and return it."""
+    raw = secrets.token_urlsafe(32)
+    db.session.add(
+        RefreshToken(
+            token_hash=_hash(raw),
+            family_id=family_id or secrets.token_hex(16),
+            principal_kind=kind,
+            principal_id=principal_id,
+            expires_at=utcnow() + timedelta(days=int(current_app.config["REFRESH_TOKEN_TTL_DAYS"])),
+        )
+    )
+    db.session.flush()
+    return raw
+
+
+def revoke_family(family_id: str) -> None:
+    """Revoke every token of a login family."""
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def _load_for_update(raw: str) -> RefreshToken | None:
+    query = select(RefreshToken).where(RefreshToken.token_hash == _hash(raw))
+    if is_postgres():
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def rotate_refresh_token(raw: str) -> tuple[RefreshToken, str]:
+    """Spend a refresh token and issue its successor; a second use revokes the whole family."""
+    token = _load_for_update(raw)
+    if token is None or token.expires_at <= utcnow():
+        raise Unauthorized("REFRESH_TOKEN_INVALID")
+    if token.used_at is not None:
+        revoke_family(token.family_id)
+        keep_changes_despite_error()  # the revocation must outlive the 401
+        raise Unauthorized("REFRESH_TOKEN_REUSED")
+    if token.revoked_at is not None:
+        raise Unauthorized("REFRESH_TOKEN_INVALID")
+    token.used_at = utcnow()
+    successor = issue_refresh_token(token.principal_kind, token.principal_id, token.family_id)
+    return token, successor
+
+
+def revoke_refresh_token(raw: str) -> None:
+    """Log out: revoke the family of this refresh token, if it is one of ours."""
+    token = _load_for_update(raw)
+    if token is not None:
+        revoke_family(token.family_id)

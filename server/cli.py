@@ -1,0 +1,129 @@
+"""Flask CLI commands: org, staff, seed-demo, dev."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from server.db import db
+from server.errors import MESSAGES, AppError
+from server.orgs.models import ORG_KINDS
+from server.users.models import STAFF_ROLES
+
+
+@contextmanager
+def cli_transaction() -> Iterator[None]:
+    """One transaction per command: commit on success, roll back and exit 1 on a refused input."""
+    try:
+        yield
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        zh, en = MESSAGES.get(exc.code, (exc.code, exc.code))
+        raise click.ClickException(f"{exc.code}: {zh} / {en} {exc.details or ''}".strip()) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+org_group = click.Group("org", help="Manage the org tree (区 → 街道 → 社区 → 网格).")
+staff_group = click.Group("staff", help="Manage console accounts.")
+
+
+@org_group.command("create")
+@click.option("--kind", type=click.Choice(ORG_KINDS), required=True)
+@click.option("--name", required=True)
+@click.option("--code", required=True, help="Unique code, e.g. C01")
+@click.option("--parent", "parent_code", default=None, help="Code of the parent unit")
+@with_appcontext
+def org_create(kind: str, name: str, code: str, parent_code: str | None) -> None:
+    """Add an org unit under its parent."""
+    from server.orgs.services import create_org
+
+    with cli_transaction():
+        org = create_org(kind, name, code, parent_code)
+    click.echo(f"created {org.kind} {org.code} {org.name} (id {org.id})")
+
+
+@staff_group.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True, help="At least 8 characters")
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True)
+@click.option("--org", "org_code", required=True, help="Code of the org unit this account looks after")
+@click.option("--name", "display_name", default="")
+@with_appcontext
+def staff_create(username: str, password: str, role: str, org_code: str, display_name: str) -> None:
+    """Add a console account scoped to an org unit and everything below it."""
+    from server.users.services import create_staff
+
+    with cli_transaction():
+        staff = create_staff(username, password, role, org_code, display_name)
+    click.echo(f"created {staff.role} {staff.username} for {org_code} (id {staff.id})")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo() -> None:
+    """Create (once) a demo district, street, two communities, an admin, a staff login and residents."""
+    from server.seed import seed_demo_data
+
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException("seed-demo refuses to run in production")
+    with cli_transaction():
+        lines = seed_demo_data()
+    for line in lines:
+        click.echo(line)
+
+
+def _serve_fake_wechat(host: str, port: int) -> Callable[[], None]:
+    """Serve the built-in fake WeChat in a thread; return a function that stops it."""
+    from werkzeug.serving import make_server
+
+    from server.wechat.fake import create_fake_wechat
+
+    server = make_server(
+        host,
+        port,
+        create_fake_wechat(current_app.config["WECHAT_APPID"], current_app.config["WECHAT_SECRET"]),
+        threaded=True,
+    )
+    threading.Thread(target=server.serve_forever, daemon=True, name="fake-wechat").start()
+    return server.shutdown
+
+
+@click.command("dev")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option("--fake-wechat-port", default=5001, type=int)
+def dev(host: str, port: int, fake_wechat_port: int) -> None:
+    """Serve the API for local use, with the fake WeChat when no real WECHAT_APPID is set."""
+    from server.app import create_app
+
+    override: dict[str, Any] = {}
+    if not os.environ.get("WECHAT_APPID"):
+        override["WECHAT_API_BASE"] = f"http://127.0.0.1:{fake_wechat_port}"
+    app = create_app(override)
+    with app.app_context():
+        if not os.environ.get("WECHAT_APPID"):
+            _serve_fake_wechat("127.0.0.1", fake_wechat_port)
+            click.echo(
+                f" * fake WeChat on http://127.0.0.1:{fake_wechat_port} (any code logs in, e.g. alice.1)"
+            )
+        click.echo(f" * database: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+        click.echo(f" * API docs: http://{host}:{port}/api/docs")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on ``flask --app wsgi``."""
+    for command in (org_group, staff_group, seed_demo, dev):
+        app.cli.add_command(command)

@@ -1,0 +1,175 @@
+"""Settings, read only from the environment through typed parsers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+ENVIRONMENTS = ("development", "production", "testing")
+REAL_WECHAT_API_BASE = "https://api.weixin.qq.com"
+FAKE_WECHAT_APPID = "wx-fake-appid"
+FAKE_WECHAT_SECRET = "fake-secret"
+
+T = TypeVar("T")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a startable app; the message says which setting."""
+
+
+def parse_str(raw: str) -> str:
+    """Return the raw string, stripped."""
+    return raw.strip()
+
+
+def parse_int(raw: str) -> int:
+    """Parse a whole number."""
+    return int(raw.strip())
+
+
+def parse_bool(raw: str) -> bool:
+    """Parse 1/0, true/false, yes/no, on/off."""
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def parse_environment(raw: str) -> str:
+    """Parse LINLI_ENV."""
+    value = raw.strip().lower()
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
+    return value
+
+
+def parse_database_url(raw: str) -> str:
+    """Accept postgres:// and postgresql:// and point them at psycopg 3."""
+    value = raw.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    if not value.startswith(("postgresql+psycopg://", "sqlite://")):
+        raise ValueError("must be a postgresql:// or sqlite:// URL")
+    return value
+
+
+def parse_url(raw: str) -> str:
+    """Parse an http(s) or redis URL without a trailing slash."""
+    value = raw.strip().rstrip("/")
+    if "://" not in value:
+        raise ValueError("must be a URL")
+    return value
+
+
+def _env(environ: Mapping[str, str], name: str, parser: Callable[[str], T], default: T) -> T:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parser(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app reads; names are the environment variables."""
+
+    LINLI_ENV: str = "development"
+    SECRET_KEY: str = DEFAULT_SECRET_KEY
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    REDIS_PREFIX: str = "linli:"
+    WECHAT_APPID: str | None = None
+    WECHAT_SECRET: str | None = None
+    WECHAT_API_BASE: str = REAL_WECHAT_API_BASE
+    WECHAT_TIMEOUT_SECONDS: int = 10
+    ACCESS_TOKEN_TTL_SECONDS: int = 7200
+    REFRESH_TOKEN_TTL_DAYS: int = 30
+    LOGIN_RATE_LIMIT: str = "10 per minute"
+    LOGIN_RATE_LIMIT_PER_ADDRESS: str = "3000 per minute"
+    MAX_CONTENT_LENGTH: int = 12 * 1024 * 1024
+    INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from the environment, refusing malformed values."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            LINLI_ENV=_env(env, "LINLI_ENV", parse_environment, defaults.LINLI_ENV),
+            SECRET_KEY=_env(env, "SECRET_KEY", parse_str, defaults.SECRET_KEY),
+            DATABASE_URL=_env(env, "DATABASE_URL", parse_database_url, None),
+            REDIS_URL=_env(env, "REDIS_URL", parse_url, None),
+            REDIS_PREFIX=_env(env, "REDIS_PREFIX", parse_str, defaults.REDIS_PREFIX),
+            WECHAT_APPID=_env(env, "WECHAT_APPID", parse_str, None),
+            WECHAT_SECRET=_env(env, "WECHAT_SECRET", parse_str, None),
+            WECHAT_API_BASE=_env(env, "WECHAT_API_BASE", parse_url, defaults.WECHAT_API_BASE),
+            WECHAT_TIMEOUT_SECONDS=_env(env, "WECHAT_TIMEOUT_SECONDS", parse_int, 10),
+            ACCESS_TOKEN_TTL_SECONDS=_env(env, "ACCESS_TOKEN_TTL_SECONDS", parse_int, 7200),
+            REFRESH_TOKEN_TTL_DAYS=_env(env, "REFRESH_TOKEN_TTL_DAYS", parse_int, 30),
+            LOGIN_RATE_LIMIT=_env(env, "LOGIN_RATE_LIMIT", parse_str, defaults.LOGIN_RATE_LIMIT),
+            LOGIN_RATE_LIMIT_PER_ADDRESS=_env(
+                env, "LOGIN_RATE_LIMIT_PER_ADDRESS", parse_str, defaults.LOGIN_RATE_LIMIT_PER_ADDRESS
+            ),
+            MAX_CONTENT_LENGTH=_env(env, "MAX_CONTENT_LENGTH", parse_int, defaults.MAX_CONTENT_LENGTH),
+            INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
+        )
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Settings:
+        """Return a copy with the known keys of ``overrides`` replaced."""
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        values = asdict(self)
+        values.update({k: v for k, v in overrides.items() if k in known})
+        return Settings(**values)
+
+    @property
+    def uses_fake_wechat(self) -> bool:
+        """True when no real WeChat credentials are configured."""
+        return not self.WECHAT_APPID
+
+    def validate(self) -> None:
+        """Refuse settings no app may start with; production is strict."""
+        if self.LINLI_ENV != "production":
+            return
+        problems = []
+        if self.SECRET_KEY == DEFAULT_SECRET_KEY:
+            problems.append("SECRET_KEY is the default; set a random value of at least 32 characters")
+        elif len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        if not self.DATABASE_URL:
+            problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
+        if not self.WECHAT_APPID or not self.WECHAT_SECRET:
+            problems.append("WECHAT_APPID and WECHAT_SECRET must be set in production")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask config mapping derived from these settings."""
+        database_url = self.DATABASE_URL or f"sqlite:///{Path(self.INSTANCE_DIR) / 'linli.sqlite3'}"
+        wechat_appid = self.WECHAT_APPID or FAKE_WECHAT_APPID
+        wechat_secret = self.WECHAT_SECRET or (FAKE_WECHAT_SECRET if self.uses_fake_wechat else "")
+        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        if database_url.startswith("sqlite"):
+            engine_options = {"connect_args": {"timeout": 15, "check_same_thread": False}}
+        return {
+            **asdict(self),
+            "ENV_NAME": self.LINLI_ENV,
+            "TESTING": self.LINLI_ENV == "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "WECHAT_APPID": wechat_appid,
+            "WECHAT_SECRET": wechat_secret,
+            "MAX_CONTENT_LENGTH": self.MAX_CONTENT_LENGTH,
+            "JSON_AS_ASCII": False,
+        }

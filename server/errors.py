@@ -1,0 +1,169 @@
+"""The error envelope of API.md: a stable code, a Chinese (or English) message and details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# code -> (Chinese message, English message). Codes are the contract; messages may be reworded.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "BAD_REQUEST": ("请求格式不正确", "The request is malformed"),
+    "VALIDATION_ERROR": ("提交的数据有误", "Some fields are invalid"),
+    "UNAUTHORIZED": ("请先登录", "Please log in"),
+    "TOKEN_EXPIRED_LOGIN": ("登录已过期，请重新登录", "Your session has expired, please log in again"),
+    "TOKEN_INVALID_LOGIN": ("登录凭证无效，请重新登录", "The access token is invalid, please log in again"),
+    "REFRESH_TOKEN_INVALID": (
+        "刷新凭证无效，请重新登录",
+        "The refresh token is invalid, please log in again",
+    ),
+    "REFRESH_TOKEN_REUSED": (
+        "刷新凭证已被使用，为安全起见已退出所有设备，请重新登录",
+        "The refresh token was already used; all sessions of this login were revoked, please log in again",
+    ),
+    "FORBIDDEN": ("没有权限执行此操作", "You are not allowed to do this"),
+    "NOT_FOUND": ("请求的资源不存在", "Not found"),
+    "METHOD_NOT_ALLOWED": ("不支持该请求方法", "Method not allowed"),
+    "CONFLICT": ("与当前状态冲突", "Conflicts with the current state"),
+    "PAYLOAD_TOO_LARGE": ("提交的内容过大", "The request body is too large"),
+    "UNSUPPORTED_MEDIA_TYPE": ("请以 JSON 格式提交", "Send the body as JSON"),
+    "RATE_LIMITED": ("操作过于频繁，请稍后再试", "Too many requests, please try again later"),
+    "INTERNAL_ERROR": ("服务器开小差了，请稍后再试", "Something went wrong on our side, please try again"),
+    "SERVICE_UNAVAILABLE": ("服务暂时不可用，请稍后再试", "The service is temporarily unavailable"),
+    "WECHAT_CODE_INVALID": (
+        "微信登录凭证无效或已使用，请重新进入小程序",
+        "The WeChat login code is invalid or used",
+    ),
+    "WECHAT_PHONE_CODE_INVALID": ("手机号授权码无效或已使用", "The WeChat phone code is invalid or used"),
+    "WECHAT_UNAVAILABLE": (
+        "微信服务暂时不可用，请稍后再试",
+        "WeChat is temporarily unavailable, please retry",
+    ),
+    "INVALID_CREDENTIALS": ("用户名或密码错误", "Wrong username or password"),
+    "ACCOUNT_DISABLED": ("该账号已停用", "This account is disabled"),
+    "ACCOUNT_LOCKED": ("密码错误次数过多，账号暂时锁定", "Too many failed attempts; the account is locked"),
+    "ORG_NOT_FOUND": ("组织不存在", "No such org unit"),
+    "ORG_CODE_TAKEN": ("组织编码已存在", "That org code is taken"),
+    "ORG_PARENT_INVALID": ("上级组织层级不正确", "The parent org unit is of the wrong level"),
+    "NOT_A_COMMUNITY": ("请选择一个社区", "Choose a community"),
+    "USERNAME_TAKEN": ("用户名已存在", "That username is taken"),
+    "PARTY_REPORT_PENDING": ("您已有待审核的党员报到申请", "You already have a pending party report"),
+    "ALREADY_PARTY_MEMBER": ("您已是该社区的报到党员", "You are already a reported party member there"),
+    "PARTY_REPORT_NOT_FOUND": ("报到申请不存在", "No such party report"),
+    "PARTY_REPORT_DECIDED": ("该申请已处理", "This report was already decided"),
+    "REASON_REQUIRED": ("请填写原因", "A reason is required"),
+}
+
+
+class AppError(Exception):
+    """An error a client can cause; rendered as the JSON envelope with a stable code."""
+
+    status: ClassVar[int] = 400
+
+    def __init__(self, code: str, status: int | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.details = details or {}
+        if status is not None:
+            self.status_code = status
+        else:
+            self.status_code = self.status
+
+
+class NotFound(AppError):
+    """A resource that does not exist (or that the caller may not know exists)."""
+
+    status = 404
+
+
+class Conflict(AppError):
+    """The request conflicts with the current state."""
+
+    status = 409
+
+
+class Forbidden(AppError):
+    """The caller is known but not allowed."""
+
+    status = 403
+
+    def __init__(self, code: str = "FORBIDDEN", details: dict[str, Any] | None = None) -> None:
+        super().__init__(code, details=details)
+
+
+class Unauthorized(AppError):
+    """No valid credentials; the client should log in again."""
+
+    status = 401
+
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def preferred_language() -> str:
+    """'en' when the client asks for English first, else 'zh'."""
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en"], default="zh")
+    return "en" if best and best.startswith("en") else "zh"
+
+
+def message_for(code: str) -> str:
+    """The human message for a code in the request's language."""
+    zh, en = MESSAGES.get(code, (code, code))
+    return en if preferred_language() == "en" else zh
+
+
+def error_response(code: str, status: int, details: dict[str, Any] | None = None) -> Response:
+    """Build the envelope response."""
+    response = jsonify({"error": {"code": code, "message": message_for(code), "details": details or {}}})
+    response.status_code = status
+    return response
+
+
+def _handle_app_error(exc: AppError) -> Response:
+    return error_response(exc.code, exc.status_code, exc.details)
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = HTTP_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
+    details: dict[str, Any] = {}
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict) and "messages" in data:
+        # webargs/marshmallow validation messages, keyed by location then field
+        messages = data["messages"]
+        details = {"fields": messages.get("json", messages) if isinstance(messages, dict) else messages}
+    response = error_response(code, status, details)
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _handle_http_exception(exc)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response("INTERNAL_ERROR", 500)
+
+
+def init_app(app: Flask) -> None:
+    """Render every error as the JSON envelope (after flask-smorest, to replace its handler)."""
+    app.register_error_handler(AppError, _handle_app_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,92 @@
+"""Extension objects shared by the app: API (OpenAPI), migrations, rate limiter, Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_smorest import Api
+
+from server.db import db
+from server.schemas import ErrorSchema
+
+migrate = Migrate()
+
+
+class LinliApi(Api):
+    """flask-smorest's Api documenting our error envelope instead of its own."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+def client_address() -> str:
+    """The caller's address as the proxy reported it (ProxyFix sets remote_addr)."""
+    return request.remote_addr or "unknown"
+
+
+limiter = Limiter(key_func=client_address, default_limits=[], headers_enabled=True)
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def redis_client() -> redis.Redis | None:
+    """The app's Redis client, or None when no REDIS_URL is configured."""
+    client: redis.Redis | None = current_app.extensions.get("linli_redis")
+    return client
+
+
+def redis_key(*parts: Any) -> str:
+    """A Redis key under this deployment's prefix."""
+    return current_app.config["REDIS_PREFIX"] + ":".join(str(p) for p in parts)
+
+
+def init_api(app: Flask) -> Api:
+    """OpenAPI at /api/openapi.json and Swagger UI at /api/docs, assets served from the package."""
+    app.config.setdefault("API_TITLE", "Linli 邻里 API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/static/vendor/swagger-ui/")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
+            "info": {"description": "The HTTP contract of the Linli mini program and console. See API.md."},
+        },
+    )
+    api = LinliApi(app)
+    app.extensions["linli_api"] = api
+    return api
+
+
+def init_migrate(app: Flask) -> None:
+    """Flask-Migrate on our migrations folder; batch mode so SQLite can alter tables."""
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+
+
+def init_redis(app: Flask) -> None:
+    """Create one Redis client per app when REDIS_URL is set."""
+    url = app.config.get("REDIS_URL")
+    if url:
+        app.extensions["linli_redis"] = redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+        )
+
+
+def init_limiter(app: Flask) -> None:
+    """Rate limits stored in Redis when configured (shared by every process), else in memory."""
+    url = app.config.get("REDIS_URL")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", url if url else "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_PREFIX"] + "limits")
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2, "socket_connect_timeout": 2})
+    # A Redis outage must not take logins down with it: fall back to memory until it returns.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    limiter.init_app(app)

@@ -1,0 +1,57 @@
+"""Building and reading the org tree."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.db import db
+from server.errors import AppError, Conflict, NotFound
+from server.orgs.models import ORG_KINDS, PARENT_KIND, OrgUnit
+
+
+def get_org_by_code(code: str) -> OrgUnit:
+    """The unit with this code, or ORG_NOT_FOUND."""
+    org = db.session.scalars(select(OrgUnit).where(OrgUnit.code == code)).first()
+    if org is None:
+        raise NotFound("ORG_NOT_FOUND", details={"code": code})
+    return org
+
+
+def get_community(community_id: int) -> OrgUnit:
+    """The community with this id, or an error saying it is not one."""
+    org = db.session.get(OrgUnit, community_id)
+    if org is None:
+        raise NotFound("ORG_NOT_FOUND", details={"id": community_id})
+    if org.kind != "community":
+        raise AppError("NOT_A_COMMUNITY", status=422, details={"id": community_id, "kind": org.kind})
+    return org
+
+
+def create_org(kind: str, name: str, code: str, parent_code: str | None = None) -> OrgUnit:
+    """Add a unit under its parent; the parent's kind must be the level above."""
+    if kind not in ORG_KINDS:
+        raise AppError("VALIDATION_ERROR", status=422, details={"kind": f"one of {', '.join(ORG_KINDS)}"})
+    if not name.strip() or not code.strip():
+        raise AppError("VALIDATION_ERROR", status=422, details={"name/code": "required"})
+    parent = get_org_by_code(parent_code) if parent_code else None
+    expected = PARENT_KIND[kind]
+    if (parent.kind if parent else None) != expected:
+        raise AppError(
+            "ORG_PARENT_INVALID", status=422, details={"kind": kind, "expected_parent_kind": expected}
+        )
+    if db.session.scalars(select(OrgUnit.id).where(OrgUnit.code == code)).first() is not None:
+        raise Conflict("ORG_CODE_TAKEN", details={"code": code})
+    org = OrgUnit(kind=kind, name=name.strip(), code=code.strip(), parent=parent)
+    db.session.add(org)
+    db.session.flush()
+    org.path = f"{parent.path if parent else '/'}{org.id}/"
+    db.session.flush()
+    return org
+
+
+def list_communities(under: OrgUnit | None = None) -> list[OrgUnit]:
+    """Every community, optionally only those below ``under``, by code."""
+    query = select(OrgUnit).where(OrgUnit.kind == "community")
+    if under is not None:
+        query = query.where(OrgUnit.path.startswith(under.path))
+    return list(db.session.scalars(query.order_by(OrgUnit.code)))

@@ -1,0 +1,49 @@
+"""The demo data of ``flask --app wsgi seed-demo``: idempotent, for local use only."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.db import db
+from server.orgs.models import OrgUnit
+from server.orgs.services import create_org
+from server.users.models import StaffAccount, User
+from server.users.services import create_staff
+
+DEMO_ORGS = [
+    ("district", "示范区", "D01", None),
+    ("street", "幸福街道", "S01", "D01"),
+    ("community", "阳光社区", "C01", "S01"),
+    ("community", "和谐社区", "C02", "S01"),
+    ("grid", "阳光社区第一网格", "C01-G1", "C01"),
+    ("grid", "和谐社区第一网格", "C02-G1", "C02"),
+]
+DEMO_STAFF = [
+    ("admin", "linli-admin-demo", "admin", "D01", "区管理员"),
+    ("staff", "linli-staff-demo", "staff", "C01", "阳光社区工作者"),
+    ("staff2", "linli-staff2-demo", "staff", "C02", "和谐社区工作者"),
+]
+DEMO_RESIDENTS = [
+    ("demo-openid-zhang", "张大妈", "C01"),
+    ("demo-openid-li", "李师傅", "C01"),
+    ("demo-openid-wang", "王同学", "C02"),
+]
+
+
+def seed_demo_data() -> list[str]:
+    """Create what is missing of the demo and say how to log in."""
+    for kind, name, code, parent in DEMO_ORGS:
+        if db.session.scalars(select(OrgUnit).where(OrgUnit.code == code)).first() is None:
+            create_org(kind, name, code, parent)
+    for username, password, role, org, display in DEMO_STAFF:
+        if db.session.scalars(select(StaffAccount).where(StaffAccount.username == username)).first() is None:
+            create_staff(username, password, role, org, display)
+    for openid, nickname, community_code in DEMO_RESIDENTS:
+        if db.session.scalars(select(User).where(User.openid == openid)).first() is None:
+            community = db.session.scalars(select(OrgUnit).where(OrgUnit.code == community_code)).one()
+            db.session.add(User(openid=openid, nickname=nickname, community=community))
+    db.session.flush()
+    lines = ["Demo ready (示范数据已就绪):"]
+    lines += [f"  staff login  {u} / {p}  ({r} of {o})" for u, p, r, o, _ in DEMO_STAFF]
+    lines.append("  residents    log in with any fake WeChat code, e.g. alice.1 (see README)")
+    return lines

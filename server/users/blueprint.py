@@ -1,0 +1,103 @@
+"""Routes of /me and the party-report flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from server.auth.policy import auth_required, current_principal
+from server.schemas import page_body, page_of
+from server.users import services
+from server.users.me import me_payload
+from server.users.models import PartyReport
+from server.users.schemas import (
+    MePatchSchema,
+    MeSchema,
+    PartyReportCreateSchema,
+    PartyReportQuerySchema,
+    PartyReportSchema,
+    PhoneCodeSchema,
+    ReasonSchema,
+)
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Me, party reports")
+
+
+def _me() -> dict[str, Any]:
+    principal = current_principal()
+    who = principal.user if principal.user is not None else principal.staff
+    assert who is not None
+    return me_payload(principal.kind, who)
+
+
+@blp.route("/me", methods=["GET"])
+@auth_required()
+@blp.response(200, MeSchema)
+def get_me() -> dict[str, Any]:
+    """Who I am: roles, community, party membership, masked phone."""
+    return _me()
+
+
+@blp.route("/me", methods=["PATCH"])
+@auth_required("user")
+@blp.arguments(MePatchSchema)
+@blp.response(200, MeSchema)
+def patch_me(body: dict[str, Any]) -> dict[str, Any]:
+    """Change my nickname or the community I live in."""
+    user = current_principal().user
+    assert user is not None
+    services.update_profile(user, body.get("nickname"), body.get("community_id"))
+    return _me()
+
+
+@blp.route("/me/phone", methods=["POST"])
+@auth_required("user")
+@blp.arguments(PhoneCodeSchema)
+@blp.response(200, MeSchema)
+def bind_phone(body: dict[str, str]) -> dict[str, Any]:
+    """Bind my phone from a WeChat phone code; it is only ever shown masked."""
+    user = current_principal().user
+    assert user is not None
+    services.bind_phone(user, body["code"])
+    return _me()
+
+
+@blp.route("/me/party-report", methods=["POST"])
+@auth_required("user")
+@blp.arguments(PartyReportCreateSchema)
+@blp.response(201, PartyReportSchema)
+def submit_party_report(body: dict[str, Any]) -> PartyReport:
+    """Report to a community as a party member (双报到); staff of that community decide."""
+    return services.submit_party_report(
+        current_principal(), body["community_id"], body["branch"], body.get("employer")
+    )
+
+
+@blp.route("/party-reports", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(PartyReportQuerySchema, location="query")
+@blp.response(200, page_of(PartyReportSchema))
+def list_party_reports(args: dict[str, Any]) -> dict[str, Any]:
+    """Reports to the communities I look after, oldest first."""
+    items, total = services.list_party_reports(
+        current_principal(), args.get("status"), args["page"], args["page_size"]
+    )
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/party-reports/<int:report_id>/approve", methods=["POST"])
+@auth_required("staff")
+@blp.response(200, PartyReportSchema)
+def approve_party_report(report_id: int) -> PartyReport:
+    """Approve: the user becomes a party member of that community."""
+    return services.approve_party_report(current_principal(), report_id)
+
+
+@blp.route("/party-reports/<int:report_id>/reject", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReasonSchema)
+@blp.response(200, PartyReportSchema)
+def reject_party_report(body: dict[str, str], report_id: int) -> PartyReport:
+    """Reject with a reason the user will read."""
+    return services.reject_party_report(current_principal(), report_id, body["reason"])

@@ -1,0 +1,123 @@
+"""Residents (WeChat users), staff accounts and party-membership reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import TimestampMixin, db
+from server.orgs.models import OrgUnit
+
+STAFF_ROLES = ("admin", "staff")
+PARTY_REPORT_STATUSES = ("pending", "approved", "rejected")
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234: enough for a person to recognise, never the whole number."""
+    if not phone:
+        return None
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return f"{phone[:3]}****{phone[-4:]}"
+
+
+def mask_name(name: str | None) -> str:
+    """张** : the first character and stars, for public lists."""
+    if not name:
+        return "匿名"
+    return name[0] + "*" * max(1, min(len(name) - 1, 2))
+
+
+class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A WeChat user of the mini program (居民); may be a verified party member of a community."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    nickname: Mapped[str] = mapped_column(String(64), default="")
+    # The whole number is kept for staff follow-up but only ever leaves the server masked.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    party_community_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    party_branch: Mapped[str | None] = mapped_column(String(100))
+    party_employer: Mapped[str | None] = mapped_column(String(100))
+    party_member_since: Mapped[datetime | None] = mapped_column()
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    community: Mapped[OrgUnit | None] = relationship(foreign_keys=[community_id])
+    party_community: Mapped[OrgUnit | None] = relationship(foreign_keys=[party_community_id])
+
+    @property
+    def party_member(self) -> bool:
+        """True once a staff member approved this user's party report."""
+        return self.party_community_id is not None
+
+    @property
+    def phone_masked(self) -> str | None:
+        """The phone as it may be shown."""
+        return mask_phone(self.phone)
+
+    @property
+    def roles(self) -> list[str]:
+        """Role words of a WeChat user."""
+        return ["resident", "party_member"] if self.party_member else ["resident"]
+
+
+class StaffAccount(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A console user (社区工作者) scoped to one org unit and its subtree."""
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (CheckConstraint("role IN ('admin','staff')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    org: Mapped[OrgUnit] = relationship()
+
+    @property
+    def roles(self) -> list[str]:
+        """Role words of a staff account."""
+        return [self.role]
+
+
+class PartyReport(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A user's report (报到) to a community as a party member, decided by its staff."""
+
+    __tablename__ = "party_reports"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','approved','rejected')", name="status"),
+        # At most one undecided report per user, enforced by the database, not by a read.
+        Index(
+            "uq_party_reports_user_id_pending",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    branch: Mapped[str] = mapped_column(String(100))
+    employer: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(255))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship()
+    community: Mapped[OrgUnit] = relationship()
+    decided_by: Mapped[StaffAccount | None] = relationship()

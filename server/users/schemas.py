@@ -1,0 +1,71 @@
+"""Schemas of /me and party reports."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from server.orgs.schemas import OrgUnitSchema
+from server.schemas import LocalDateTime, PageArgs
+
+
+class MeSchema(Schema):
+    """Who the caller is: a resident (party member or not) or a staff account."""
+
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, metadata={"description": "user | staff"})
+    nickname = fields.String(required=True)
+    community_id = fields.Integer(allow_none=True)
+    roles = fields.List(fields.String(), required=True)
+    party_member = fields.Boolean(required=True)
+    party_community_id = fields.Integer(allow_none=True)
+    phone_masked = fields.String(allow_none=True)
+    org = fields.Nested(OrgUnitSchema, allow_none=True, metadata={"description": "staff only: their scope"})
+
+
+class MePatchSchema(Schema):
+    """Fields a user may change about themself."""
+
+    nickname = fields.String(validate=validate.Length(max=64))
+    community_id = fields.Integer()
+
+
+class PhoneCodeSchema(Schema):
+    """The code from the getPhoneNumber button."""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class PartyReportCreateSchema(Schema):
+    """A report (报到) to a community as a party member."""
+
+    community_id = fields.Integer(required=True)
+    branch = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    employer = fields.String(allow_none=True, validate=validate.Length(max=100))
+
+
+class PartyReportSchema(Schema):
+    """A party report and its decision."""
+
+    id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    user_id = fields.Integer()
+    nickname = fields.Function(lambda r: r.user.nickname)
+    phone_masked = fields.Function(lambda r: r.user.phone_masked, allow_none=True)
+    community_id = fields.Integer()
+    branch = fields.String()
+    employer = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    created_at = LocalDateTime()
+    decided_at = LocalDateTime(allow_none=True)
+
+
+class PartyReportQuerySchema(PageArgs):
+    """Filters of the staff list."""
+
+    status = fields.String(validate=validate.OneOf(["pending", "approved", "rejected"]))
+
+
+class ReasonSchema(Schema):
+    """A reason a person will read."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))

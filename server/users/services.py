@@ -1,0 +1,153 @@
+"""Residents, staff accounts and the party-report flow."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server.auth.passwords import hash_password
+from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.db import db, is_postgres, utcnow
+from server.errors import AppError, Conflict, NotFound
+from server.orgs.services import get_community, get_org_by_code
+from server.users.models import STAFF_ROLES, PartyReport, StaffAccount, User
+from server.wechat.errors import WeChatCodeInvalid, WeChatError
+from server.wechat.factory import wechat_client, wechat_unavailable
+
+
+def find_or_create_user(openid: str, unionid: str | None) -> User:
+    """The user of this openid, made on first login (two racing first logins make one user)."""
+    user = db.session.scalars(select(User).where(User.openid == openid)).first()
+    if user is None:
+        try:
+            with db.session.begin_nested():
+                user = User(openid=openid, unionid=unionid, nickname="")
+                db.session.add(user)
+        except IntegrityError:
+            user = db.session.scalars(select(User).where(User.openid == openid)).one()
+    if unionid and user.unionid != unionid:
+        user.unionid = unionid
+    user.last_login_at = utcnow()
+    db.session.flush()
+    return user
+
+
+def update_profile(user: User, nickname: str | None, community_id: int | None) -> User:
+    """Change the nickname and/or the community a user lives in."""
+    if nickname is not None:
+        user.nickname = nickname.strip()
+    if community_id is not None:
+        user.community = get_community(community_id)
+    db.session.flush()
+    return user
+
+
+def bind_phone(user: User, phone_code: str) -> User:
+    """Exchange a WeChat phone code for the user's number (kept whole, shown masked)."""
+    try:
+        info = wechat_client().get_phone_number(phone_code)
+    except WeChatCodeInvalid as exc:
+        raise AppError("WECHAT_PHONE_CODE_INVALID", status=400, details={"errcode": exc.errcode}) from exc
+    except WeChatError as exc:
+        raise wechat_unavailable(exc) from exc
+    user.phone = info.pure_phone_number
+    db.session.flush()
+    return user
+
+
+def create_staff(
+    username: str, password: str, role: str, org_code: str, display_name: str = ""
+) -> StaffAccount:
+    """A console account scoped to an org unit and its subtree."""
+    if role not in STAFF_ROLES:
+        raise AppError("VALIDATION_ERROR", status=422, details={"role": f"one of {', '.join(STAFF_ROLES)}"})
+    if len(password) < 8:
+        raise AppError("VALIDATION_ERROR", status=422, details={"password": "at least 8 characters"})
+    org = get_org_by_code(org_code)
+    if db.session.scalars(select(StaffAccount.id).where(StaffAccount.username == username)).first():
+        raise Conflict("USERNAME_TAKEN", details={"username": username})
+    staff = StaffAccount(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        org=org,
+        display_name=display_name or username,
+    )
+    db.session.add(staff)
+    db.session.flush()
+    return staff
+
+
+def submit_party_report(
+    principal: Principal, community_id: int, branch: str, employer: str | None
+) -> PartyReport:
+    """A user reports (报到) to a community as a party member; staff of that community decide."""
+    authorize(principal, "party_report.create")
+    user = principal.user
+    assert user is not None
+    community = get_community(community_id)
+    if user.party_community_id == community.id:
+        raise Conflict("ALREADY_PARTY_MEMBER", details={"community_id": community.id})
+    report = PartyReport(
+        user=user, community=community, branch=branch.strip(), employer=(employer or "").strip() or None
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(report)
+    except IntegrityError as exc:
+        # The partial unique index allows one pending report per user.
+        raise Conflict("PARTY_REPORT_PENDING") from exc
+    return report
+
+
+def list_party_reports(
+    principal: Principal, status: str | None, page: int, page_size: int
+) -> tuple[list[PartyReport], int]:
+    """Reports to communities in the caller's subtree, oldest first."""
+    authorize(principal, "party_report.list")
+    query = select(PartyReport).where(PartyReport.community_id.in_(staff_scope_ids(principal)))
+    if status:
+        query = query.where(PartyReport.status == status)
+    total = db.session.scalar(select(db.func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(PartyReport.created_at, PartyReport.id).limit(page_size).offset((page - 1) * page_size)
+    )
+    return list(items), total
+
+
+def _load_pending_report(principal: Principal, report_id: int) -> PartyReport:
+    query = select(PartyReport).where(PartyReport.id == report_id)
+    if is_postgres():
+        query = query.with_for_update()
+    report = db.session.scalars(query).first()
+    if report is None:
+        raise NotFound("PARTY_REPORT_NOT_FOUND", details={"id": report_id})
+    authorize(principal, "party_report.decide", report)
+    if report.status != "pending":
+        raise Conflict("PARTY_REPORT_DECIDED", details={"status": report.status})
+    return report
+
+
+def approve_party_report(principal: Principal, report_id: int) -> PartyReport:
+    """Make the reporting user a party member of the report's community."""
+    report = _load_pending_report(principal, report_id)
+    report.status, report.decided_by, report.decided_at = "approved", principal.staff, utcnow()
+    user = report.user
+    user.party_community = report.community
+    user.party_branch, user.party_employer = report.branch, report.employer
+    user.party_member_since = user.party_member_since or utcnow()
+    if user.community_id is None:
+        user.community = report.community
+    db.session.flush()
+    return report
+
+
+def reject_party_report(principal: Principal, report_id: int, reason: str) -> PartyReport:
+    """Refuse a report with a reason the user will see."""
+    if not reason or not reason.strip():
+        raise AppError("REASON_REQUIRED", status=422)
+    report = _load_pending_report(principal, report_id)
+    report.status, report.reason = "rejected", reason.strip()
+    report.decided_by, report.decided_at = principal.staff, utcnow()
+    db.session.flush()
+    return report

@@ -1,0 +1,325 @@
+"""Test setup: a database of this run's own (PostgreSQL when reachable), Redis, the fake WeChat over HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from server.wechat.fake import FakeWeChatState, create_fake_wechat, fake_state
+
+REQUIRE_SERVICES = os.environ.get("LINLI_REQUIRE_SERVICES") == "1"
+POSTGRES_ADMIN_URLS = [
+    u
+    for u in (
+        os.environ.get("LINLI_TEST_POSTGRES_URL"),
+        "postgresql://postgres@127.0.0.1:5432/test",
+        "postgresql://root@127.0.0.1:5432/test",
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+    )
+    if u
+]
+REDIS_URL = os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def _find_postgres() -> tuple[str | None, str]:
+    errors = []
+    for url in POSTGRES_ADMIN_URLS:
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return url, ""
+        except psycopg.Error as exc:
+            errors.append(f"{url}: {str(exc).strip().splitlines()[0]}")
+    return None, "; ".join(errors)
+
+
+def _find_redis() -> tuple[str | None, str]:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+        return REDIS_URL, ""
+    except redis.RedisError as exc:
+        return None, f"{REDIS_URL}: {exc}"
+    finally:
+        client.close()
+
+
+POSTGRES_ADMIN_URL, _pg_error = _find_postgres()
+REDIS_AVAILABLE_URL, _redis_error = _find_redis()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail loudly, before any test, when services are required and absent."""
+    missing = []
+    if POSTGRES_ADMIN_URL is None:
+        missing.append(f"PostgreSQL ({_pg_error})")
+    if REDIS_AVAILABLE_URL is None:
+        missing.append(f"Redis ({_redis_error})")
+    if REQUIRE_SERVICES and missing:
+        raise pytest.UsageError("LINLI_REQUIRE_SERVICES=1 but unreachable: " + ", ".join(missing))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which database and Redis this run uses."""
+    database = "PostgreSQL (a database of this run's own)" if POSTGRES_ADMIN_URL else "SQLite (no PostgreSQL)"
+    return [f"linli: database = {database}; redis = {'yes' if REDIS_AVAILABLE_URL else 'no'}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip PostgreSQL-only tests on SQLite (CI requires PostgreSQL, so nothing is skipped there)."""
+    if POSTGRES_ADMIN_URL:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    base = admin_url.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def make_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
+    """Create throwaway databases named for this run; all are dropped at the end."""
+    created: list[str] = []
+
+    def make(purpose: str) -> str:
+        name = f"linli_test_{RUN_ID}_{purpose}"
+        if POSTGRES_ADMIN_URL is None:
+            return f"sqlite:///{tmp_path_factory.mktemp('db') / (name + '.sqlite3')}"
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return _database_url(POSTGRES_ADMIN_URL, name)
+
+    yield make
+    if POSTGRES_ADMIN_URL:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            for name in created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class FakeWeChat:
+    """The fake WeChat served over real HTTP, and its in-memory state."""
+
+    url: str
+    state: FakeWeChatState
+
+    def control(self, endpoint: str, **payload: Any) -> requests.Response:
+        """POST to one of the fake's /_fake/ control endpoints."""
+        return requests.post(f"{self.url}/_fake/{endpoint}", json=payload, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def wechat_fake() -> Iterator[FakeWeChat]:
+    """One fake WeChat server for the run, on a free port."""
+    fake_app = create_fake_wechat()
+    server = make_server("127.0.0.1", 0, fake_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield FakeWeChat(f"http://127.0.0.1:{server.server_port}", fake_state(fake_app))
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def base_config(database_url: str, wechat_url: str, **extra: Any) -> dict[str, Any]:
+    """The settings a test app runs with."""
+    return {
+        "LINLI_ENV": "testing",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "DATABASE_URL": database_url.replace("postgresql://", "postgresql+psycopg://"),
+        "REDIS_URL": REDIS_AVAILABLE_URL,
+        "REDIS_PREFIX": f"linli-test:{RUN_ID}:",
+        "WECHAT_API_BASE": wechat_url,
+        "WECHAT_TIMEOUT_SECONDS": 5,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def app(make_database: Callable[[str], str], wechat_fake: FakeWeChat) -> Iterator[Flask]:
+    """The app under test, on a migrated database of this run's own."""
+    from flask_migrate import upgrade
+
+    from server.app import create_app
+    from server.db import db
+
+    flask_app = create_app(base_config(make_database("main"), wechat_fake.url))
+    with flask_app.app_context():
+        upgrade()
+    yield flask_app
+    with flask_app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    flask_app.extensions["linli_wechat"].close()
+    redis_client = flask_app.extensions.get("linli_redis")
+    if redis_client is not None:
+        _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
+        redis_client.close()
+
+
+def _delete_prefix(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=prefix + "*", count=500))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the app: empty every table, the rate limits, Redis keys, the fake's state."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    flask_app: Flask = request.getfixturevalue("app")
+    from server.db import db
+    from server.extensions import limiter
+
+    with flask_app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+        limiter.reset()
+    redis_client = flask_app.extensions.get("linli_redis")
+    if redis_client is not None:
+        _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
+    request.getfixturevalue("wechat_fake").state.reset()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Any]:
+    """The SQLAlchemy session inside an app context, for arranging and checking rows."""
+    from server.db import db
+
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+# --- factories: functions with sensible defaults, returning plain records ------------------------
+
+
+@dataclass(frozen=True)
+class Org:
+    """An org unit made for a test."""
+
+    id: int
+    code: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A staff account made for a test, with its password."""
+
+    id: int
+    username: str
+    password: str
+    role: str
+    org_code: str
+
+
+@pytest.fixture
+def org_tree(app: Flask) -> dict[str, Org]:
+    """District D1 → streets S1, S2 → communities C1, C2 (under S1) and C3 (under S2); grid C1-G1."""
+    from server.db import db
+    from server.orgs.services import create_org
+
+    spec = [
+        ("district", "测试区", "D1", None),
+        ("street", "一街道", "S1", "D1"),
+        ("street", "二街道", "S2", "D1"),
+        ("community", "一社区", "C1", "S1"),
+        ("community", "二社区", "C2", "S1"),
+        ("community", "三社区", "C3", "S2"),
+        ("grid", "一社区一网格", "C1-G1", "C1"),
+    ]
+    tree = {}
+    with app.app_context():
+        for kind, name, code, parent in spec:
+            org = create_org(kind, name, code, parent)
+            tree[code] = Org(org.id, org.code, org.kind)
+        db.session.commit()
+    return tree
+
+
+@pytest.fixture
+def make_staff(app: Flask, org_tree: dict[str, Org]) -> Callable[..., Staff]:
+    """Make a console account: ``make_staff(role="staff", org="C1")``."""
+    from server.db import db
+    from server.users.services import create_staff
+
+    counter = iter(range(1, 10_000))
+
+    def make(
+        role: str = "staff", org: str = "C1", username: str | None = None, password: str = "correct-horse-1"
+    ) -> Staff:
+        name = username or f"{role}{next(counter)}_{org.lower()}"
+        with app.app_context():
+            staff = create_staff(name, password, role, org)
+            db.session.commit()
+            return Staff(staff.id, name, password, role, org)
+
+    return make
+
+
+@pytest.fixture
+def login_staff(client: FlaskClient) -> Callable[[Staff], dict[str, Any]]:
+    """Log a staff account in through the API; returns the token response."""
+
+    def login(staff: Staff) -> dict[str, Any]:
+        response = client.post(
+            "/api/v1/auth/staff", json={"username": staff.username, "password": staff.password}
+        )
+        assert response.status_code == 200, response.get_json()
+        body: dict[str, Any] = response.get_json()
+        return body
+
+    return login
+
+
+@pytest.fixture
+def login_user(client: FlaskClient) -> Callable[..., dict[str, Any]]:
+    """Log a resident in through the fake WeChat: ``login_user("alice")`` (a fresh code each call)."""
+    counter = iter(range(1, 100_000))
+
+    def login(name: str = "resident") -> dict[str, Any]:
+        response = client.post("/api/v1/auth/wechat", json={"code": f"{name}.{next(counter)}"})
+        assert response.status_code == 200, response.get_json()
+        body: dict[str, Any] = response.get_json()
+        return body
+
+    return login
+
+
+def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
+    """The Authorization header for a token response or a raw access token."""
+    token = tokens if isinstance(tokens, str) else tokens["access_token"]
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,72 @@
+"""GET/PATCH /api/v1/me and POST /api/v1/me/phone."""
+
+from server.users.models import User, mask_name, mask_phone
+from tests.conftest import bearer
+
+
+def test_a_resident_changes_nickname_and_community(client, login_user, org_tree):
+    tokens = login_user("alice")
+    response = client.patch(
+        "/api/v1/me", json={"nickname": " 小王 ", "community_id": org_tree["C2"].id}, headers=bearer(tokens)
+    )
+    assert response.status_code == 200
+    me = response.get_json()
+    assert me["nickname"] == "小王"
+    assert me["community_id"] == org_tree["C2"].id
+
+
+def test_the_community_must_be_a_community(client, login_user, org_tree):
+    tokens = login_user("alice")
+    response = client.patch("/api/v1/me", json={"community_id": org_tree["S1"].id}, headers=bearer(tokens))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "NOT_A_COMMUNITY"
+    missing = client.patch("/api/v1/me", json={"community_id": 999999}, headers=bearer(tokens))
+    assert missing.status_code == 404
+    assert client.get("/api/v1/me", headers=bearer(tokens)).get_json()["community_id"] is None
+
+
+def test_unknown_fields_are_refused(client, login_user):
+    response = client.patch("/api/v1/me", json={"roles": ["admin"]}, headers=bearer(login_user()))
+    assert response.status_code == 422
+    assert "roles" in response.get_json()["error"]["details"]["fields"]
+
+
+def test_staff_cannot_patch_a_resident_profile(client, make_staff, login_staff):
+    response = client.patch("/api/v1/me", json={"nickname": "x"}, headers=bearer(login_staff(make_staff())))
+    assert response.status_code == 403
+
+
+def test_the_phone_is_bound_from_a_wechat_code_and_only_shown_masked(client, login_user, db_session):
+    tokens = login_user("alice")
+    response = client.post("/api/v1/me/phone", json={"code": "phone-alice"}, headers=bearer(tokens))
+    assert response.status_code == 200
+    masked = response.get_json()["phone_masked"]
+    stored = db_session.get(User, tokens["user"]["id"]).phone
+    assert len(stored) == 11 and stored.startswith("138")
+    assert masked == f"{stored[:3]}****{stored[-4:]}"
+    assert stored not in response.get_data(as_text=True)
+
+
+def test_a_bad_phone_code_is_400_and_binds_nothing(client, login_user, db_session):
+    tokens = login_user("alice")
+    response = client.post("/api/v1/me/phone", json={"code": "invalid-phone"}, headers=bearer(tokens))
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "WECHAT_PHONE_CODE_INVALID"
+    assert db_session.get(User, tokens["user"]["id"]).phone is None
+
+
+def test_phone_binding_survives_an_expired_wechat_access_token(client, login_user, wechat_fake):
+    tokens = login_user("alice")
+    assert client.post("/api/v1/me/phone", json={"code": "p.1"}, headers=bearer(tokens)).status_code == 200
+    assert wechat_fake.control("expire-tokens").ok
+    response = client.post("/api/v1/me/phone", json={"code": "p.2"}, headers=bearer(tokens))
+    assert response.status_code == 200
+    assert wechat_fake.state.calls["/cgi-bin/stable_token"] == 2
+
+
+def test_masks():
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone(None) is None
+    assert mask_name("张三丰") == "张**"
+    assert mask_name("李") == "李*"
+    assert mask_name("") == "匿名"
