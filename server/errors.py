@@ -146,9 +146,13 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     details: dict[str, Any] = {}
     data = getattr(exc, "data", None)
     if isinstance(data, dict) and "messages" in data:
-        # webargs/marshmallow validation messages, keyed by location then field
-        messages = data["messages"]
-        details = {"fields": messages.get("json", messages) if isinstance(messages, dict) else messages}
+        # webargs keys messages by location (json, query, ...); clients want one flat field map
+        fields: dict[str, Any] = {}
+        for location_messages in data["messages"].values():
+            fields.update(
+                location_messages if isinstance(location_messages, dict) else {"_body": location_messages}
+            )
+        details = {"fields": fields}
     response = error_response(code, status, details)
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]

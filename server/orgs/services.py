@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from server.db import db
 from server.errors import AppError, Conflict, NotFound
@@ -29,21 +30,24 @@ def get_community(community_id: int) -> OrgUnit:
 
 def create_org(kind: str, name: str, code: str, parent_code: str | None = None) -> OrgUnit:
     """Add a unit under its parent; the parent's kind must be the level above."""
+    name, code = name.strip(), code.strip()
     if kind not in ORG_KINDS:
         raise AppError("VALIDATION_ERROR", status=422, details={"kind": f"one of {', '.join(ORG_KINDS)}"})
-    if not name.strip() or not code.strip():
+    if not name or not code:
         raise AppError("VALIDATION_ERROR", status=422, details={"name/code": "required"})
-    parent = get_org_by_code(parent_code) if parent_code else None
+    parent = get_org_by_code(parent_code.strip()) if parent_code else None
     expected = PARENT_KIND[kind]
     if (parent.kind if parent else None) != expected:
         raise AppError(
             "ORG_PARENT_INVALID", status=422, details={"kind": kind, "expected_parent_kind": expected}
         )
-    if db.session.scalars(select(OrgUnit.id).where(OrgUnit.code == code)).first() is not None:
-        raise Conflict("ORG_CODE_TAKEN", details={"code": code})
-    org = OrgUnit(kind=kind, name=name.strip(), code=code.strip(), parent=parent)
-    db.session.add(org)
-    db.session.flush()
+    org = OrgUnit(kind=kind, name=name, code=code, parent=parent)
+    try:
+        with db.session.begin_nested():
+            db.session.add(org)
+    except IntegrityError as exc:
+        # The unique constraint decides; a read before the insert would race.
+        raise Conflict("ORG_CODE_TAKEN", details={"code": code}) from exc
     org.path = f"{parent.path if parent else '/'}{org.id}/"
     db.session.flush()
     return org

@@ -28,6 +28,7 @@ def _snapshot(db_session):
     db_session.expire_all()
     reports = [(r.id, r.status, r.decided_by_id) for r in db_session.scalars(select(PartyReport))]
     members = [(u.id, u.party_community_id) for u in db_session.scalars(select(User))]
+    db_session.rollback()  # end the read: on SQLite every transaction holds the write lock
     return reports, members
 
 

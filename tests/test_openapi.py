@@ -1,0 +1,95 @@
+"""The generated OpenAPI description and the Swagger UI served from the package (no CDN)."""
+
+import re
+
+import pytest
+
+# (path, method) of API.md implemented so far, and whether the operation needs a token.
+OPERATIONS = [
+    ("/api/v1/auth/wechat", "post", False),
+    ("/api/v1/auth/staff", "post", False),
+    ("/api/v1/auth/refresh", "post", False),
+    ("/api/v1/me", "get", True),
+    ("/api/v1/me", "patch", True),
+    ("/api/v1/me/phone", "post", True),
+    ("/api/v1/me/party-report", "post", True),
+    ("/api/v1/party-reports", "get", True),
+    ("/api/v1/party-reports/{report_id}/approve", "post", True),
+    ("/api/v1/party-reports/{report_id}/reject", "post", True),
+    ("/api/v1/communities", "get", False),
+]
+
+
+@pytest.fixture
+def spec(client) -> dict:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.is_json
+    return response.get_json()
+
+
+def test_the_description_is_openapi_3(spec):
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"]
+    assert spec["info"]["version"]
+
+
+@pytest.mark.parametrize(("path", "method"), [(path, method) for path, method, _ in OPERATIONS])
+def test_every_implemented_operation_of_the_contract_is_described(spec, path, method):
+    assert path in spec["paths"], sorted(spec["paths"])
+    assert method in spec["paths"][path]
+
+
+def test_the_bearer_scheme_is_declared(spec):
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme["type"] == "http"
+    assert scheme["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [(path, method) for path, method, protected in OPERATIONS if protected]
+)
+def test_protected_operations_declare_bearer_auth(spec, path, method):
+    assert {"bearerAuth": []} in spec["paths"][path][method].get("security", [])
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [(path, method) for path, method, protected in OPERATIONS if not protected]
+)
+def test_public_operations_do_not_ask_for_a_token(spec, path, method):
+    operation = spec["paths"][path][method]
+    assert not any("bearerAuth" in requirement for requirement in operation.get("security", []))
+    assert "bearerAuth" not in str(spec.get("security", []))
+
+
+def test_the_report_id_is_a_path_parameter(spec):
+    parameters = spec["paths"]["/api/v1/party-reports/{report_id}/approve"].get("parameters", [])
+    assert any(p["name"] == "report_id" and p["in"] == "path" for p in parameters)
+
+
+def asset_urls(html: str) -> list[str]:
+    """Every src= and href= of a page."""
+    return re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)["\']', html)
+
+
+def test_the_docs_page_is_html_loading_swagger_ui_from_static(client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    urls = asset_urls(html)
+    assert any(url.endswith("swagger-ui-bundle.js") for url in urls), urls
+    assert any(url.endswith("swagger-ui.css") for url in urls), urls
+    assert all(url.startswith("/static/") for url in urls), urls
+    assert not re.search(r"https?://", html)
+    assert "/api/openapi.json" in html
+
+
+def test_every_asset_of_the_docs_page_is_served(client):
+    urls = asset_urls(client.get("/api/docs").get_data(as_text=True))
+    assert urls
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.get_data(), url
+        response.close()
