@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import points
 from server import cli, db, errors, extensions
 from server.config import Settings
 from server.wechat import factory as wechat
@@ -38,6 +39,7 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     wechat.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    points.init_app(app)
     return app
 
 

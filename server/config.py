@@ -50,6 +50,14 @@ def parse_environment(raw: str) -> str:
     return value
 
 
+def parse_expiry_policy(raw: str) -> str:
+    """Parse POINTS_EXPIRY_POLICY."""
+    value = raw.strip().lower()
+    if value not in ("none", "end_of_next_year"):
+        raise ValueError("must be none or end_of_next_year")
+    return value
+
+
 def parse_database_url(raw: str) -> str:
     """Accept postgres:// and postgresql:// and point them at psycopg 3."""
     value = raw.strip()
@@ -97,6 +105,7 @@ class Settings:
     LOGIN_RATE_LIMIT: str = "10 per minute"
     LOGIN_RATE_LIMIT_PER_ADDRESS: str = "3000 per minute"
     MAX_CONTENT_LENGTH: int = 12 * 1024 * 1024
+    POINTS_EXPIRY_POLICY: str = "none"
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
     @classmethod
@@ -121,6 +130,7 @@ class Settings:
                 env, "LOGIN_RATE_LIMIT_PER_ADDRESS", parse_str, defaults.LOGIN_RATE_LIMIT_PER_ADDRESS
             ),
             MAX_CONTENT_LENGTH=_env(env, "MAX_CONTENT_LENGTH", parse_int, defaults.MAX_CONTENT_LENGTH),
+            POINTS_EXPIRY_POLICY=_env(env, "POINTS_EXPIRY_POLICY", parse_expiry_policy, "none"),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )
 

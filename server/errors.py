@@ -59,6 +59,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def register_messages(messages: dict[str, tuple[str, str]]) -> None:
+    """Let a feature package add its codes; a code is defined once."""
+    for code, texts in messages.items():
+        if code in MESSAGES and MESSAGES[code] != texts:
+            raise RuntimeError(f"error code {code} defined twice")
+        MESSAGES[code] = texts
+
+
 class AppError(Exception):
     """An error a client can cause; rendered as the JSON envelope with a stable code."""
 

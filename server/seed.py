@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
 from server.db import db
@@ -43,6 +44,9 @@ def seed_demo_data() -> list[str]:
             community = db.session.scalars(select(OrgUnit).where(OrgUnit.code == community_code)).one()
             db.session.add(User(openid=openid, nickname=nickname, community=community))
     db.session.flush()
+    # Feature packages add their own demo data (points, store, wishes...) through this hook.
+    for seed_feature in current_app.extensions.get("linli_demo_seeders", []):
+        seed_feature()
     lines = ["Demo ready (示范数据已就绪):"]
     lines += [f"  staff login  {u} / {p}  ({r} of {o})" for u, p, r, o, _ in DEMO_STAFF]
     lines.append("  residents    log in with any fake WeChat code, e.g. alice.1 (see README)")

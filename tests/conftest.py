@@ -168,6 +168,7 @@ def app(make_database: Callable[[str], str], wechat_fake: FakeWeChat) -> Iterato
     flask_app = create_app(base_config(make_database("main"), wechat_fake.url))
     with flask_app.app_context():
         upgrade()
+        flask_app.extensions["linli_test_seed"] = _snapshot_seeded_rows()
     yield flask_app
     with flask_app.app_context():
         db.session.remove()
@@ -185,18 +186,35 @@ def _delete_prefix(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys)
 
 
+def _snapshot_seeded_rows() -> dict[str, list[dict[str, Any]]]:
+    """Rows the migrations put in (e.g. the default points rules), to restore after each test."""
+    from server.db import db
+
+    seeded = {}
+    for table in db.metadata.sorted_tables:
+        rows = [dict(row._mapping) for row in db.session.execute(table.select())]
+        if rows:
+            seeded[table.name] = rows
+    db.session.rollback()
+    return seeded
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test that used the app: empty every table, the rate limits, Redis keys, the fake's state."""
+    """After a test that used the app: check the ledger, then empty every table (keeping what the
+    migrations seeded), the rate limits, Redis keys and the fake WeChat's state."""
     yield
     if "app" not in request.fixturenames:
         return
     flask_app: Flask = request.getfixturevalue("app")
+    from points.verify import verify_ledger
     from server.db import db
     from server.extensions import limiter
 
     with flask_app.app_context():
         db.session.remove()
+        problems = verify_ledger()
+        db.session.rollback()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -205,11 +223,18 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
                 conn.execute(text("UPDATE org_units SET parent_id = NULL"))  # it refers to itself
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
+            for table in db.metadata.sorted_tables:
+                if table.name in flask_app.extensions["linli_test_seed"]:
+                    conn.execute(table.insert(), flask_app.extensions["linli_test_seed"][table.name])
+                    if conn.dialect.name == "postgresql" and "id" in table.c:
+                        sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
+                        conn.execute(text(f"SELECT setval({sequence}, MAX(id)) FROM {table.name}"))
         limiter.reset()
     redis_client = flask_app.extensions.get("linli_redis")
     if redis_client is not None:
         _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
     request.getfixturevalue("wechat_fake").state.reset()
+    assert not problems, "ledger invariants broken after the test:\n" + "\n".join(problems)
 
 
 @pytest.fixture

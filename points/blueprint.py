@@ -1,0 +1,212 @@
+"""Routes of points: balances, history, rules, adjustments, reversals, leaderboards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from points import services
+from points.ledger import LedgerResult
+from points.models import LedgerEntry, LedgerTransaction, PointsRule
+from points.schemas import (
+    AdjustmentSchema,
+    BalanceSchema,
+    HistoryArgs,
+    HistoryItemSchema,
+    LeaderboardArgs,
+    LeaderboardSchema,
+    MemberPointsSchema,
+    ReverseSchema,
+    RuleListSchema,
+    RuleSchema,
+    RuleUpdateSchema,
+    TransactionSchema,
+)
+from server.auth.policy import auth_required, authorize, current_principal
+from server.db import db
+from server.errors import AppError, Conflict, NotFound
+from server.idempotency import idempotency_key
+from server.orgs.services import get_community, get_org_by_code
+from server.schemas import page_body, page_of
+from server.users.models import User
+
+blp = Blueprint("points", __name__, url_prefix="/api/v1", description="Points: balances, rules, leaderboards")
+
+REFUSAL_STATUS = {
+    "INSUFFICIENT_POINTS": 409,
+    "CAP_REACHED": 409,
+    "ALREADY_REVERSED": 409,
+    "NOT_REVERSIBLE": 409,
+}
+
+
+def _me_id() -> int:
+    user = current_principal().user
+    assert user is not None
+    return user.id
+
+
+def _raise_if_refused(result: LedgerResult) -> None:
+    if result.status == "refused":
+        raise AppError(result.code or "CONFLICT", status=REFUSAL_STATUS.get(result.code or "", 409))
+
+
+def _transaction_body(transaction_id: int) -> dict[str, Any]:
+    txn = db.session.get(LedgerTransaction, transaction_id)
+    assert txn is not None
+    signed = (
+        db.session.query(LedgerEntry.amount)
+        .filter(LedgerEntry.transaction_id == txn.id, LedgerEntry.account.has(kind="available"))
+        .scalar()
+    )
+    return {
+        "transaction_id": txn.id,
+        "user_id": txn.user_id,
+        "kind": txn.kind,
+        "amount": int(signed if signed is not None else txn.amount),
+        "memo": txn.memo,
+        "reason": txn.reason,
+        "created_at": txn.created_at,
+    }
+
+
+@blp.route("/me/points", methods=["GET"])
+@auth_required("user")
+@blp.response(200, BalanceSchema)
+def my_points() -> services.Balance:
+    """My available and held points and my totals."""
+    return services.balance_of(_me_id())
+
+
+@blp.route("/me/points/history", methods=["GET"])
+@auth_required("user")
+@blp.arguments(HistoryArgs, location="query")
+@blp.response(200, page_of(HistoryItemSchema))
+def my_history(args: dict[str, Any]) -> dict[str, Any]:
+    """How my available points moved, newest first."""
+    items, total = services.history_of(_me_id(), args["page"], args["page_size"])
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/points/rules", methods=["GET"])
+@auth_required()
+@blp.response(200, RuleListSchema)
+def list_rules() -> dict[str, Any]:
+    """Every points rule."""
+    rules = services.list_rules()
+    return {"items": rules, "total": len(rules)}
+
+
+@blp.route("/points/rules", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(RuleSchema)
+@blp.response(201, RuleSchema)
+def create_rule(body: dict[str, Any]) -> PointsRule:
+    """Add a rule (admins of the whole deployment)."""
+    return services.create_rule(current_principal(), body)
+
+
+@blp.route("/points/rules/<string:code>", methods=["PATCH"])
+@auth_required("staff")
+@blp.arguments(RuleUpdateSchema(partial=True))
+@blp.response(200, RuleSchema)
+def update_rule(body: dict[str, Any], code: str) -> PointsRule:
+    """Change a rule: points, unit, caps, multiplier, active."""
+    return services.update_rule(current_principal(), code, body)
+
+
+@blp.route("/points/adjustments", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(AdjustmentSchema)
+@blp.response(201, TransactionSchema)
+def adjust(body: dict[str, Any]) -> dict[str, Any]:
+    """Correct a member's points with a reason (audited); honours Idempotency-Key."""
+    principal = current_principal()
+    assert principal.staff is not None
+    result = services.adjust(
+        principal,
+        body["user_id"],
+        body["amount"],
+        body["reason"],
+        idempotency_key(f"adjust:{principal.staff.id}"),
+    )
+    _raise_if_refused(result)
+    assert result.transaction_id is not None
+    return _transaction_body(result.transaction_id)
+
+
+@blp.route("/points/transactions/<int:transaction_id>/reverse", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReverseSchema)
+@blp.response(201, TransactionSchema)
+def reverse(body: dict[str, str], transaction_id: int) -> dict[str, Any]:
+    """Undo an award, adjustment, capture or expiry of a member in my communities."""
+    principal = current_principal()
+    original = db.session.get(LedgerTransaction, transaction_id)
+    if original is None:
+        raise NotFound("TRANSACTION_NOT_FOUND", details={"id": transaction_id})
+    authorize(principal, "points.adjust", db.session.get(User, original.user_id))
+    result = services.reverse(transaction_id, body["reason"], principal.staff.id if principal.staff else None)
+    if result.status == "already_done":
+        raise Conflict("ALREADY_REVERSED")
+    _raise_if_refused(result)
+    assert result.transaction_id is not None
+    return _transaction_body(result.transaction_id)
+
+
+def _member(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
+    authorize(current_principal(), "points.view_member", user)
+    return user
+
+
+@blp.route("/points/members/<int:user_id>", methods=["GET"])
+@auth_required("staff")
+@blp.response(200, MemberPointsSchema)
+def member_points(user_id: int) -> dict[str, Any]:
+    """A member's balance, for staff of their community."""
+    user = _member(user_id)
+    balance = services.balance_of(user.id)
+    return {
+        **balance.__dict__,
+        "user_id": user.id,
+        "nickname": user.nickname,
+        "phone_masked": user.phone_masked,
+    }
+
+
+@blp.route("/points/members/<int:user_id>/history", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(HistoryArgs, location="query")
+@blp.response(200, page_of(HistoryItemSchema))
+def member_history(args: dict[str, Any], user_id: int) -> dict[str, Any]:
+    """A member's points history, for staff of their community."""
+    user = _member(user_id)
+    items, total = services.history_of(user.id, args["page"], args["page_size"])
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/points/leaderboard", methods=["GET"])
+@auth_required()
+@blp.arguments(LeaderboardArgs, location="query")
+@blp.response(200, LeaderboardSchema)
+def leaderboard(args: dict[str, Any]) -> dict[str, Any]:
+    """Members ranked by points earned this month, this year or ever, in a community or an org subtree."""
+    if "org" in args:
+        communities = services.communities_under(get_org_by_code(args["org"]))
+    elif "community_id" in args:
+        communities = [get_community(args["community_id"]).id]
+    else:
+        principal = current_principal()
+        own = principal.user.community_id if principal.user else None
+        if own is None and principal.staff is not None:
+            communities = services.communities_under(principal.staff.org)
+        elif own is None:
+            raise AppError("NO_COMMUNITY", status=422)
+        else:
+            communities = [own]
+    rows = services.leaderboard(communities, args["period"], args["limit"])
+    return {"period": args["period"], "items": rows}

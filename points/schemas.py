@@ -1,0 +1,133 @@
+"""Schemas of balances, history, rules, adjustments and leaderboards."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from server.schemas import LocalDateTime, PageArgs
+
+CODE = validate.Regexp(r"^[A-Z][A-Z0-9_]{1,31}$", error="upper snake case, 2-32 characters")
+
+
+class BalanceSchema(Schema):
+    """A user's points."""
+
+    available = fields.Integer(required=True)
+    held = fields.Integer(required=True, metadata={"description": "waiting for a redemption decision"})
+    earned_total = fields.Integer(required=True)
+    spent_total = fields.Integer(required=True)
+
+
+class HistoryItemSchema(Schema):
+    """One movement of available points."""
+
+    id = fields.Integer(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "signed"})
+    kind = fields.String(required=True)
+    category = fields.String(allow_none=True)
+    category_label = fields.String(allow_none=True)
+    memo = fields.String(required=True, metadata={"example": "主题党日签到 +5"})
+    reason = fields.String(allow_none=True)
+    created_at = LocalDateTime(required=True)
+
+
+class RuleSchema(Schema):
+    """A points rule."""
+
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    category = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    points = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
+    unit = fields.String(required=True, validate=validate.OneOf(["event", "hour"]))
+    daily_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    yearly_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    party_member_multiplier = fields.Decimal(
+        allow_none=True, places=2, as_string=True, validate=validate.Range(min=0.01, max=99)
+    )
+    active = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def caps_in_order(self, data: dict[str, object], **_: object) -> None:
+        """A yearly cap below the daily cap makes no sense."""
+        daily, yearly = data.get("daily_cap"), data.get("yearly_cap")
+        if isinstance(daily, int) and isinstance(yearly, int) and yearly < daily:
+            raise ValidationError("yearly_cap must be at least daily_cap", "yearly_cap")
+
+
+class RuleUpdateSchema(RuleSchema):
+    """Fields of a rule an admin may change (not its code)."""
+
+    class Meta:
+        exclude = ("code",)
+
+
+class RuleListSchema(Schema):
+    """Every rule."""
+
+    items = fields.List(fields.Nested(RuleSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class AdjustmentSchema(Schema):
+    """A staff correction of a user's points."""
+
+    user_id = fields.Integer(required=True, strict=True)
+    amount = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=-1_000_000, max=1_000_000)
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class TransactionSchema(Schema):
+    """A recorded ledger transaction."""
+
+    transaction_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "signed, as it moved the user's points"})
+    memo = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    created_at = LocalDateTime(required=True)
+
+
+class ReverseSchema(Schema):
+    """Why a transaction is undone."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class LeaderboardArgs(Schema):
+    """Which leaderboard."""
+
+    community_id = fields.Integer()
+    org = fields.String(metadata={"description": "an org code: every community below it"})
+    period = fields.String(load_default="month", validate=validate.OneOf(["month", "year", "all"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class LeaderboardRowSchema(Schema):
+    """One place."""
+
+    rank = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    nickname_masked = fields.String(required=True)
+    points = fields.Integer(required=True)
+
+
+class LeaderboardSchema(Schema):
+    """A leaderboard."""
+
+    period = fields.String(required=True)
+    items = fields.List(fields.Nested(LeaderboardRowSchema), required=True)
+
+
+class HistoryArgs(PageArgs):
+    """Paging of a history."""
+
+
+class MemberPointsSchema(BalanceSchema):
+    """A member's points as staff see them."""
+
+    user_id = fields.Integer(required=True)
+    nickname = fields.String(required=True)
+    phone_masked = fields.String(allow_none=True)

@@ -1,0 +1,606 @@
+"""The rules of points: awarding by rule with caps, holds for redemptions, reversals, adjustments, expiry.
+
+Other packages move points only through the functions here. Each returns a ``LedgerResult`` saying
+what happened (points moved, or why not) and flushes; the caller's boundary commits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
+
+from points import policy  # noqa: F401  (registers the points rules of the policy)
+from points.ledger import (
+    LedgerResult,
+    Plan,
+    Refused,
+    expired_account,
+    fingerprint,
+    issuing_account,
+    local_today,
+    month_start,
+    post,
+    redeemed_account,
+)
+from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning, PointsRule
+from server.auth.policy import Principal, authorize
+from server.db import db
+from server.errors import AppError, Conflict, NotFound, register_messages
+from server.orgs.models import OrgUnit
+from server.users.models import User, mask_name
+
+register_messages(
+    {
+        "RULE_NOT_FOUND": ("积分规则不存在", "No such points rule"),
+        "RULE_CODE_TAKEN": ("积分规则编码已存在", "That rule code is taken"),
+        "RULE_INACTIVE": ("该积分规则已停用", "That points rule is inactive"),
+        "CAP_REACHED": ("已达到该类积分的上限", "The cap for these points has been reached"),
+        "INSUFFICIENT_POINTS": ("积分不足", "Not enough points"),
+        "INVALID_QUANTITY": ("数量不正确", "The quantity is invalid"),
+        "INVALID_AMOUNT": ("积分数必须是非零整数", "The amount must be a non-zero whole number"),
+        "ZERO_POINTS": ("时长不足，未产生积分", "Too short to earn points"),
+        "NO_COMMUNITY": ("该用户尚未加入社区", "The user has not joined a community"),
+        "USER_NOT_FOUND": ("用户不存在", "No such user"),
+        "IDEMPOTENCY_KEY_REUSED": (
+            "该幂等键已用于不同的请求",
+            "This Idempotency-Key was already used for a different request",
+        ),
+        "TRANSACTION_NOT_FOUND": ("积分记录不存在", "No such points transaction"),
+        "ALREADY_SETTLED": ("该冻结积分已处理", "This hold was already settled"),
+        "ALREADY_REVERSED": ("该记录已撤销", "This transaction was already reversed"),
+        "NOT_REVERSIBLE": ("该记录不能撤销", "This transaction cannot be reversed"),
+    }
+)
+
+CATEGORY_LABELS = {
+    "party_day": "主题党日",
+    "volunteer": "志愿服务",
+    "activity": "活动签到",
+    "wish": "微心愿",
+    "duty": "驿站值班",
+    "adjustment": "人工调整",
+    "redemption": "积分兑换",
+    "expiry": "积分过期",
+}
+EXPIRY_POLICIES = ("none", "end_of_next_year")
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+
+def get_rule(code: str) -> PointsRule:
+    """The rule with this code, or RULE_NOT_FOUND."""
+    rule = db.session.scalars(select(PointsRule).where(PointsRule.code == code)).first()
+    if rule is None:
+        raise NotFound("RULE_NOT_FOUND", details={"code": code})
+    return rule
+
+
+def list_rules(include_inactive: bool = True) -> list[PointsRule]:
+    """Every rule, by code."""
+    query = select(PointsRule).order_by(PointsRule.code)
+    if not include_inactive:
+        query = query.where(PointsRule.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def create_rule(principal: Principal, values: dict[str, Any]) -> PointsRule:
+    """Add a rule (admins of a whole deployment's root)."""
+    authorize(principal, "points.rules.manage")
+    if db.session.scalars(select(PointsRule.id).where(PointsRule.code == values["code"])).first():
+        raise Conflict("RULE_CODE_TAKEN", details={"code": values["code"]})
+    rule = PointsRule(**values)
+    db.session.add(rule)
+    db.session.flush()
+    return rule
+
+
+def update_rule(principal: Principal, code: str, values: dict[str, Any]) -> PointsRule:
+    """Change a rule's name, points, unit, caps, multiplier or active flag (not its code)."""
+    authorize(principal, "points.rules.manage")
+    rule = get_rule(code)
+    for name, value in values.items():
+        setattr(rule, name, value)
+    db.session.flush()
+    return rule
+
+
+def points_for(rule: PointsRule, quantity: Decimal, party_member: bool) -> int:
+    """Points of ``quantity`` events or hours (hours rounded down to the quarter hour)."""
+    if rule.unit == "hour":
+        quarters = int((quantity * 4).to_integral_value(rounding=ROUND_FLOOR))
+        raw = rule.points * quarters // 4
+    else:
+        raw = rule.points * int(quantity)
+    if party_member and rule.party_member_multiplier:
+        raw = math.floor(raw * rule.party_member_multiplier)
+    return raw
+
+
+def _quantity(rule: PointsRule, quantity: Any) -> Decimal:
+    try:
+        value = Decimal(str(quantity))
+    except (InvalidOperation, ValueError) as exc:
+        raise AppError("INVALID_QUANTITY", status=422, details={"quantity": str(quantity)}) from exc
+    if not value.is_finite() or value <= 0 or (rule.unit == "event" and value != value.to_integral_value()):
+        raise AppError("INVALID_QUANTITY", status=422, details={"quantity": str(quantity), "unit": rule.unit})
+    return value
+
+
+# --- awarding ---------------------------------------------------------------------------------------
+
+
+def _awarded_by_rule(user_id: int, rule_code: str, since: date, until: date) -> int:
+    """Points a user got from a rule between two local dates, leaving out reversed awards."""
+    reversal = aliased(LedgerTransaction)
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerTransaction.amount), 0))
+        .outerjoin(reversal, reversal.reverses_id == LedgerTransaction.id)
+        .where(
+            LedgerTransaction.user_id == user_id,
+            LedgerTransaction.rule_code == rule_code,
+            LedgerTransaction.kind == "award",
+            LedgerTransaction.local_date.between(since, until),
+            reversal.id.is_(None),
+        )
+    )
+    return int(total or 0)
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
+    return user
+
+
+def award(
+    user_id: int,
+    rule_code: str,
+    quantity: Any,
+    source: tuple[str, str | int],
+    idempotency_key: str,
+    community_id: int | None = None,
+) -> LedgerResult:
+    """Award a user the points of ``quantity`` events or hours under a rule, within its caps, once per key.
+
+    ``source`` names what earned them (e.g. ``("checkin", 42)``); the community defaults to the user's.
+    """
+    rule = get_rule(rule_code)
+    amount_of = _quantity(rule, quantity)
+    user = _user(user_id)
+    if not rule.active:
+        return LedgerResult("refused", code="RULE_INACTIVE")
+    community = community_id or user.community_id or user.party_community_id
+    if community is None:
+        return LedgerResult("refused", code="NO_COMMUNITY")
+    raw = points_for(rule, amount_of, user.party_member)
+    if raw <= 0:
+        return LedgerResult("refused", code="ZERO_POINTS")
+
+    def plan(available: Account, _held: Account) -> Plan:
+        today = local_today()
+        allowed = raw
+        if rule.daily_cap is not None:
+            allowed = min(allowed, rule.daily_cap - _awarded_by_rule(user_id, rule.code, today, today))
+        if rule.yearly_cap is not None:
+            year_start, year_end = today.replace(month=1, day=1), today.replace(month=12, day=31)
+            allowed = min(
+                allowed, rule.yearly_cap - _awarded_by_rule(user_id, rule.code, year_start, year_end)
+            )
+        if allowed <= 0:
+            raise Refused("CAP_REACHED")
+        return Plan(
+            legs=[(issuing_account(community, rule.category), -allowed), (available, allowed)],
+            amount=allowed,
+            memo=f"{rule.name} +{allowed}",
+            capped=allowed < raw,
+            earning=allowed,
+            earning_month=month_start(today),
+        )
+
+    return post(
+        "award",
+        user_id,
+        plan,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint(user=user_id, rule=rule.code, quantity=amount_of, community=community),
+        community_id=community,
+        category=rule.category,
+        rule_code=rule.code,
+        quantity=amount_of,
+        ref_type=source[0],
+        ref_id=str(source[1]),
+    )
+
+
+# --- holds for redemptions ----------------------------------------------------------------------------
+
+
+def _positive_amount(amount: Any) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise AppError("INVALID_AMOUNT", status=422, details={"amount": str(amount)})
+    return amount
+
+
+def hold(
+    user_id: int,
+    amount: int,
+    idempotency_key: str,
+    source: tuple[str, str | int],
+    community_id: int | None = None,
+) -> LedgerResult:
+    """Move points from available to held while a redemption waits for a decision."""
+    points = _positive_amount(amount)
+    user = _user(user_id)
+    community = community_id or user.community_id
+
+    def plan(available: Account, held: Account) -> Plan:
+        if (available.balance or 0) < points:
+            raise Refused("INSUFFICIENT_POINTS")
+        return Plan(
+            legs=[(available, -points), (held, points)], amount=points, memo=f"积分兑换冻结 -{points}"
+        )
+
+    return post(
+        "hold",
+        user_id,
+        plan,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint(user=user_id, amount=points, source=source),
+        community_id=community,
+        category="redemption",
+        ref_type=source[0],
+        ref_id=str(source[1]),
+    )
+
+
+def _hold_of(hold_id: int) -> LedgerTransaction:
+    txn = db.session.get(LedgerTransaction, hold_id)
+    if txn is None or txn.kind != "hold":
+        raise NotFound("TRANSACTION_NOT_FOUND", details={"id": hold_id})
+    return txn
+
+
+def _settlement_of(hold_id: int) -> LedgerTransaction | None:
+    return db.session.scalars(
+        select(LedgerTransaction).where(LedgerTransaction.settles_id == hold_id)
+    ).first()
+
+
+def _settle(hold_id: int, kind: str, reason: str | None) -> LedgerResult:
+    held_txn = _hold_of(hold_id)
+    points = held_txn.amount
+
+    def plan(available: Account, held: Account) -> Plan:
+        if _settlement_of(hold_id) is not None:
+            raise Refused("ALREADY_SETTLED")
+        if kind == "capture":
+            target, memo = redeemed_account(held_txn.community_id or 0), f"积分兑换 -{points}"
+        else:
+            target, memo = available, f"兑换未完成，积分退回 +{points}"
+        return Plan(legs=[(held, -points), (target, points)], amount=points, memo=memo)
+
+    return post(
+        kind,
+        held_txn.user_id,
+        plan,
+        idempotency_key=f"{kind}:{hold_id}",
+        community_id=held_txn.community_id,
+        category="redemption",
+        ref_type=held_txn.ref_type,
+        ref_id=held_txn.ref_id,
+        settles_id=hold_id,
+        reason=reason,
+    )
+
+
+def capture(hold_id: int) -> LedgerResult:
+    """Spend held points (a redemption approved): held → redeemed. At most once per hold."""
+    return _settle(hold_id, "capture", None)
+
+
+def release(hold_id: int, reason: str | None = None) -> LedgerResult:
+    """Give held points back (rejected, cancelled, expired): held → available. At most once per hold."""
+    return _settle(hold_id, "release", reason)
+
+
+# --- reversal and adjustment ------------------------------------------------------------------------
+
+
+def reverse(transaction_id: int, reason: str, actor_staff_id: int | None = None) -> LedgerResult:
+    """Undo a transaction with one that negates its entries (a capture's points go back to available)."""
+    if not reason or not reason.strip():
+        raise AppError("REASON_REQUIRED", status=422)
+    original = db.session.get(LedgerTransaction, transaction_id)
+    if original is None:
+        raise NotFound("TRANSACTION_NOT_FOUND", details={"id": transaction_id})
+    if original.kind not in ("award", "adjust", "capture", "expire"):
+        return LedgerResult("refused", code="NOT_REVERSIBLE")
+    entries = list(db.session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == original.id)))
+
+    def plan(available: Account, held: Account) -> Plan:
+        reversed_before = db.session.scalars(
+            select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)
+        ).first()
+        if reversed_before is not None:
+            raise Refused("ALREADY_REVERSED")
+        legs = []
+        for entry in entries:
+            acct = available if entry.account_id == held.id else db.session.get(Account, entry.account_id)
+            assert acct is not None
+            legs.append((acct, -entry.amount))
+        into_available = sum(e.amount for e in entries if e.account_id == available.id)
+        return Plan(
+            legs=legs,
+            amount=original.amount,
+            memo=f"撤销：{original.memo}",
+            earning=-into_available if original.kind in ("award", "adjust") else 0,
+            earning_month=month_start(original.local_date),
+        )
+
+    return post(
+        "reverse",
+        original.user_id,
+        plan,
+        idempotency_key=f"reverse:{original.id}",
+        community_id=original.community_id,
+        category=original.category,
+        rule_code=original.rule_code,
+        reverses_id=original.id,
+        reason=reason.strip(),
+        actor_staff_id=actor_staff_id,
+    )
+
+
+def adjust(
+    principal: Principal, user_id: int, amount: Any, reason: str, idempotency_key: str | None = None
+) -> LedgerResult:
+    """A staff member corrects a user's points (signed, with a reason); never below zero."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise AppError("INVALID_AMOUNT", status=422, details={"amount": str(amount)})
+    if not reason or not reason.strip():
+        raise AppError("REASON_REQUIRED", status=422)
+    user = _user(user_id)
+    authorize(principal, "points.adjust", user)
+    # Booked to the community of the user that this staff member looks after.
+    community = user.community_id if principal.covers(user.community) else user.party_community_id
+    assert community is not None  # the policy refuses users outside every community
+
+    def plan(available: Account, _held: Account) -> Plan:
+        return Plan(
+            legs=[(issuing_account(community, "adjustment"), -amount), (available, amount)],
+            amount=abs(amount),
+            memo=f"人工调整：{reason.strip()} {amount:+d}",
+            earning=amount,
+            earning_month=month_start(local_today()),
+        )
+
+    return post(
+        "adjust",
+        user_id,
+        plan,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint(user=user_id, amount=amount, reason=reason.strip()),
+        community_id=community,
+        category="adjustment",
+        reason=reason.strip(),
+        actor_staff_id=principal.staff.id if principal.staff else None,
+    )
+
+
+# --- expiry -----------------------------------------------------------------------------------------
+
+
+def expiry_policy() -> str:
+    """The deployment's expiry policy."""
+    return str(current_app.config.get("POINTS_EXPIRY_POLICY", "none"))
+
+
+def last_expired_year(as_of: date, policy_name: str) -> int | None:
+    """The latest earning year whose points have expired by ``as_of`` (None when nothing expires)."""
+    if policy_name != "end_of_next_year":
+        return None
+    # Points of year Y live until 31 December of Y+1 and are gone from 1 January of Y+2.
+    return as_of.year - 2
+
+
+def expire_user_points(user_id: int, as_of: date | None = None) -> LedgerResult:
+    """Expire a user's points that outlived the policy, oldest first. Running it twice moves nothing twice."""
+    day = as_of or local_today()
+    year = last_expired_year(day, expiry_policy())
+    if year is None:
+        return LedgerResult("refused", code="EXPIRY_DISABLED")
+    user = _user(user_id)
+
+    def plan(available: Account, _held: Account) -> Plan:
+        earned_by_then, earned_ever = _earned_through(user_id, year)
+        # Whatever left the available balance (spent, held for a redemption, expired, adjusted away)
+        # took the oldest points first, so the old points still there are what newer earnings don't explain.
+        gone = earned_ever - (available.balance or 0)
+        expiring = min(max(0, earned_by_then - gone), available.balance or 0)
+        if expiring <= 0:
+            raise Refused("NOTHING_TO_EXPIRE")
+        return Plan(
+            legs=[(available, -expiring), (expired_account(user.community_id), expiring)],
+            amount=expiring,
+            memo=f"{year}年积分过期 -{expiring}",
+        )
+
+    return post(
+        "expire",
+        user_id,
+        plan,
+        idempotency_key=f"expire:{user_id}:{year}",
+        community_id=user.community_id,
+        category="expiry",
+    )
+
+
+def _earned_through(user_id: int, year: int) -> tuple[int, int]:
+    """(points earned up to the end of ``year``, points earned ever) from the earnings summary."""
+    through, ever = db.session.execute(
+        select(
+            func.coalesce(func.sum(PointsEarning.points).filter(PointsEarning.month <= date(year, 12, 1)), 0),
+            func.coalesce(func.sum(PointsEarning.points), 0),
+        ).where(PointsEarning.user_id == user_id)
+    ).one()
+    return int(through), int(ever)
+
+
+def users_with_points() -> list[int]:
+    """Ids of users whose available balance is positive (candidates for expiry)."""
+    return list(
+        db.session.scalars(
+            select(Account.user_id)
+            .where(Account.kind == "available", Account.balance > 0)
+            .order_by(Account.user_id)
+        )
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What /me/points shows."""
+
+    available: int
+    held: int
+    earned_total: int
+    spent_total: int
+
+
+def balance_of(user_id: int) -> Balance:
+    """A user's balances and totals."""
+    rows = dict(
+        db.session.execute(
+            select(Account.kind, Account.balance).where(
+                Account.user_id == user_id, Account.kind.in_(["available", "held"])
+            )
+        ).all()
+    )
+    earned = db.session.scalar(
+        select(func.coalesce(func.sum(PointsEarning.points), 0)).where(PointsEarning.user_id == user_id)
+    )
+    reversal = aliased(LedgerTransaction)
+    spent = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerTransaction.amount), 0))
+        .outerjoin(reversal, reversal.reverses_id == LedgerTransaction.id)
+        .where(
+            LedgerTransaction.user_id == user_id, LedgerTransaction.kind == "capture", reversal.id.is_(None)
+        )
+    )
+    return Balance(
+        int(rows.get("available") or 0), int(rows.get("held") or 0), int(earned or 0), int(spent or 0)
+    )
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One line of a user's points history."""
+
+    id: int
+    amount: int
+    kind: str
+    category: str | None
+    category_label: str | None
+    memo: str
+    reason: str | None
+    created_at: datetime
+
+
+def history_of(user_id: int, page: int, page_size: int) -> tuple[list[HistoryItem], int]:
+    """Movements of a user's available points, newest first."""
+    available_id = db.session.scalar(
+        select(Account.id).where(Account.user_id == user_id, Account.kind == "available")
+    )
+    if available_id is None:
+        return [], 0
+    total = db.session.scalar(select(func.count()).where(LedgerEntry.account_id == available_id)) or 0
+    rows = db.session.execute(
+        select(LedgerEntry, LedgerTransaction)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerEntry.account_id == available_id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    items = [
+        HistoryItem(
+            id=entry.id,
+            amount=entry.amount,
+            kind=txn.kind,
+            category=txn.category,
+            category_label=CATEGORY_LABELS.get(txn.category or ""),
+            memo=txn.memo,
+            reason=txn.reason,
+            created_at=entry.created_at,
+        )
+        for entry, txn in rows
+    ]
+    return items, total
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One place on a leaderboard."""
+
+    rank: int
+    user_id: int
+    nickname_masked: str
+    points: int
+
+
+def period_months(period: str, today: date | None = None) -> tuple[date | None, date | None]:
+    """The first and last month (inclusive) of a leaderboard period; (None, None) for all time."""
+    day = today or local_today()
+    if period == "month":
+        return month_start(day), month_start(day)
+    if period == "year":
+        return date(day.year, 1, 1), date(day.year, 12, 1)
+    return None, None
+
+
+def leaderboard(community_ids: list[int], period: str, limit: int = 50) -> list[LeaderboardRow]:
+    """Users ranked by points earned in the period in these communities (ties share a rank)."""
+    first, last = period_months(period)
+    points = func.sum(PointsEarning.points).label("points")
+    query = (
+        select(PointsEarning.user_id, points)
+        .where(PointsEarning.community_id.in_(community_ids))
+        .group_by(PointsEarning.user_id)
+        .having(func.sum(PointsEarning.points) > 0)
+        .order_by(points.desc(), PointsEarning.user_id)
+        .limit(limit)
+    )
+    if first is not None and last is not None:
+        query = query.where(and_(PointsEarning.month >= first, PointsEarning.month <= last))
+    rows = db.session.execute(query).all()
+    nicknames = dict(
+        db.session.execute(select(User.id, User.nickname).where(User.id.in_([r.user_id for r in rows]))).all()
+    )
+    ranked: list[LeaderboardRow] = []
+    for position, row in enumerate(rows, start=1):
+        rank = ranked[-1].rank if ranked and ranked[-1].points == row.points else position
+        ranked.append(
+            LeaderboardRow(rank, row.user_id, mask_name(nicknames.get(row.user_id)), int(row.points))
+        )
+    return ranked
+
+
+def communities_under(org: OrgUnit) -> list[int]:
+    """Ids of the communities in an org unit's subtree (itself, if it is one)."""
+    return list(
+        db.session.scalars(
+            select(OrgUnit.id).where(OrgUnit.kind == "community", OrgUnit.path.startswith(org.path))
+        )
+    )
