@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning
+from points.models import USER_ACCOUNT_KINDS, Account, LedgerEntry, LedgerTransaction, PointsEarning
 from server.db import db, is_postgres, utcnow
 from server.errors import Conflict
 from server.schemas import SERVER_ZONE
@@ -102,14 +102,6 @@ def account(
     return db.session.scalars(select(Account).where(Account.key == key)).one()
 
 
-def user_accounts(user_id: int) -> tuple[Account, Account]:
-    """A user's (available, held) accounts."""
-    return (
-        account(f"user:{user_id}:available", "available", user_id=user_id),
-        account(f"user:{user_id}:held", "held", user_id=user_id),
-    )
-
-
 def issuing_account(community_id: int, category: str) -> Account:
     """Where a community's points of a category come from."""
     return account(
@@ -117,9 +109,9 @@ def issuing_account(community_id: int, category: str) -> Account:
     )
 
 
-def redeemed_account(community_id: int) -> Account:
+def redeemed_account(community_id: int | None) -> Account:
     """Where a community's spent points go."""
-    return account(f"redeemed:{community_id}", "redeemed", community_id=community_id)
+    return account(f"redeemed:{community_id or 0}", "redeemed", community_id=community_id)
 
 
 def expired_account(community_id: int | None) -> Account:
@@ -128,13 +120,19 @@ def expired_account(community_id: int | None) -> Account:
 
 
 def lock_user_accounts(user_id: int) -> tuple[Account, Account]:
-    """Lock the user's two accounts in id order and return them with fresh balances."""
-    available, held = user_accounts(user_id)
-    query = select(Account).where(Account.id.in_([available.id, held.id])).order_by(Account.id)
+    """Lock the user's (available, held) accounts in id order, creating them on first use; fresh balances."""
+    keys = (f"user:{user_id}:available", f"user:{user_id}:held")
+    query = select(Account).where(Account.key.in_(keys)).order_by(Account.id)
     if is_postgres():
         query = query.with_for_update()
-    locked = {a.id: a for a in db.session.scalars(query.execution_options(populate_existing=True))}
-    return locked[available.id], locked[held.id]
+    query = query.execution_options(populate_existing=True)
+    rows = {a.key: a for a in db.session.scalars(query)}
+    if len(rows) < len(keys):
+        for key, kind in zip(keys, USER_ACCOUNT_KINDS, strict=True):
+            if key not in rows:
+                account(key, kind, user_id=user_id)
+        rows = {a.key: a for a in db.session.scalars(query)}
+    return rows[keys[0]], rows[keys[1]]
 
 
 def find_by_key(key: str) -> LedgerTransaction | None:
@@ -150,14 +148,6 @@ def _replay(existing: LedgerTransaction, request_hash: str | None) -> LedgerResu
     return LedgerResult("already_done", existing.amount, existing.id)
 
 
-class _AlreadyDone(Exception):
-    """Raised inside the savepoint when the key turned out to be taken while we waited for the lock."""
-
-    def __init__(self, existing: LedgerTransaction) -> None:
-        super().__init__(existing.id)
-        self.existing = existing
-
-
 def post(
     kind: str,
     user_id: int,
@@ -170,33 +160,26 @@ def post(
     """Post one transaction for a user: lock their accounts, plan, write the transaction and its entries.
 
     ``plan`` runs while the user's accounts are locked, so the caps and balances it reads cannot change
-    under it; it raises ``Refused`` to write nothing. A repeated key returns the first result: the key
-    is looked up again under the lock, so a racing duplicate of the same user waits and then replays.
+    under it; it raises ``Refused`` to write nothing. The key is looked up under the lock, so a racing
+    duplicate of the same request waits for the first and then replays its result.
     """
+    available, held = lock_user_accounts(user_id)
     if idempotency_key is not None:
         existing = find_by_key(idempotency_key)
         if existing is not None:
             return _replay(existing, request_hash)
     try:
-        with db.session.begin_nested():
-            available, held = lock_user_accounts(user_id)
-            if idempotency_key is not None:
-                existing = find_by_key(idempotency_key)
-                if existing is not None:
-                    raise _AlreadyDone(existing)
-            decided = plan(available, held)
-            txn = _write(kind, user_id, decided, idempotency_key, request_hash, columns)
+        decided = plan(available, held)
+        for acct, amount in decided.legs:
+            if acct.balance is not None and acct.balance + amount < 0:
+                raise Refused("INSUFFICIENT_POINTS")
     except Refused as refusal:
         return LedgerResult("refused", code=refusal.code)
-    except _AlreadyDone as done:
-        return _replay(done.existing, request_hash)
-    except IntegrityError:
-        # The unique key is the backstop for duplicates that did not meet at the lock.
-        if idempotency_key is not None:
-            existing = find_by_key(idempotency_key)
-            if existing is not None:
-                return _replay(existing, request_hash)
-        raise
+    try:
+        txn = _write(kind, user_id, decided, idempotency_key, request_hash, columns)
+    except IntegrityError as exc:
+        # Only a key reused across users gets past the lock; the unique index is the backstop.
+        raise Conflict("IDEMPOTENCY_KEY_REUSED", details={"key": idempotency_key}) from exc
     return LedgerResult("done", decided.amount, txn.id, capped=decided.capped)
 
 
@@ -235,7 +218,8 @@ def _write(
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Refused("INSUFFICIENT_POINTS")
+                # post() checked the locked balance; reaching this means the lock was not held.
+                raise RuntimeError(f"balance of account {acct.id} changed under its lock")
             set_committed_value(acct, "balance", acct.balance + amount)
     if plan.earning and plan.earning_month is not None and txn.community_id is not None:
         add_earning(txn.user_id, txn.community_id, plan.earning_month, plan.earning)

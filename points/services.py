@@ -137,9 +137,12 @@ def _quantity(rule: PointsRule, quantity: Any) -> Decimal:
 # --- awarding ---------------------------------------------------------------------------------------
 
 
+_reversal = aliased(LedgerTransaction, name="reversal")
+
+
 def _awarded_by_rule(user_id: int, rule_code: str, since: date, until: date) -> int:
     """Points a user got from a rule between two local dates, leaving out reversed awards."""
-    reversal = aliased(LedgerTransaction)
+    reversal = _reversal
     total = db.session.scalar(
         select(func.coalesce(func.sum(LedgerTransaction.amount), 0))
         .outerjoin(reversal, reversal.reverses_id == LedgerTransaction.id)
@@ -240,7 +243,7 @@ def hold(
     """Move points from available to held while a redemption waits for a decision."""
     points = _positive_amount(amount)
     user = _user(user_id)
-    community = community_id or user.community_id
+    community = community_id or user.community_id or user.party_community_id
 
     def plan(available: Account, held: Account) -> Plan:
         if (available.balance or 0) < points:
@@ -283,7 +286,7 @@ def _settle(hold_id: int, kind: str, reason: str | None) -> LedgerResult:
         if _settlement_of(hold_id) is not None:
             raise Refused("ALREADY_SETTLED")
         if kind == "capture":
-            target, memo = redeemed_account(held_txn.community_id or 0), f"积分兑换 -{points}"
+            target, memo = redeemed_account(held_txn.community_id), f"积分兑换 -{points}"
         else:
             target, memo = available, f"兑换未完成，积分退回 +{points}"
         return Plan(legs=[(held, -points), (target, points)], amount=points, memo=memo)
@@ -491,7 +494,7 @@ def balance_of(user_id: int) -> Balance:
     earned = db.session.scalar(
         select(func.coalesce(func.sum(PointsEarning.points), 0)).where(PointsEarning.user_id == user_id)
     )
-    reversal = aliased(LedgerTransaction)
+    reversal = _reversal
     spent = db.session.scalar(
         select(func.coalesce(func.sum(LedgerTransaction.amount), 0))
         .outerjoin(reversal, reversal.reverses_id == LedgerTransaction.id)

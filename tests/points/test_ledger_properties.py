@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
-    initialize,
     invariant,
     precondition,
     rule,
@@ -108,7 +107,7 @@ class LedgerMachine(RuleBasedStateMachine):
             db.session.flush()
             self.users.append(user.id)
         db.session.commit()
-        self.rules = {r.code: r for r in db.session.scalars(select(PointsRule))}
+        self.points_rules = {r.code: r for r in db.session.scalars(select(PointsRule))}
         self.expected = {user: Expected() for user in self.users}
         self.posted: dict[int, Posted] = {}
         self.holds: dict[int, Posted] = {}
@@ -140,7 +139,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _expected_award(self, user: int, code: str, quantity: Decimal) -> tuple[str, int, str | None]:
         """(status, points, refusal code) the rules call for, from the model's own count of the day."""
-        rule_ = self.rules[code]
+        rule_ = self.points_rules[code]
         if rule_.unit == "hour":
             raw = rule_.points * int((quantity * 4).to_integral_value(rounding=ROUND_FLOOR)) // 4
         else:
@@ -174,12 +173,6 @@ class LedgerMachine(RuleBasedStateMachine):
         self.award_keys[key] = ((user, code, quantity), result)
 
     # --- the operations --------------------------------------------------------------------------
-
-    @initialize()
-    def start_empty(self) -> None:
-        assert verify_ledger() == []
-        for user in self.users:
-            assert services.balance_of(user) == services.Balance(0, 0, 0, 0)
 
     @rule(who=st.integers(0, USERS - 1), code=st.sampled_from(EVENT_RULES), quantity=st.integers(1, 3))
     def award_events(self, who: int, code: str, quantity: int) -> None:
@@ -242,7 +235,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (result.status, result.code) == ("refused", "INSUFFICIENT_POINTS")
             return
         assert (result.status, result.points) == ("done", amount)
-        self.holds[result.transaction_id] = self._record(result, "hold", user)  # type: ignore[index]
+        posted = self._record(result, "hold", user)
+        self.holds[posted.id] = posted
         model.available -= amount
         model.held += amount
 
@@ -264,12 +258,12 @@ class LedgerMachine(RuleBasedStateMachine):
         model = self.expected[held.user]
         model.held -= held.points
         if kind == "capture":
-            self._record(result, "capture", held.user, available_change=0)
+            settling = self._record(result, "capture", held.user, available_change=0)
             model.spent += held.points
         else:
-            self._record(result, "release", held.user, available_change=held.points)
+            settling = self._record(result, "release", held.user, available_change=held.points)
             model.available += held.points
-        self.settled[hold_id] = (kind, result.transaction_id)  # type: ignore[assignment]
+        self.settled[hold_id] = (kind, settling.id)
 
     @precondition(lambda self: self.posted)
     @rule(data=st.data())
@@ -296,8 +290,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (result.status, result.code) == ("refused", "INSUFFICIENT_POINTS")
             return
         assert (result.status, result.points) == ("done", original.points)
-        self._record(result, "reverse", original.user, available_change=back)
-        self.reversals[original.id] = result.transaction_id  # type: ignore[assignment]
+        reversal = self._record(result, "reverse", original.user, available_change=back)
+        self.reversals[original.id] = reversal.id
         model.available += back
         if original.kind in ("award", "adjust"):
             model.earned -= original.available_change

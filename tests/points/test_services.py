@@ -325,3 +325,13 @@ def test_verify_names_a_broken_invariant(in_app, make_member):
         problems = verify_ledger()
         assert any("2 cached balances" in p and "balance 99" in p for p in problems)
         db.session.rollback()
+
+
+def test_a_member_known_only_by_party_community_can_redeem(in_app, make_member):
+    user = make_member(party_member=True)
+    with in_app():
+        db.session.get(User, user).community_id = None
+        assert _award(user, key="earn").status == "done"
+        held = services.hold(user, 5, "r1", ("redemption", 1))
+        assert services.capture(held.transaction_id).status == "done"
+        assert services.balance_of(user).spent_total == 5
