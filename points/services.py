@@ -33,6 +33,7 @@ from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning
 from server.auth.policy import Principal, authorize
 from server.db import db
 from server.errors import AppError, Conflict, NotFound, register_messages
+from server.notifications.services import publish
 from server.orgs.models import OrgUnit
 from server.users.models import User, mask_name
 
@@ -386,7 +387,7 @@ def adjust(
             earning_month=month_start(local_today()),
         )
 
-    return post(
+    result = post(
         "adjust",
         user_id,
         plan,
@@ -397,6 +398,19 @@ def adjust(
         reason=reason.strip(),
         actor_staff_id=principal.staff.id if principal.staff else None,
     )
+    if result.moved:
+        publish(
+            "points.adjusted",
+            [user_id],
+            {
+                "transaction_id": result.transaction_id,
+                "amount": f"{amount:+d}",
+                "reason": reason.strip(),
+                "memo": f"人工调整：{reason.strip()} {amount:+d}",
+                "available": balance_of(user_id).available,
+            },
+        )
+    return result
 
 
 # --- expiry -----------------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ def register_blueprints(app: Flask) -> None:
     """Routes of the core, then one line per feature package."""
     from server import health
     from server.auth.blueprint import blp as auth_blp
+    from server.notifications import cli as notifications_cli
+    from server.notifications import jobs as notification_jobs  # noqa: F401  (declares the periodic jobs)
+    from server.notifications.blueprint import blp as notifications_blp
     from server.orgs.blueprint import blp as orgs_blp
     from server.users.blueprint import blp as users_blp
 
@@ -55,3 +58,6 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(auth_blp)
     api.register_blueprint(users_blp)
     api.register_blueprint(orgs_blp)
+    api.register_blueprint(notifications_blp)
+    app.cli.add_command(notifications_cli.worker)
+    app.cli.add_command(notifications_cli.jobs_group)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,9 +120,29 @@ def dev(host: str, port: int, fake_wechat_port: int) -> None:
             )
         click.echo(f" * database: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
         click.echo(f" * API docs: http://{host}:{port}/api/docs")
+    worker = _start_jobs(app)
     from werkzeug.serving import run_simple
 
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=10)
+
+
+def _start_jobs(app: Flask) -> subprocess.Popen[bytes] | None:
+    """With Redis: an RQ worker process beside the server. Without: periodic jobs on a thread here."""
+    if app.config.get("REDIS_URL"):
+        click.echo(" * RQ worker started beside the server (queues high, default, low; with scheduler)")
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "worker"], env=dict(os.environ)
+        )
+    from server.jobs import run_periodic_inline
+
+    click.echo(" * no REDIS_URL: jobs run in-process")
+    run_periodic_inline(app, threading.Event())
+    return None
 
 
 def init_app(app: Flask) -> None:

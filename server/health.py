@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 
 from server.db import db
 from server.extensions import redis_client
 
 bp = Blueprint("health", __name__)
+
+
+def _outbox_warnings() -> list[str]:
+    """A backlog is reported, not failed on: the web still serves; the workers are what is behind."""
+    from server.notifications.services import outbox_backlog
+
+    try:
+        backlog = outbox_backlog()
+    except Exception as exc:  # e.g. migrations not applied yet: say so instead of failing the probe
+        db.session.rollback()
+        return [f"outbox unreadable: {type(exc).__name__} (are migrations applied?)"]
+    db.session.rollback()
+    limit = current_app.config["OUTBOX_BACKLOG_WARN_SECONDS"]
+    if backlog.oldest_seconds is None or backlog.oldest_seconds <= limit:
+        return []
+    oldest = f"{backlog.oldest_seconds:.0f} s"
+    return [f"outbox backlog: {backlog.count} waiting, oldest {oldest} (is a worker running?)"]
 
 
 @bp.get("/healthz")
@@ -34,7 +51,9 @@ def readyz() -> Response:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"down: {type(exc).__name__}"
+    warnings = _outbox_warnings() if checks["database"] == "ok" else []
     down = sorted(name for name, state in checks.items() if state != "ok")
-    response = jsonify({"status": "unavailable" if down else "ok", "down": down, "checks": checks})
+    body = {"status": "unavailable" if down else "ok", "down": down, "checks": checks, "warnings": warnings}
+    response = jsonify(body)
     response.status_code = 503 if down else 200
     return response

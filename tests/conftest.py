@@ -181,7 +181,10 @@ def app(make_database: Callable[[str], str], wechat_fake: FakeWeChat) -> Iterato
 
 
 def _delete_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=prefix + "*", count=500))
+    # Our keys start with the prefix; RQ's contain it (rq:queue:<prefix>default) or its dashed form
+    # (rq:job:<prefix with - for :>outbox-1).
+    keys = list(client.scan_iter(match="*" + prefix + "*", count=1000))
+    keys += list(client.scan_iter(match="*" + prefix.replace(":", "-") + "*", count=1000))
     if keys:
         client.delete(*keys)
 

@@ -9,7 +9,9 @@ from server.auth.passwords import hash_password
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.db import db, is_postgres, utcnow
 from server.errors import AppError, Conflict, NotFound
+from server.notifications.services import publish
 from server.orgs.services import get_community, get_org_by_code
+from server.schemas import SERVER_ZONE
 from server.users.models import STAFF_ROLES, PartyReport, StaffAccount, User
 from server.wechat.errors import WeChatCodeInvalid, WeChatError
 from server.wechat.factory import wechat_client, wechat_unavailable
@@ -139,7 +141,23 @@ def approve_party_report(principal: Principal, report_id: int) -> PartyReport:
     if user.community_id is None:
         user.community = report.community
     db.session.flush()
+    _notify_decision(report)
     return report
+
+
+def _notify_decision(report: PartyReport) -> None:
+    """Tell the reporting user how staff decided."""
+    assert report.decided_at is not None
+    publish(
+        f"party_report.{report.status}",
+        [report.user_id],
+        {
+            "report_id": report.id,
+            "community": report.community.name,
+            "reason": report.reason or "",
+            "decided_at": report.decided_at.astimezone(SERVER_ZONE).strftime("%Y-%m-%d %H:%M"),
+        },
+    )
 
 
 def reject_party_report(principal: Principal, report_id: int, reason: str) -> PartyReport:
@@ -150,4 +168,5 @@ def reject_party_report(principal: Principal, report_id: int, reason: str) -> Pa
     report.status, report.reason = "rejected", reason.strip()
     report.decided_by, report.decided_at = principal.staff, utcnow()
     db.session.flush()
+    _notify_decision(report)
     return report

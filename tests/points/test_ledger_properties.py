@@ -60,7 +60,17 @@ def empty_ledger() -> None:
             )
         )
     else:  # SQLite's trigger refuses updates of ledger rows but lets them be deleted
-        for table in ("points_entries", "points_transactions", "points_earnings", "points_accounts", "users"):
+        for table in (
+            "points_entries",
+            "points_transactions",
+            "points_earnings",
+            "points_accounts",
+            "deliveries",
+            "notifications",
+            "outbox",
+            "subscription_grants",
+            "users",
+        ):
             db.session.execute(text(f"DELETE FROM {table}"))
     db.session.commit()
 

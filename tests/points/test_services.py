@@ -11,9 +11,10 @@ from points.jobs import expire_points, rebuild_earnings
 from points.ledger import add_earning
 from points.models import Account, LedgerTransaction, PointsEarning, PointsRule
 from points.verify import verify_ledger
+from server.auth.policy import Principal
 from server.db import db
 from server.errors import AppError, Conflict, Forbidden, NotFound
-from server.users.models import User
+from server.users.models import StaffAccount, User
 
 
 def _award(user_id, rule="PARTY_DAY", quantity=1, key=None, community_id=None):
@@ -211,13 +212,16 @@ def test_adjustments_need_a_reason(in_app, make_member, staff_principal):
     assert refused.value.code == "REASON_REQUIRED"
 
 
-def test_staff_of_another_community_cannot_adjust(in_app, make_member, staff_principal):
+def test_staff_of_another_community_cannot_adjust(in_app, make_member, make_staff):
     user = make_member("C1")
+    other_id, admin_id = make_staff(org="C2").id, make_staff(role="admin", org="S1").id
     with in_app():
+        other = Principal(kind="staff", staff=db.session.get(StaffAccount, other_id))
+        admin = Principal(kind="staff", staff=db.session.get(StaffAccount, admin_id))
         with pytest.raises(Forbidden):
-            services.adjust(staff_principal(org="C2"), user, 5, "x")
+            services.adjust(other, user, 5, "x")
         assert db.session.scalar(select(func.count()).select_from(LedgerTransaction)) == 0
-        assert services.adjust(staff_principal(role="admin", org="S1"), user, 5, "x").status == "done"
+        assert services.adjust(admin, user, 5, "x").status == "done"
 
 
 def test_history_pages_newest_first_with_readable_memos(in_app, make_member):
@@ -230,6 +234,7 @@ def test_history_pages_newest_first_with_readable_memos(in_app, make_member):
         assert total == 2
         assert (page1[0].memo, page1[0].amount, page1[0].category) == ("志愿服务 +3", 3, "volunteer")
         assert (page2[0].memo, page2[0].category_label) == ("主题党日签到 +5", "主题党日")
+        db.session.commit()  # on SQLite an open transaction holds the write lock make_member needs
         assert services.history_of(make_member(), 1, 20) == ([], 0)
 
 

@@ -1,0 +1,1 @@
+"""Notifications: the outbox, the in-app inbox, WeChat subscribe messages and their grants."""

@@ -1,0 +1,71 @@
+"""Routes of the inbox and of subscribe grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from server.auth.policy import auth_required, current_principal
+from server.notifications import services
+from server.notifications.schemas import (
+    GrantsSchema,
+    InboxArgs,
+    InboxSchema,
+    MarkedSchema,
+    MarkReadSchema,
+    SubscriptionsSchema,
+)
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="Inbox and subscribe messages")
+
+
+def _me_id() -> int:
+    user = current_principal().user
+    assert user is not None
+    return user.id
+
+
+@blp.route("/me/notifications", methods=["GET"])
+@auth_required("user")
+@blp.arguments(InboxArgs, location="query")
+@blp.response(200, InboxSchema)
+def inbox(args: dict[str, Any]) -> dict[str, Any]:
+    """My notifications, newest first, with the unread count."""
+    items, total, unread = services.inbox_of(_me_id(), args["unread_only"], args["page"], args["page_size"])
+    return {
+        "items": items,
+        "total": total,
+        "page": args["page"],
+        "page_size": args["page_size"],
+        "unread_count": unread,
+    }
+
+
+@blp.route("/me/notifications/read", methods=["POST"])
+@auth_required("user")
+@blp.arguments(MarkReadSchema)
+@blp.response(200, MarkedSchema)
+def mark_read(body: dict[str, Any]) -> dict[str, int]:
+    """Mark notifications read: ``{"ids": [...]}`` or ``{"all": true}``."""
+    user_id = _me_id()
+    updated = services.mark_read(user_id, body.get("ids"), body["all"])
+    return {"updated": updated, "unread_count": services.unread_count(user_id)}
+
+
+@blp.route("/me/subscriptions", methods=["GET"])
+@auth_required("user")
+@blp.response(200, GrantsSchema)
+def my_grants() -> dict[str, Any]:
+    """My remaining subscribe grants, and the template ids the client may request."""
+    return {"grants": services.grants_of(_me_id()), "template_ids": services.template_ids()}
+
+
+@blp.route("/me/subscriptions", methods=["POST"])
+@auth_required("user")
+@blp.arguments(SubscriptionsSchema)
+@blp.response(200, GrantsSchema)
+def record_grants(body: dict[str, list[str]]) -> dict[str, Any]:
+    """Record the subscribe grants the user just gave (each allows one message of that template)."""
+    grants = services.record_grants(_me_id(), body["template_ids"])
+    return {"grants": grants, "template_ids": services.template_ids()}

@@ -1,0 +1,81 @@
+"""`flask --app wsgi worker` and `flask --app wsgi jobs status | retry-failed | relay`."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from rq import Worker
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from server.db import db
+from server.jobs import QUEUES, queue, schedule_periodic, set_job_app
+
+jobs_group = click.Group("jobs", help="Background jobs: status, retries.")
+
+
+def _redis() -> object:
+    connection = current_app.extensions.get("linli_redis")
+    if connection is None:
+        raise click.ClickException("REDIS_URL is not set: jobs run in-process, there is no queue to inspect")
+    return connection
+
+
+@click.command("worker")
+@click.option("--queues", default=",".join(QUEUES), help="Comma-separated queues, in priority order")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty")
+@click.option("--name", default=None)
+@with_appcontext
+def worker(queues: str, burst: bool, name: str | None) -> None:
+    """Run an RQ worker with the built-in scheduler on the named queues, inside this app."""
+    from server.notifications import jobs  # noqa: F401  (registers the periodic jobs)
+
+    connection = _redis()
+    set_job_app(current_app._get_current_object())  # type: ignore[attr-defined]
+    db.session.remove()
+    scheduled = schedule_periodic(connection)  # type: ignore[arg-type]
+    click.echo(f"worker on {queues}; periodic jobs scheduled: {scheduled}")
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    rq_worker = Worker([queue(n, connection) for n in names], connection=connection, name=name)  # type: ignore[arg-type]
+    rq_worker.work(with_scheduler=True, burst=burst)
+
+
+@jobs_group.command("status")
+@with_appcontext
+def status() -> None:
+    """Queue lengths, scheduled and failed jobs, and the outbox backlog."""
+    from server.notifications.services import outbox_backlog
+
+    connection = _redis()
+    for name in QUEUES:
+        q = queue(name, connection)  # type: ignore[arg-type]
+        failed = FailedJobRegistry(queue=q).count
+        scheduled = ScheduledJobRegistry(queue=q).count
+        click.echo(f"queue {name:<8} queued {q.count:>6}  scheduled {scheduled:>4}  failed {failed:>4}")
+    backlog = outbox_backlog()
+    oldest = f"{backlog.oldest_seconds:.0f} s" if backlog.oldest_seconds is not None else "-"
+    click.echo(f"outbox   waiting {backlog.count:>6}  oldest {oldest}")
+    db.session.rollback()
+
+
+@jobs_group.command("retry-failed")
+@with_appcontext
+def retry_failed() -> None:
+    """Put every failed job back on its queue."""
+    connection = _redis()
+    total = 0
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(name, connection))  # type: ignore[arg-type]
+        for job_id in registry.get_job_ids():
+            registry.requeue(job_id)
+            total += 1
+    click.echo(f"requeued {total} failed jobs")
+
+
+@jobs_group.command("relay")
+@with_appcontext
+def relay() -> None:
+    """Hand outbox rows left behind to the queue now (the worker also does it every 30 s)."""
+    from server.notifications.jobs import relay_outbox
+
+    click.echo(f"enqueued {relay_outbox()} outbox rows")

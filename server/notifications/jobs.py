@@ -1,0 +1,67 @@
+"""Jobs of notifications: deliver one outbox row, relay rows left behind."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from server.db import db, utcnow
+from server.jobs import job, job_id, periodic, retry_with_backoff
+from server.notifications import services
+from server.wechat.errors import WeChatError
+from server.wechat.factory import wechat_client
+
+log = logging.getLogger(__name__)
+RELAY_AFTER = timedelta(seconds=30)
+
+
+class TransientDeliveryError(Exception):
+    """WeChat failed in a way worth retrying (network, 5xx, busy); RQ retries the job with back-off."""
+
+
+@job("default", retry=retry_with_backoff)
+def deliver_outbox(outbox_id: int) -> str:
+    """Deliver one outbox row: the inbox entry, then a WeChat message if the user holds a grant."""
+    message = services.lock_outbox(outbox_id)
+    if message is None or message.processed_at is not None:
+        return "nothing to do"
+    template = services.templates()[message.event]
+    services.write_inbox(message, template)
+    send = services.prepare_wechat(message, template.wechat) if template.wechat else None
+    if send is None:
+        message.processed_at = utcnow()
+        return "delivered"
+    # The 'sending' mark is committed before the call, so a rerun after a crash cannot send again.
+    db.session.commit()
+    try:
+        wechat_client().send_subscribe_message(send.openid, send.template_id, send.data, page=send.page)
+    except WeChatError as exc:
+        if exc.permanent:
+            services.finish_wechat(send.delivery_id, "failed", exc.errcode, exc.errmsg)
+            _mark_processed(outbox_id)
+            return f"failed permanently ({exc.errcode})"
+        services.finish_wechat(send.delivery_id, "pending", exc.errcode, exc.errmsg)
+        db.session.commit()
+        raise TransientDeliveryError(f"outbox {outbox_id}: {exc.errcode} {exc.errmsg}") from exc
+    services.finish_wechat(send.delivery_id, "sent")
+    _mark_processed(outbox_id)
+    return "sent"
+
+
+def _mark_processed(outbox_id: int) -> None:
+    message = services.lock_outbox(outbox_id)
+    if message is not None:
+        message.processed_at = utcnow()
+
+
+@periodic("relay_outbox", every=timedelta(seconds=30))
+@job("high")
+def relay_outbox() -> int:
+    """Enqueue outbox rows that were committed but never handed over (Redis was down, a process died)."""
+    enqueued = 0
+    for outbox_id in services.pending_outbox(RELAY_AFTER):
+        if deliver_outbox.enqueue(outbox_id, job_id=job_id("outbox", outbox_id)):
+            enqueued += 1
+    if enqueued:
+        log.info("relay enqueued %s outbox rows", enqueued)
+    return enqueued

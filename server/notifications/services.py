@@ -1,0 +1,388 @@
+"""Publishing events through the outbox, the inbox, subscribe grants, and the steps of a delivery."""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
+
+from server.db import db, is_postgres, utcnow
+from server.errors import AppError, register_messages
+from server.notifications.models import Delivery, Notification, OutboxMessage, SubscriptionGrant
+from server.users.models import User
+
+log = logging.getLogger(__name__)
+DEFAULT_TEMPLATES_FILE = Path(__file__).with_name("templates.json")
+
+register_messages(
+    {
+        "TEMPLATE_UNKNOWN": ("未知的订阅消息模板", "Unknown subscribe message template"),
+        "NOTIFICATION_IDS_OR_ALL": ("请提供 ids 或 all", "Give either ids or all"),
+    }
+)
+
+# WeChat's limits per data key type (the key's letters before its number), in characters.
+FIELD_LIMITS = {
+    "thing": 20,
+    "name": 10,
+    "phrase": 5,
+    "character_string": 32,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "car_number": 8,
+    "phone_number": 17,
+    "amount": 11,
+}
+
+
+# --- templates --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeChatTemplate:
+    """Which subscribe template an event uses, the page it opens and how its data is filled."""
+
+    template_id: str
+    page: str | None
+    data: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Template:
+    """How an event reads in the inbox and, optionally, as a WeChat subscribe message."""
+
+    event: str
+    title: str
+    body: str
+    wechat: WeChatTemplate | None
+
+
+@lru_cache(maxsize=8)
+def _load_templates(path: str) -> dict[str, Template]:
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    templates = {}
+    for name, spec in raw.items():
+        if name.startswith("_"):
+            continue
+        wechat = spec.get("wechat")
+        templates[name] = Template(
+            event=name,
+            title=spec["title"],
+            body=spec["body"],
+            wechat=WeChatTemplate(wechat["template_id"], wechat.get("page"), dict(wechat["data"]))
+            if wechat
+            else None,
+        )
+    return templates
+
+
+def templates() -> dict[str, Template]:
+    """The configured templates (NOTIFICATION_TEMPLATES_FILE, else the packaged defaults)."""
+    return _load_templates(
+        str(current_app.config.get("NOTIFICATION_TEMPLATES_FILE") or DEFAULT_TEMPLATES_FILE)
+    )
+
+
+def template_ids() -> list[str]:
+    """Every WeChat template id in use, for the client's wx.requestSubscribeMessage."""
+    return sorted({t.wechat.template_id for t in templates().values() if t.wechat})
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(text: str, payload: dict[str, Any]) -> str:
+    """Fill ``{placeholders}`` from the payload; a missing key renders empty rather than failing."""
+    return string.Formatter().vformat(text, (), _Blank(payload))
+
+
+def fit_field(key: str, value: str) -> str:
+    """Cut a data value to WeChat's limit for the key's type (thing ≤ 20 characters, ...)."""
+    kind = key.rstrip("0123456789")
+    limit = FIELD_LIMITS.get(kind)
+    if limit is None or len(value) <= limit:
+        return value
+    return value[: limit - 1] + "…" if kind in ("thing", "name") else value[:limit]
+
+
+# --- publishing ---------------------------------------------------------------------------------------
+
+
+def publish(event_name: str, recipients: list[int], payload: dict[str, Any]) -> list[int]:
+    """Write one outbox row per recipient in the current transaction; they are dispatched after commit."""
+    if event_name not in templates():
+        raise ValueError(f"no template for event {event_name!r}")  # a programming error
+    rows = [OutboxMessage(event=event_name, user_id=user_id, payload=payload) for user_id in recipients]
+    db.session.add_all(rows)
+    db.session.flush()
+    ids = [row.id for row in rows]
+    db.session().info.setdefault("linli_outbox", []).extend(ids)
+    return ids
+
+
+@event.listens_for(Session, "after_commit")
+def _dispatch_after_commit(session: Session) -> None:
+    """Hand committed outbox rows to the job queue; if that fails they wait for the relay."""
+    ids = session.info.pop("linli_outbox", None)
+    if not ids:
+        return
+    from server.jobs import job_id
+    from server.notifications.jobs import deliver_outbox
+
+    for outbox_id in ids:
+        try:
+            deliver_outbox.enqueue(outbox_id, job_id=job_id("outbox", outbox_id))
+        except Exception as exc:  # Redis down: the committed row stays in the outbox for the relay
+            log.warning("outbox %s not enqueued (%s); the relay will pick it up", outbox_id, exc)
+            break
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop("linli_outbox", None)
+
+
+def pending_outbox(older_than: timedelta, limit: int = 500) -> list[int]:
+    """Outbox rows not processed yet and older than ``older_than`` (left behind), oldest first."""
+    cutoff = utcnow() - older_than
+    return list(
+        db.session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.processed_at.is_(None), OutboxMessage.created_at < cutoff)
+            .order_by(OutboxMessage.created_at)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Outbox rows waiting, and the age of the oldest."""
+
+    count: int
+    oldest_seconds: float | None
+
+
+def outbox_backlog() -> Backlog:
+    """How far behind delivery is."""
+    count, oldest = db.session.execute(
+        select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.processed_at.is_(None)
+        )
+    ).one()
+    if oldest is not None and oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    return Backlog(int(count), (utcnow() - oldest).total_seconds() if oldest else None)
+
+
+# --- the inbox ----------------------------------------------------------------------------------------
+
+
+def inbox_of(
+    user_id: int, unread_only: bool, page: int, page_size: int
+) -> tuple[list[Notification], int, int]:
+    """A page of a user's notifications (newest first), the total and the unread count."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(Notification.id.desc()).limit(page_size).offset((page - 1) * page_size)
+    )
+    return list(items), total, unread_count(user_id)
+
+
+def unread_count(user_id: int) -> int:
+    """How many notifications the user has not read."""
+    return (
+        db.session.scalar(
+            select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+def mark_read(user_id: int, ids: list[int] | None, read_all: bool) -> int:
+    """Mark some or all of a user's notifications read (others' ids are ignored); returns how many changed."""
+    if not read_all and not ids:
+        raise AppError("NOTIFICATION_IDS_OR_ALL", status=422)
+    statement = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if not read_all:
+        statement = statement.where(Notification.id.in_(ids or []))
+    result = db.session.execute(
+        statement.values(read_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- subscribe grants -------------------------------------------------------------------------------
+
+
+def record_grants(user_id: int, accepted: list[str]) -> dict[str, int]:
+    """Count the subscribe grants the user just gave (one per accepted template per request)."""
+    known = set(template_ids())
+    unknown = sorted(set(accepted) - known)
+    if unknown:
+        raise AppError("TEMPLATE_UNKNOWN", status=422, details={"template_ids": unknown})
+    for template_id in sorted(set(accepted)):
+        grant = _grant_for_update(user_id, template_id)
+        if grant is None:
+            db.session.add(
+                SubscriptionGrant(user_id=user_id, template_id=template_id, remaining=1, updated_at=utcnow())
+            )
+        else:
+            grant.remaining, grant.updated_at = grant.remaining + 1, utcnow()
+    db.session.flush()
+    return grants_of(user_id)
+
+
+def grants_of(user_id: int) -> dict[str, int]:
+    """Remaining grants per template."""
+    rows = db.session.execute(
+        select(SubscriptionGrant.template_id, SubscriptionGrant.remaining).where(
+            SubscriptionGrant.user_id == user_id
+        )
+    )
+    return {template_id: remaining for template_id, remaining in rows}
+
+
+def _grant_for_update(user_id: int, template_id: str) -> SubscriptionGrant | None:
+    query = select(SubscriptionGrant).where(
+        SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id
+    )
+    if is_postgres():
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def use_grant(user_id: int, template_id: str) -> bool:
+    """Spend one grant of a template by one conditional update; False when the user has none left."""
+    result = db.session.execute(
+        update(SubscriptionGrant)
+        .where(
+            SubscriptionGrant.user_id == user_id,
+            SubscriptionGrant.template_id == template_id,
+            SubscriptionGrant.remaining > 0,
+        )
+        .values(remaining=SubscriptionGrant.remaining - 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def drop_grants(user_id: int, template_id: str) -> None:
+    """WeChat says the user refused (43101): they have no grant left, whatever we counted."""
+    db.session.execute(
+        update(SubscriptionGrant)
+        .where(SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id)
+        .values(remaining=0, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- the steps of delivering one outbox row ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeChatSend:
+    """What to send, decided and recorded before the call."""
+
+    delivery_id: int
+    openid: str
+    template_id: str
+    page: str | None
+    data: dict[str, str]
+
+
+def lock_outbox(outbox_id: int) -> OutboxMessage | None:
+    """The outbox row, locked so two runs of its job do not interleave."""
+    query = select(OutboxMessage).where(OutboxMessage.id == outbox_id)
+    if is_postgres():
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def write_inbox(message: OutboxMessage, template: Template) -> None:
+    """Put the notification in the user's inbox (once per outbox row)."""
+    exists = db.session.scalar(select(Notification.id).where(Notification.outbox_id == message.id))
+    if exists is None:
+        db.session.add(
+            Notification(
+                user_id=message.user_id,
+                outbox_id=message.id,
+                event=message.event,
+                title=render(template.title, message.payload),
+                body=render(template.body, message.payload),
+                data=message.payload,
+            )
+        )
+        db.session.flush()
+
+
+def prepare_wechat(message: OutboxMessage, template: WeChatTemplate) -> WeChatSend | None:
+    """Record the WeChat delivery of a row as sending (spending a grant) or as final; None: nothing to send.
+
+    A delivery left 'sending' by a run that died mid-call is not sent again: WeChat may have delivered it,
+    and a second message would spend another grant. It is marked 'unknown' for staff to see.
+    """
+    delivery = db.session.scalars(
+        select(Delivery).where(Delivery.outbox_id == message.id, Delivery.channel == "wechat")
+    ).first()
+    now = utcnow()
+    if delivery is not None and delivery.status in ("sent", "failed", "skipped", "unknown"):
+        return None
+    if delivery is not None and delivery.status == "sending":
+        delivery.status, delivery.error, delivery.updated_at = (
+            "unknown",
+            "an earlier run stopped mid-send",
+            now,
+        )
+        return None
+    user = db.session.get(User, message.user_id)
+    if delivery is None:
+        delivery = Delivery(
+            outbox_id=message.id,
+            user_id=message.user_id,
+            channel="wechat",
+            template_id=template.template_id,
+            status="pending",
+            attempts=0,
+        )
+        db.session.add(delivery)
+        db.session.flush()
+        if user is None or not use_grant(user.id, template.template_id):
+            delivery.status, delivery.error, delivery.updated_at = "skipped", "no subscribe grant", now
+            return None
+    # A 'pending' delivery is a retry after a transient failure: its grant was already spent.
+    assert user is not None
+    delivery.status, delivery.attempts, delivery.updated_at = "sending", delivery.attempts + 1, now
+    db.session.flush()
+    data = {key: fit_field(key, render(value, message.payload)) for key, value in template.data.items()}
+    return WeChatSend(delivery.id, user.openid, template.template_id, template.page, data)
+
+
+def finish_wechat(
+    delivery_id: int, status: str, errcode: int | None = None, error: str | None = None
+) -> None:
+    """Record how a send ended."""
+    delivery = db.session.get(Delivery, delivery_id)
+    assert delivery is not None
+    delivery.status, delivery.errcode, delivery.updated_at = status, errcode, utcnow()
+    delivery.error = (error or "")[:255] or None
+    if errcode == 43101 and delivery.template_id:
+        drop_grants(delivery.user_id, delivery.template_id)
+    db.session.flush()
