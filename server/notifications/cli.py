@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from server.db import db
@@ -25,9 +25,16 @@ def _redis() -> object:
 @click.option("--queues", default=",".join(QUEUES), help="Comma-separated queues, in priority order")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty")
 @click.option("--name", default=None)
+@click.option(
+    "--fork", is_flag=True, help="Fork a work-horse per job (RQ's default) instead of running jobs here"
+)
 @with_appcontext
-def worker(queues: str, burst: bool, name: str | None) -> None:
-    """Run an RQ worker with the built-in scheduler on the named queues, inside this app."""
+def worker(queues: str, burst: bool, name: str | None, fork: bool) -> None:
+    """Run an RQ worker with the built-in scheduler on the named queues, inside this app.
+
+    Jobs run in the worker process by default (RQ's SimpleWorker): they reuse its database pool and
+    its keep-alive connection to WeChat, where a fork per job would open both anew for every message.
+    """
     from server.notifications import jobs  # noqa: F401  (registers the periodic jobs)
 
     connection = _redis()
@@ -36,7 +43,8 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     scheduled = schedule_periodic(connection)  # type: ignore[arg-type]
     click.echo(f"worker on {queues}; periodic jobs scheduled: {scheduled}")
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    rq_worker = Worker([queue(n, connection) for n in names], connection=connection, name=name)  # type: ignore[arg-type]
+    worker_class = Worker if fork else SimpleWorker
+    rq_worker = worker_class([queue(n, connection) for n in names], connection=connection, name=name)  # type: ignore[arg-type]
     rq_worker.work(with_scheduler=True, burst=burst)
 
 
