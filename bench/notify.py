@@ -129,7 +129,8 @@ def main() -> None:
         baseline = NOTIFICATIONS / baseline_seconds
         delivered = NOTIFICATIONS / delivered_seconds
         print(
-            f"notifications ({NOTIFICATIONS:,} to {USERS} users with grants; {WORKERS} RQ workers, jobs run in the worker)"
+            f"notifications ({NOTIFICATIONS:,} to {USERS} users with grants; "
+            f"{WORKERS} RQ workers, jobs run in the worker)"
         )
         print(f"{'what':<52}{'per s':>8}{'ratio':>8}{'target':>10}")
         print(f"{'RQ no-op jobs (baseline)':<52}{baseline:>8.0f}{1.0:>8.2f}")
