@@ -18,7 +18,6 @@ import time
 import psycopg
 import redis
 from flask_migrate import upgrade
-from werkzeug.serving import make_server
 
 ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LINLI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -77,10 +76,10 @@ def main() -> None:
     from server.notifications.models import SubscriptionGrant
     from server.notifications.services import publish
     from server.users.models import User
-    from server.wechat.fake import create_fake_wechat, fake_state
+    from server.wechat.fake import create_fake_wechat, fake_state, serve_fake_wechat
 
     fake = create_fake_wechat()
-    server = make_server("127.0.0.1", 0, fake, threaded=True)
+    server = serve_fake_wechat(fake)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings = {
         "LINLI_ENV": "testing",

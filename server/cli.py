@@ -86,15 +86,12 @@ def seed_demo() -> None:
 
 def _serve_fake_wechat(host: str, port: int) -> Callable[[], None]:
     """Serve the built-in fake WeChat in a thread; return a function that stops it."""
-    from werkzeug.serving import make_server
+    from server.wechat.fake import create_fake_wechat, serve_fake_wechat
 
-    from server.wechat.fake import create_fake_wechat
-
-    server = make_server(
+    server = serve_fake_wechat(
+        create_fake_wechat(current_app.config["WECHAT_APPID"], current_app.config["WECHAT_SECRET"]),
         host,
         port,
-        create_fake_wechat(current_app.config["WECHAT_APPID"], current_app.config["WECHAT_SECRET"]),
-        threaded=True,
     )
     threading.Thread(target=server.serve_forever, daemon=True, name="fake-wechat").start()
     return server.shutdown

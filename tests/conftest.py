@@ -16,9 +16,8 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
-from server.wechat.fake import FakeWeChatState, create_fake_wechat, fake_state
+from server.wechat.fake import FakeWeChatState, create_fake_wechat, fake_state, serve_fake_wechat
 
 REQUIRE_SERVICES = os.environ.get("LINLI_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URLS = [
@@ -134,7 +133,7 @@ class FakeWeChat:
 def wechat_fake() -> Iterator[FakeWeChat]:
     """One fake WeChat server for the run, on a free port."""
     fake_app = create_fake_wechat()
-    server = make_server("127.0.0.1", 0, fake_app, threaded=True)
+    server = serve_fake_wechat(fake_app)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield FakeWeChat(f"http://127.0.0.1:{server.server_port}", fake_state(fake_app))

@@ -37,21 +37,15 @@ def deliver_outbox(outbox_id: int) -> str:
         wechat_client().send_subscribe_message(send.openid, send.template_id, send.data, page=send.page)
     except WeChatError as exc:
         if exc.permanent:
-            services.finish_wechat(send.delivery_id, "failed", exc.errcode, exc.errmsg)
-            _mark_processed(outbox_id)
+            services.finish_wechat(send, "failed", exc.errcode, exc.errmsg)
+            services.mark_processed(outbox_id)
             return f"failed permanently ({exc.errcode})"
-        services.finish_wechat(send.delivery_id, "pending", exc.errcode, exc.errmsg)
+        services.finish_wechat(send, "pending", exc.errcode, exc.errmsg)
         db.session.commit()
         raise TransientDeliveryError(f"outbox {outbox_id}: {exc.errcode} {exc.errmsg}") from exc
-    services.finish_wechat(send.delivery_id, "sent")
-    _mark_processed(outbox_id)
+    services.finish_wechat(send, "sent")
+    services.mark_processed(outbox_id)
     return "sent"
-
-
-def _mark_processed(outbox_id: int) -> None:
-    message = services.lock_outbox(outbox_id)
-    if message is not None:
-        message.processed_at = utcnow()
 
 
 @periodic("relay_outbox", every=timedelta(seconds=30))

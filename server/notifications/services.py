@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.db import db, is_postgres, utcnow
@@ -317,20 +319,19 @@ def lock_outbox(outbox_id: int) -> OutboxMessage | None:
 
 
 def write_inbox(message: OutboxMessage, template: Template) -> None:
-    """Put the notification in the user's inbox (once per outbox row)."""
-    exists = db.session.scalar(select(Notification.id).where(Notification.outbox_id == message.id))
-    if exists is None:
-        db.session.add(
-            Notification(
-                user_id=message.user_id,
-                outbox_id=message.id,
-                event=message.event,
-                title=render(template.title, message.payload),
-                body=render(template.body, message.payload),
-                data=message.payload,
-            )
-        )
-        db.session.flush()
+    """Put the notification in the user's inbox, once per outbox row (a rerun inserts nothing)."""
+    insert = pg_insert(Notification) if is_postgres() else sqlite_insert(Notification)
+    db.session.execute(
+        insert.values(
+            user_id=message.user_id,
+            outbox_id=message.id,
+            event=message.event,
+            title=render(template.title, message.payload),
+            body=render(template.body, message.payload),
+            data=message.payload,
+            created_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=["outbox_id"])
+    )
 
 
 def prepare_wechat(message: OutboxMessage, template: WeChatTemplate) -> WeChatSend | None:
@@ -352,37 +353,54 @@ def prepare_wechat(message: OutboxMessage, template: WeChatTemplate) -> WeChatSe
             now,
         )
         return None
-    user = db.session.get(User, message.user_id)
+    openid = db.session.scalar(select(User.openid).where(User.id == message.user_id))
     if delivery is None:
+        # A first run: spend a grant, then record the delivery with its decided status in one insert.
+        granted = openid is not None and use_grant(message.user_id, template.template_id)
         delivery = Delivery(
             outbox_id=message.id,
             user_id=message.user_id,
             channel="wechat",
             template_id=template.template_id,
-            status="pending",
-            attempts=0,
+            status="sending" if granted else "skipped",
+            error=None if granted else "no subscribe grant",
+            attempts=1 if granted else 0,
+            updated_at=now,
         )
         db.session.add(delivery)
         db.session.flush()
-        if user is None or not use_grant(user.id, template.template_id):
-            delivery.status, delivery.error, delivery.updated_at = "skipped", "no subscribe grant", now
+        if not granted:
             return None
-    # A 'pending' delivery is a retry after a transient failure: its grant was already spent.
-    assert user is not None
-    delivery.status, delivery.attempts, delivery.updated_at = "sending", delivery.attempts + 1, now
-    db.session.flush()
+    else:
+        # 'pending': a retry after a transient failure; its grant was spent by the first attempt.
+        delivery.status, delivery.attempts, delivery.updated_at = "sending", delivery.attempts + 1, now
+        db.session.flush()
+    assert openid is not None
     data = {key: fit_field(key, render(value, message.payload)) for key, value in template.data.items()}
-    return WeChatSend(delivery.id, user.openid, template.template_id, template.page, data)
+    return WeChatSend(delivery.id, openid, template.template_id, template.page, data)
+
+
+def mark_processed(outbox_id: int) -> None:
+    """The row needs nothing more."""
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(processed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def finish_wechat(
-    delivery_id: int, status: str, errcode: int | None = None, error: str | None = None
+    send: WeChatSend, status: str, errcode: int | None = None, error: str | None = None
 ) -> None:
-    """Record how a send ended."""
-    delivery = db.session.get(Delivery, delivery_id)
-    assert delivery is not None
-    delivery.status, delivery.errcode, delivery.updated_at = status, errcode, utcnow()
-    delivery.error = (error or "")[:255] or None
-    if errcode == 43101 and delivery.template_id:
-        drop_grants(delivery.user_id, delivery.template_id)
-    db.session.flush()
+    """Record how a send ended (one update; a refusal also resets the user's grants)."""
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == send.delivery_id)
+        .values(status=status, errcode=errcode, error=(error or "")[:255] or None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if errcode == 43101:
+        user_id = db.session.scalar(select(Delivery.user_id).where(Delivery.id == send.delivery_id))
+        if user_id is not None:
+            drop_grants(user_id, send.template_id)

@@ -37,6 +37,7 @@ from typing import Any
 
 import qrcode
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 TOKEN_LIFETIME = 7200
 _CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,32})?")
@@ -407,3 +408,14 @@ def fake_reset() -> Response:
     """Forget everything."""
     _state().reset()
     return jsonify({"ok": True})
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, as WeChat's API answers (Werkzeug's default is HTTP/1.0)."""
+
+    protocol_version = "HTTP/1.1"
+
+
+def serve_fake_wechat(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
+    """A threaded HTTP server for the fake (call ``serve_forever`` on a thread; ``shutdown`` to stop)."""
+    return make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
