@@ -162,20 +162,28 @@ def app(make_database: Callable[[str], str], wechat_fake: FakeWeChat) -> Iterato
     from flask_migrate import upgrade
 
     from server.app import create_app
-    from server.db import db
 
     flask_app = create_app(base_config(make_database("main"), wechat_fake.url))
     with flask_app.app_context():
         upgrade()
         flask_app.extensions["linli_test_seed"] = _snapshot_seeded_rows()
     yield flask_app
+    redis_client = flask_app.extensions.get("linli_redis")
+    if redis_client is not None:
+        _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
+    close_app(flask_app)
+
+
+def close_app(flask_app: Flask) -> None:
+    """Release what an app holds: database connections, the WeChat HTTP session, the Redis client."""
+    from server.db import db
+
     with flask_app.app_context():
         db.session.remove()
         db.engine.dispose()
     flask_app.extensions["linli_wechat"].close()
     redis_client = flask_app.extensions.get("linli_redis")
     if redis_client is not None:
-        _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
         redis_client.close()
 
 

@@ -13,7 +13,7 @@ from server.db import db, keep_changes_despite_error
 from server.errors import HTTP_CODES, MESSAGES, Conflict, Unauthorized
 from server.orgs.models import OrgUnit
 from server.orgs.services import create_org
-from tests.conftest import base_config
+from tests.conftest import base_config, close_app
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -181,13 +181,7 @@ def boundary_app(make_database, wechat_fake) -> Iterator[Flask]:
     with flask_app.app_context():
         upgrade()
     yield flask_app
-    with flask_app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    flask_app.extensions["linli_wechat"].close()
-    redis_client = flask_app.extensions.get("linli_redis")
-    if redis_client is not None:
-        redis_client.close()
+    close_app(flask_app)
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 from flask import Flask
 
 from server.app import create_app
-from server.db import db
-from tests.conftest import REDIS_AVAILABLE_URL, base_config
+from tests.conftest import REDIS_AVAILABLE_URL, base_config, close_app
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
 CLOSED_PORT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:1/none"
@@ -26,13 +25,7 @@ def extra_app(config: dict[str, Any]) -> Iterator[Flask]:
     try:
         yield flask_app
     finally:
-        with flask_app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        flask_app.extensions["linli_wechat"].close()
-        redis_client = flask_app.extensions.get("linli_redis")
-        if redis_client is not None:
-            redis_client.close()
+        close_app(flask_app)
 
 
 def test_healthz_says_the_process_is_alive(client):
