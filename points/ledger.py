@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -57,7 +57,6 @@ class Plan:
     capped: bool = False
     earning: int = 0  # signed change of the user's earnings in ``earning_month``
     earning_month: date | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def local_today(at: datetime | None = None) -> date:
@@ -203,7 +202,7 @@ def _write(
         memo=plan.memo,
         local_date=local_today(now),
         created_at=now,
-        **{**columns, **plan.extra},
+        **columns,
     )
     db.session.add(txn)
     db.session.flush()

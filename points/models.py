@@ -10,10 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import TimestampMixin, db
 
-RULE_UNITS = ("event", "hour")
 USER_ACCOUNT_KINDS = ("available", "held")
-SYSTEM_ACCOUNT_KINDS = ("issuing", "redeemed", "expired")
-TRANSACTION_KINDS = ("award", "adjust", "hold", "capture", "release", "reverse", "expire")
 
 
 class PointsRule(TimestampMixin, db.Model):  # type: ignore[name-defined]

@@ -70,7 +70,6 @@ CATEGORY_LABELS = {
     "redemption": "积分兑换",
     "expiry": "积分过期",
 }
-EXPIRY_POLICIES = ("none", "end_of_next_year")
 
 
 # --- rules ----------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import redis
 from flask import Flask, current_app, request
@@ -37,11 +36,6 @@ def redis_client() -> redis.Redis | None:
     """The app's Redis client, or None when no REDIS_URL is configured."""
     client: redis.Redis | None = current_app.extensions.get("linli_redis")
     return client
-
-
-def redis_key(*parts: Any) -> str:
-    """A Redis key under this deployment's prefix."""
-    return current_app.config["REDIS_PREFIX"] + ":".join(str(p) for p in parts)
 
 
 def init_api(app: Flask) -> Api:

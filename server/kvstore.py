@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, Text, delete, select
+from sqlalchemy import String, Text, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import db, utcnow
@@ -43,7 +43,3 @@ class DatabaseTokenCache:
     def delete(self, key: str) -> None:
         """Forget a value."""
         db.session.execute(delete(CacheEntry).where(CacheEntry.key == key))
-
-    def keys(self) -> list[str]:
-        """All keys (for tests and operators)."""
-        return list(db.session.scalars(select(CacheEntry.key)))

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import TimestampMixin, db
 
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped", "unknown")
-
 
 class OutboxMessage(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """An event for one recipient, written in the transaction that caused it; handed to jobs after commit."""

@@ -10,7 +10,6 @@ from server.db import TimestampMixin, db
 ORG_KINDS = ("district", "street", "community", "grid")
 # The kind each kind's parent must have; a district is a root.
 PARENT_KIND = {"district": None, "street": "district", "community": "street", "grid": "community"}
-KIND_LABELS = {"district": "区", "street": "街道", "community": "社区", "grid": "网格"}
 
 
 class OrgUnit(TimestampMixin, db.Model):  # type: ignore[name-defined]

@@ -11,7 +11,6 @@ from server.db import TimestampMixin, db
 from server.orgs.models import OrgUnit
 
 STAFF_ROLES = ("admin", "staff")
-PARTY_REPORT_STATUSES = ("pending", "approved", "rejected")
 
 
 def mask_phone(phone: str | None) -> str | None:
