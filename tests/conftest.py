@@ -214,6 +214,8 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the app: check the ledger, then empty every table (keeping what the
     migrations seeded), the rate limits, Redis keys and the fake WeChat's state."""
     yield
+    if "wechat_fake" in request.fixturenames or "app" in request.fixturenames:
+        request.getfixturevalue("wechat_fake").state.reset()
     if "app" not in request.fixturenames:
         return
     flask_app: Flask = request.getfixturevalue("app")
@@ -243,7 +245,6 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     redis_client = flask_app.extensions.get("linli_redis")
     if redis_client is not None:
         _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
-    request.getfixturevalue("wechat_fake").state.reset()
     assert not problems, "ledger invariants broken after the test:\n" + "\n".join(problems)
 
 
