@@ -107,6 +107,7 @@ class Settings:
     MAX_CONTENT_LENGTH: int = 12 * 1024 * 1024
     POINTS_EXPIRY_POLICY: str = "none"
     NOTIFICATION_TEMPLATES_FILE: str | None = None
+    CHECKIN_TOKEN_KEYS: str | None = None
     OUTBOX_BACKLOG_WARN_SECONDS: int = 300
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
@@ -134,6 +135,7 @@ class Settings:
             MAX_CONTENT_LENGTH=_env(env, "MAX_CONTENT_LENGTH", parse_int, defaults.MAX_CONTENT_LENGTH),
             POINTS_EXPIRY_POLICY=_env(env, "POINTS_EXPIRY_POLICY", parse_expiry_policy, "none"),
             NOTIFICATION_TEMPLATES_FILE=_env(env, "NOTIFICATION_TEMPLATES_FILE", parse_str, None),
+            CHECKIN_TOKEN_KEYS=_env(env, "CHECKIN_TOKEN_KEYS", parse_str, None),
             OUTBOX_BACKLOG_WARN_SECONDS=_env(env, "OUTBOX_BACKLOG_WARN_SECONDS", parse_int, 300),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )
