@@ -1,1 +1,12 @@
-"""Check-in by QR code at stations and activities (issue 5, in progress: the signed codes so far)."""
+"""Check-in by QR code at stations and activities (in progress: stations, activities, sign-ups, codes)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the routes of check-in."""
+    from checkin.blueprint import blp
+
+    app.extensions["linli_api"].register_blueprint(blp)

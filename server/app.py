@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import checkin
 import points
 from server import cli, db, errors, extensions
 from server.config import Settings
@@ -40,6 +41,7 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     register_blueprints(app)
     points.init_app(app)
+    checkin.init_app(app)
     return app
 
 

@@ -1,0 +1,140 @@
+"""Routes of stations, activities, sign-ups and the rotating codes for screens."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import qrcode
+from flask import Response
+from flask_smorest import Blueprint
+
+from checkin import services
+from checkin.models import Activity, Signup, Station
+from checkin.schemas import (
+    ActivityOutSchema,
+    ActivityQuerySchema,
+    ActivitySchema,
+    ActivityUpdateSchema,
+    CodeQuerySchema,
+    CodeSchema,
+    SignupSchema,
+    StationListSchema,
+    StationQuerySchema,
+    StationSchema,
+    StationUpdateSchema,
+)
+from checkin.tokens import issue_token
+from server.auth.policy import auth_required, authorize, current_principal
+from server.schemas import page_body, page_of
+
+blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
+
+
+@blp.route("/stations", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(StationSchema)
+@blp.response(201, StationSchema)
+def create_station(body: dict[str, Any]) -> Station:
+    """Add a station (党群服务中心, 服务驿站) to a community I look after."""
+    return services.create_station(current_principal(), body)
+
+
+@blp.route("/stations/<int:station_id>", methods=["PATCH"])
+@auth_required("staff")
+@blp.arguments(StationUpdateSchema(partial=True))
+@blp.response(200, StationSchema)
+def update_station(body: dict[str, Any], station_id: int) -> Station:
+    """Change a station."""
+    return services.update_station(current_principal(), station_id, body)
+
+
+@blp.route("/stations", methods=["GET"])
+@auth_required()
+@blp.arguments(StationQuerySchema, location="query")
+@blp.response(200, StationListSchema)
+def list_stations(args: dict[str, Any]) -> dict[str, Any]:
+    """The stations of a community."""
+    stations = services.list_stations(args["community_id"])
+    return {"items": stations, "total": len(stations)}
+
+
+@blp.route("/activities", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ActivitySchema)
+@blp.response(201, ActivityOutSchema)
+def create_activity(body: dict[str, Any]) -> Activity:
+    """Add an activity: themed party day, volunteer service, meeting, training."""
+    return services.create_activity(current_principal(), body)
+
+
+@blp.route("/activities/<int:activity_id>", methods=["PATCH"])
+@auth_required("staff")
+@blp.arguments(ActivityUpdateSchema(partial=True))
+@blp.response(200, ActivityOutSchema)
+def update_activity(body: dict[str, Any], activity_id: int) -> Activity:
+    """Change an activity; the capacity never drops below the places taken."""
+    return services.update_activity(current_principal(), activity_id, body)
+
+
+@blp.route("/activities", methods=["GET"])
+@auth_required()
+@blp.arguments(ActivityQuerySchema, location="query")
+@blp.response(200, page_of(ActivityOutSchema))
+def list_activities(args: dict[str, Any]) -> dict[str, Any]:
+    """Activities of a community in a period, soonest first."""
+    items, total = services.list_activities(
+        args.get("community_id"), args.get("from_"), args.get("to"), args["page"], args["page_size"]
+    )
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/activities/<int:activity_id>", methods=["GET"])
+@auth_required()
+@blp.response(200, ActivityOutSchema)
+def get_activity(activity_id: int) -> Activity:
+    """One activity."""
+    return services.get_activity(activity_id)
+
+
+@blp.route("/activities/<int:activity_id>/signup", methods=["POST"])
+@auth_required("user")
+@blp.response(201, SignupSchema)
+@blp.alt_response(200, schema=SignupSchema, description="already signed up")
+def signup(activity_id: int) -> tuple[Signup, int]:
+    """Sign up (once; a repeat answers 200 with the same sign-up)."""
+    user = current_principal().user
+    assert user is not None
+    entry, created = services.signup(user.id, activity_id)
+    return entry, 201 if created else 200
+
+
+def _code(kind: str, target_id: int, community: Any, fmt: str) -> Any:
+    authorize(current_principal(), "checkin.manage", community)
+    issued = issue_token(kind, target_id)
+    if fmt == "png":
+        image = qrcode.make(issued.token, box_size=10, border=2)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return Response(buffer.getvalue(), mimetype="image/png", headers={"Cache-Control": "no-store"})
+    return {"token": issued.token, "scene": issued.token, "expires_at": issued.expires_at}
+
+
+@blp.route("/activities/<int:activity_id>/code", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(CodeQuerySchema, location="query")
+@blp.response(200, CodeSchema)
+def activity_code(args: dict[str, str], activity_id: int) -> Any:
+    """The rotating check-in code of an activity, for a screen at the door (``?format=png`` for the image)."""
+    activity = services.get_activity(activity_id)
+    return _code("activity", activity.id, activity.community, args["format"])
+
+
+@blp.route("/stations/<int:station_id>/code", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(CodeQuerySchema, location="query")
+@blp.response(200, CodeSchema)
+def station_code(args: dict[str, str], station_id: int) -> Any:
+    """The rotating check-in code of a station (``?format=png`` for the image)."""
+    station = services.get_station(station_id)
+    return _code("station", station.id, station.community, args["format"])

@@ -1,0 +1,89 @@
+"""Stations, activities and sign-ups (check-ins themselves come next)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import TimestampMixin, db
+from server.orgs.models import OrgUnit
+
+ACTIVITY_KINDS = ("party_day", "volunteer", "meeting", "training", "other")
+
+
+class Station(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A fixed place of a community (党群服务中心, 服务驿站) with opening hours."""
+
+    __tablename__ = "stations"
+    __table_args__ = (CheckConstraint("radius_m > 0", name="radius_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    lat: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    lng: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    radius_m: Mapped[int] = mapped_column(default=200)
+    # {"mon": [["08:30", "12:00"], ["14:00", "17:30"]], ...}; days without hours are closed.
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    points_rule: Mapped[str] = mapped_column(String(32), default="STATION_DUTY_HOUR")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    community: Mapped[OrgUnit] = relationship()
+
+
+class Activity(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A dated event with a check-in window, an optional capacity and the points rule it awards."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        CheckConstraint("kind IN ('party_day','volunteer','meeting','training','other')", name="kind"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("checkin_closes_at > checkin_opens_at", name="window_not_empty"),
+        # The backstop of "never over capacity": the conditional update is the rule.
+        CheckConstraint(
+            "capacity IS NULL OR (taken >= 0 AND taken <= capacity)", name="taken_within_capacity"
+        ),
+        Index("ix_activities_community_starts", "community_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    title: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    place: Mapped[str] = mapped_column(String(255), default="")
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    checkin_opens_at: Mapped[datetime] = mapped_column()
+    checkin_closes_at: Mapped[datetime] = mapped_column()
+    capacity: Mapped[int | None] = mapped_column()
+    taken: Mapped[int] = mapped_column(default=0)
+    signup_required: Mapped[bool] = mapped_column(default=False)
+    points_rule: Mapped[str] = mapped_column(String(32))
+    hours_count: Mapped[bool] = mapped_column(default=False)
+    geofence: Mapped[bool] = mapped_column(default=False)
+    lat: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    lng: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    radius_m: Mapped[int | None] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+
+    community: Mapped[OrgUnit] = relationship()
+    station: Mapped[Station | None] = relationship()
+
+
+class Signup(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A member's sign-up for an activity; one per member and activity."""
+
+    __tablename__ = "activity_signups"
+    __table_args__ = (UniqueConstraint("activity_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

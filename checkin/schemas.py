@@ -1,0 +1,126 @@
+"""Schemas of stations, activities, sign-ups and codes."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from checkin.models import ACTIVITY_KINDS
+from server.schemas import SERVER_ZONE, LocalDateTime, PageArgs
+
+LAT = validate.Range(min=-90, max=90)
+LNG = validate.Range(min=-180, max=180)
+RULE = validate.Regexp(r"^[A-Z][A-Z0-9_]{1,31}$")
+
+
+def _when(**kwargs: object) -> fields.AwareDateTime:
+    """A time with its offset; one without is read in the server's zone (Asia/Shanghai)."""
+    return fields.AwareDateTime(default_timezone=SERVER_ZONE, **kwargs)  # type: ignore[arg-type]
+
+
+class StationSchema(Schema):
+    """A station."""
+
+    id = fields.Integer(dump_only=True)
+    community_id = fields.Integer(required=True, strict=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    address = fields.String(load_default="", validate=validate.Length(max=255))
+    lat = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LAT)
+    lng = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LNG)
+    radius_m = fields.Integer(load_default=200, strict=True, validate=validate.Range(min=10, max=5000))
+    opening_hours = fields.Dict(load_default=dict)
+    points_rule = fields.String(load_default="STATION_DUTY_HOUR", validate=RULE)
+    active = fields.Boolean(load_default=True)
+
+
+class StationUpdateSchema(StationSchema):
+    """Fields of a station staff may change."""
+
+    class Meta:
+        exclude = ("community_id",)
+
+
+class StationQuerySchema(Schema):
+    """Which community's stations."""
+
+    community_id = fields.Integer(required=True)
+
+
+class StationListSchema(Schema):
+    """Stations of a community."""
+
+    items = fields.List(fields.Nested(StationSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class ActivitySchema(Schema):
+    """An activity."""
+
+    id = fields.Integer(dump_only=True)
+    community_id = fields.Integer(required=True, strict=True)
+    station_id = fields.Integer(allow_none=True, strict=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    place = fields.String(load_default="", validate=validate.Length(max=255))
+    starts_at = _when(required=True)
+    ends_at = _when(required=True)
+    checkin_opens_at = _when(metadata={"description": "default: 30 minutes before starts_at"})
+    checkin_closes_at = _when(metadata={"description": "default: ends_at"})
+    capacity = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=100_000))
+    taken = fields.Integer(dump_only=True)
+    signup_required = fields.Boolean(load_default=False)
+    points_rule = fields.String(required=True, validate=RULE)
+    hours_count = fields.Boolean(
+        load_default=False, metadata={"description": "check-out needed; points by the hour"}
+    )
+    geofence = fields.Boolean(load_default=False)
+    lat = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LAT)
+    lng = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LNG)
+    radius_m = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=10, max=5000))
+
+
+class ActivityOutSchema(ActivitySchema):
+    """An activity as clients read it (times in the server's zone)."""
+
+    starts_at = LocalDateTime(required=True)  # type: ignore[assignment]
+    ends_at = LocalDateTime(required=True)  # type: ignore[assignment]
+    checkin_opens_at = LocalDateTime(required=True)  # type: ignore[assignment]
+    checkin_closes_at = LocalDateTime(required=True)  # type: ignore[assignment]
+
+
+class ActivityUpdateSchema(ActivitySchema):
+    """Fields of an activity staff may change."""
+
+    class Meta:
+        exclude = ("community_id", "station_id")
+
+
+class ActivityQuerySchema(PageArgs):
+    """Filters of the activity list."""
+
+    community_id = fields.Integer()
+    from_ = _when(data_key="from")
+    to = _when()
+
+
+class SignupSchema(Schema):
+    """A sign-up."""
+
+    activity_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    status = fields.Constant("signed_up")
+    created_at = LocalDateTime(required=True)
+
+
+class CodeQuerySchema(Schema):
+    """JSON, or the QR image."""
+
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "png"]))
+
+
+class CodeSchema(Schema):
+    """A rotating code to show on a screen."""
+
+    token = fields.String(required=True)
+    scene = fields.String(required=True)
+    expires_at = LocalDateTime(required=True)

@@ -1,0 +1,234 @@
+"""Stations, activities and sign-ups: the rules (services flush; the request boundary commits)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from checkin import policy  # noqa: F401  (registers the check-in rules of the policy)
+from checkin.models import Activity, Signup, Station
+from points.services import get_rule
+from server.auth.policy import Principal, authorize
+from server.db import db, utcnow
+from server.errors import AppError, Conflict, NotFound, register_messages
+from server.orgs.services import get_community
+
+register_messages(
+    {
+        "STATION_NOT_FOUND": ("服务站不存在", "No such station"),
+        "ACTIVITY_NOT_FOUND": ("活动不存在", "No such activity"),
+        "ACTIVITY_FULL": ("活动名额已满", "The activity is full"),
+        "SIGNUP_CLOSED": ("活动已开始，报名已截止", "Sign-up has closed: the activity has started"),
+        "ACTIVITY_CANCELLED": ("活动已取消", "The activity was cancelled"),
+        "CAPACITY_BELOW_TAKEN": ("名额不能少于已报名人数", "Capacity cannot go below the places taken"),
+        "OPENING_HOURS_INVALID": (
+            '开放时间格式不正确，例如 {"mon": [["08:30", "17:30"]]}',
+            'Opening hours look like {"mon": [["08:30", "17:30"]]}',
+        ),
+        "GEOFENCE_NEEDS_LOCATION": (
+            "开启签到范围需要设置位置和半径",
+            "A geo-fence needs a location and a radius",
+        ),
+    }
+)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+DEFAULT_OPENS_BEFORE = timedelta(minutes=30)
+
+
+def _check_opening_hours(hours: dict[str, Any]) -> dict[str, list[list[str]]]:
+    clean: dict[str, list[list[str]]] = {}
+    for day, spans in hours.items():
+        if day not in DAYS or not isinstance(spans, list):
+            raise AppError("OPENING_HOURS_INVALID", status=422, details={"day": day})
+        for span in spans:
+            if (
+                not isinstance(span, list)
+                or len(span) != 2
+                or not all(isinstance(t, str) and _HHMM.match(t) for t in span)
+                or span[0] >= span[1]
+            ):
+                raise AppError("OPENING_HOURS_INVALID", status=422, details={"day": day, "span": span})
+        clean[day] = sorted(spans)
+    return clean
+
+
+# --- stations -------------------------------------------------------------------------------------------
+
+
+def get_station(station_id: int) -> Station:
+    """The station, or STATION_NOT_FOUND."""
+    station = db.session.get(Station, station_id)
+    if station is None:
+        raise NotFound("STATION_NOT_FOUND", details={"id": station_id})
+    return station
+
+
+def create_station(principal: Principal, values: dict[str, Any]) -> Station:
+    """Add a station to a community the caller looks after."""
+    community = get_community(values["community_id"])
+    authorize(principal, "checkin.manage", community)
+    get_rule(values.get("points_rule", "STATION_DUTY_HOUR"))
+    values = {**values, "opening_hours": _check_opening_hours(values.get("opening_hours") or {})}
+    station = Station(**values)
+    db.session.add(station)
+    db.session.flush()
+    return station
+
+
+def update_station(principal: Principal, station_id: int, values: dict[str, Any]) -> Station:
+    """Change a station (not its community)."""
+    station = get_station(station_id)
+    authorize(principal, "checkin.manage", station.community)
+    if "opening_hours" in values:
+        values = {**values, "opening_hours": _check_opening_hours(values["opening_hours"] or {})}
+    if "points_rule" in values:
+        get_rule(values["points_rule"])
+    for name, value in values.items():
+        setattr(station, name, value)
+    db.session.flush()
+    return station
+
+
+def list_stations(community_id: int) -> list[Station]:
+    """The active stations of a community."""
+    get_community(community_id)
+    return list(
+        db.session.scalars(
+            select(Station)
+            .where(Station.community_id == community_id, Station.active.is_(True))
+            .order_by(Station.id)
+        )
+    )
+
+
+# --- activities -----------------------------------------------------------------------------------------
+
+
+def get_activity(activity_id: int) -> Activity:
+    """The activity, or ACTIVITY_NOT_FOUND."""
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("ACTIVITY_NOT_FOUND", details={"id": activity_id})
+    return activity
+
+
+def _check_activity(activity: Activity) -> None:
+    if activity.ends_at <= activity.starts_at:
+        raise AppError(
+            "VALIDATION_ERROR", status=422, details={"fields": {"ends_at": ["must be after starts_at"]}}
+        )
+    if activity.checkin_closes_at <= activity.checkin_opens_at:
+        raise AppError(
+            "VALIDATION_ERROR", status=422, details={"fields": {"checkin_closes_at": ["must be after opens"]}}
+        )
+    if activity.geofence and (activity.lat is None or activity.lng is None or not activity.radius_m):
+        raise AppError("GEOFENCE_NEEDS_LOCATION", status=422)
+    if activity.capacity is not None and activity.capacity < (activity.taken or 0):
+        raise Conflict("CAPACITY_BELOW_TAKEN", details={"taken": activity.taken})
+
+
+def create_activity(principal: Principal, values: dict[str, Any]) -> Activity:
+    """Add an activity; the check-in window defaults to 30 minutes before the start until the end."""
+    community = get_community(values["community_id"])
+    authorize(principal, "checkin.manage", community)
+    get_rule(values["points_rule"])
+    station_id = values.get("station_id")
+    station = get_station(station_id) if station_id else None
+    if station is not None and station.community_id != community.id:
+        raise AppError(
+            "STATION_NOT_FOUND", status=422, details={"id": station_id, "reason": "another community"}
+        )
+    activity = Activity(**values, taken=0, created_by_id=principal.staff.id if principal.staff else None)
+    activity.checkin_opens_at = values.get("checkin_opens_at") or activity.starts_at - DEFAULT_OPENS_BEFORE
+    activity.checkin_closes_at = values.get("checkin_closes_at") or activity.ends_at
+    if activity.geofence and station is not None and activity.lat is None:
+        activity.lat, activity.lng = station.lat, station.lng
+        activity.radius_m = activity.radius_m or station.radius_m
+    _check_activity(activity)
+    db.session.add(activity)
+    db.session.flush()
+    return activity
+
+
+def update_activity(principal: Principal, activity_id: int, values: dict[str, Any]) -> Activity:
+    """Change an activity; the capacity never drops below the places taken."""
+    query = select(Activity).where(Activity.id == activity_id).with_for_update()
+    activity = db.session.scalars(query).first()
+    if activity is None:
+        raise NotFound("ACTIVITY_NOT_FOUND", details={"id": activity_id})
+    authorize(principal, "checkin.manage", activity.community)
+    if "points_rule" in values:
+        get_rule(values["points_rule"])
+    for name, value in values.items():
+        setattr(activity, name, value)
+    _check_activity(activity)
+    db.session.flush()
+    return activity
+
+
+def list_activities(
+    community_id: int | None, since: datetime | None, until: datetime | None, page: int, page_size: int
+) -> tuple[list[Activity], int]:
+    """Activities (not cancelled) overlapping a period, soonest first."""
+    query = select(Activity).where(Activity.cancelled_at.is_(None))
+    if community_id is not None:
+        query = query.where(Activity.community_id == community_id)
+    if since is not None:
+        query = query.where(Activity.ends_at >= since)
+    if until is not None:
+        query = query.where(Activity.starts_at <= until)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(Activity.starts_at, Activity.id).limit(page_size).offset((page - 1) * page_size)
+    )
+    return list(items), total
+
+
+# --- sign-ups -------------------------------------------------------------------------------------------
+
+
+def take_place(activity_id: int) -> bool:
+    """Take one place by a single conditional update; False when the activity is full."""
+    result = db.session.execute(
+        update(Activity)
+        .where(
+            Activity.id == activity_id, (Activity.capacity.is_(None)) | (Activity.taken < Activity.capacity)
+        )
+        .values(taken=Activity.taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
+    """Sign a member up once, taking a place when sign-up is required; returns (signup, created)."""
+    activity = get_activity(activity_id)
+    if activity.cancelled_at is not None:
+        raise Conflict("ACTIVITY_CANCELLED")
+    existing = db.session.scalars(
+        select(Signup).where(Signup.activity_id == activity_id, Signup.user_id == user_id)
+    ).first()
+    if existing is not None:
+        return existing, False
+    if utcnow() >= activity.starts_at:
+        raise Conflict("SIGNUP_CLOSED")
+    try:
+        with db.session.begin_nested():
+            entry = Signup(activity_id=activity_id, user_id=user_id)
+            db.session.add(entry)
+            db.session.flush()
+            if activity.signup_required and not take_place(activity_id):
+                raise Conflict("ACTIVITY_FULL", details={"capacity": activity.capacity})
+    except IntegrityError:
+        # A racing duplicate of the same member: the unique constraint decided; return the winner's row.
+        found = db.session.scalars(
+            select(Signup).where(Signup.activity_id == activity_id, Signup.user_id == user_id)
+        ).one()
+        return found, False
+    return entry, True
