@@ -9,13 +9,16 @@ import qrcode
 from flask import Response
 from flask_smorest import Blueprint
 
-from checkin import services
-from checkin.models import Activity, Signup, Station
+from checkin import checkins, services
+from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.schemas import (
     ActivityOutSchema,
     ActivityQuerySchema,
     ActivitySchema,
     ActivityUpdateSchema,
+    CheckInRequestSchema,
+    CheckInSchema,
+    CheckOutRequestSchema,
     CodeQuerySchema,
     CodeSchema,
     SignupSchema,
@@ -26,7 +29,7 @@ from checkin.schemas import (
 )
 from checkin.tokens import issue_token
 from server.auth.policy import auth_required, authorize, current_principal
-from server.schemas import page_body, page_of
+from server.schemas import PageArgs, page_body, page_of
 
 blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
 
@@ -138,3 +141,39 @@ def station_code(args: dict[str, str], station_id: int) -> Any:
     """The rotating check-in code of a station (``?format=png`` for the image)."""
     station = services.get_station(station_id)
     return _code("station", station.id, station.community, args["format"])
+
+
+def _me_id() -> int:
+    user = current_principal().user
+    assert user is not None
+    return user.id
+
+
+@blp.route("/checkins", methods=["POST"])
+@auth_required("user")
+@blp.arguments(CheckInRequestSchema)
+@blp.response(201, CheckInSchema)
+@blp.alt_response(200, schema=CheckInSchema, description="a repeated nonce: the first check-in")
+def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
+    """Check in by the scanned code of an activity or a station (a repeated nonce answers 200, same body)."""
+    result = checkins.check_in(_me_id(), body["token"], body["nonce"], body.get("lat"), body.get("lng"))
+    return result.checkin, 201 if result.created else 200
+
+
+@blp.route("/checkins/<int:checkin_id>/checkout", methods=["POST"])
+@auth_required("user")
+@blp.arguments(CheckOutRequestSchema)
+@blp.response(200, CheckInSchema)
+def check_out(body: dict[str, Any], checkin_id: int) -> CheckIn:
+    """Close my check-in: minutes clamped to the window, hours awarded once."""
+    return checkins.check_out(_me_id(), checkin_id)
+
+
+@blp.route("/me/checkins", methods=["GET"])
+@auth_required("user")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(CheckInSchema))
+def my_checkins(args: dict[str, Any]) -> dict[str, Any]:
+    """My check-ins, newest first."""
+    items, total = checkins.my_checkins(_me_id(), args["page"], args["page_size"])
+    return page_body(items, total, args["page"], args["page_size"])

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import TimestampMixin, db
@@ -87,3 +87,48 @@ class Signup(TimestampMixin, db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class CheckIn(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A member's check-in at an activity, or a visit to a station; closed by a check-out."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        CheckConstraint("(activity_id IS NULL) <> (station_id IS NULL)", name="one_target"),
+        CheckConstraint("status IN ('open','closed','auto_closed')", name="status"),
+        # A repeated request (same member, same client nonce) is the same check-in.
+        UniqueConstraint("user_id", "nonce"),
+        # One check-in per member per activity, decided by the database.
+        Index(
+            "uq_checkins_activity_user",
+            "activity_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("activity_id IS NOT NULL"),
+            sqlite_where=text("activity_id IS NOT NULL"),
+        ),
+        # One open visit per member per station.
+        Index(
+            "uq_checkins_station_user_open",
+            "station_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("station_id IS NOT NULL AND status = 'open'"),
+            sqlite_where=text("station_id IS NOT NULL AND status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    checked_in_at: Mapped[datetime] = mapped_column()
+    checked_out_at: Mapped[datetime | None] = mapped_column()
+    minutes: Mapped[int | None] = mapped_column()
+    points_awarded: Mapped[int] = mapped_column(default=0)
+    lat: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    lng: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    source: Mapped[str] = mapped_column(String(16), default="scan")
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)

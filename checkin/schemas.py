@@ -124,3 +124,32 @@ class CodeSchema(Schema):
     token = fields.String(required=True)
     scene = fields.String(required=True)
     expires_at = LocalDateTime(required=True)
+
+
+class CheckInRequestSchema(Schema):
+    """A scanned code, the client's nonce and where the phone is."""
+
+    token = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
+    lat = fields.Float(allow_none=True, validate=LAT)
+    lng = fields.Float(allow_none=True, validate=LNG)
+
+
+class CheckOutRequestSchema(Schema):
+    """A check-out; the nonce makes a repeat harmless."""
+
+    token = fields.String(validate=validate.Length(max=64))
+    nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
+
+
+class CheckInSchema(Schema):
+    """A check-in or station visit."""
+
+    id = fields.Integer(required=True)
+    activity_id = fields.Integer(allow_none=True)
+    station_id = fields.Integer(allow_none=True)
+    status = fields.String(required=True, metadata={"description": "open | closed | auto_closed"})
+    checked_in_at = LocalDateTime(required=True)
+    checked_out_at = LocalDateTime(allow_none=True)
+    minutes = fields.Integer(allow_none=True)
+    points_awarded = fields.Integer(required=True)
