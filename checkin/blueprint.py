@@ -9,19 +9,24 @@ import qrcode
 from flask import Response
 from flask_smorest import Blueprint
 
-from checkin import checkins, services
+from checkin import batches, checkins, services
 from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.schemas import (
     ActivityOutSchema,
     ActivityQuerySchema,
     ActivitySchema,
     ActivityUpdateSchema,
+    BatchResultSchema,
+    BatchSchema,
     CheckInRequestSchema,
     CheckInSchema,
     CheckOutRequestSchema,
     CodeQuerySchema,
     CodeSchema,
+    MemberCodeSchema,
     SignupSchema,
+    StaffScanResultSchema,
+    StaffScanSchema,
     StationListSchema,
     StationQuerySchema,
     StationSchema,
@@ -177,3 +182,33 @@ def my_checkins(args: dict[str, Any]) -> dict[str, Any]:
     """My check-ins, newest first."""
     items, total = checkins.my_checkins(_me_id(), args["page"], args["page_size"])
     return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/me/code", methods=["GET"])
+@auth_required("user")
+@blp.response(200, MemberCodeSchema)
+def my_code() -> dict[str, Any]:
+    """My own rotating code (about a minute), for staff to scan at an activity."""
+    issued = issue_token("member", _me_id())
+    return {"token": issued.token, "expires_at": issued.expires_at}
+
+
+@blp.route("/activities/<int:activity_id>/scans", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(StaffScanSchema)
+@blp.response(200, StaffScanResultSchema)
+def staff_scan(body: dict[str, str], activity_id: int) -> dict[str, Any]:
+    """Scan a member's code: checks them in, or out if their check-in is open."""
+    activity = services.get_activity(activity_id)
+    authorize(current_principal(), "checkin.manage", activity.community)
+    checkin, action = checkins.staff_scan(activity.id, body["member_token"], body["nonce"])
+    return {"action": action, "checkin": checkin}
+
+
+@blp.route("/checkins/batch", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(BatchSchema)
+@blp.response(200, BatchResultSchema)
+def upload_batch(body: dict[str, Any]) -> dict[str, Any]:
+    """Upload scans a staff device made offline; each item once by its nonce, a result per item."""
+    return {"items": batches.apply_batch(current_principal(), body["device_id"], body["items"])}

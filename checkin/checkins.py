@@ -17,6 +17,7 @@ from points.services import award
 from server.db import db, utcnow
 from server.errors import Conflict, Forbidden, NotFound, register_messages
 from server.schemas import SERVER_ZONE
+from server.users.models import User
 
 register_messages(
     {
@@ -108,7 +109,13 @@ def _insert(checkin: CheckIn, user_id: int, nonce: str) -> CheckInResult | None:
 
 
 def _check_in_activity(
-    user_id: int, activity: Activity, nonce: str, lat: float | None, lng: float | None, now: datetime
+    user_id: int,
+    activity: Activity,
+    nonce: str,
+    lat: float | None,
+    lng: float | None,
+    now: datetime,
+    source: str = "scan",
 ) -> CheckInResult:
     if activity.cancelled_at is not None:
         raise Conflict("ACTIVITY_CANCELLED")
@@ -120,7 +127,7 @@ def _check_in_activity(
                 "closes_at": activity.checkin_closes_at.isoformat(),
             },
         )
-    if activity.geofence:
+    if activity.geofence and source == "scan":  # a staff scan happens on site
         _check_range(lat, lng, (activity.lat, activity.lng), activity.radius_m)
     if activity.signup_required:
         signed = db.session.scalar(
@@ -143,9 +150,10 @@ def _check_in_activity(
         status="open",
         points_awarded=0,
         flags=[],
+        source=source,
     )
     result = _insert_taking_place(checkin, activity, user_id, nonce)
-    if not activity.hours_count:
+    if result.created and not activity.hours_count:
         # Points per event at check-in; the check-in is the idempotency key, caps are the ledger's.
         outcome = award(
             user_id,
@@ -211,7 +219,7 @@ def _window(checkin: CheckIn) -> tuple[datetime, datetime]:
     return span if span is not None else (checkin.checked_in_at, checkin.checked_in_at)
 
 
-def check_out(user_id: int, checkin_id: int, status: str = "closed") -> CheckIn:
+def check_out(user_id: int, checkin_id: int, status: str = "closed", at: datetime | None = None) -> CheckIn:
     """Close a check-in once: minutes clamped to the window, hours awarded by the rule (once)."""
     checkin = db.session.get(CheckIn, checkin_id)
     if checkin is None or checkin.user_id != user_id:
@@ -219,7 +227,7 @@ def check_out(user_id: int, checkin_id: int, status: str = "closed") -> CheckIn:
     if checkin.status != "open":
         return checkin
     opens, closes = _window(checkin)
-    now = utcnow()
+    now = at or utcnow()
     start, end = max(checkin.checked_in_at, opens), min(now, closes)
     minutes = max(0, int((end - start) / timedelta(minutes=1)))
     # One conditional update decides who closes it (a member's check-out or the closing job).
@@ -264,3 +272,27 @@ def my_checkins(user_id: int, page: int, page_size: int) -> tuple[list[CheckIn],
         query.order_by(CheckIn.id.desc()).limit(page_size).offset((page - 1) * page_size)
     )
     return list(items), total
+
+
+def staff_scan(activity_id: int, member_token: str, nonce: str) -> tuple[CheckIn, str]:
+    """A staff member scans a member's own code: check them in, or out when their check-in is open.
+
+    The caller has been authorized for the activity's community; returns (check-in, "in" | "out").
+    """
+    activity = get_activity(activity_id)
+    now = utcnow()
+    member = verify_token(member_token, ("member",), now=now.timestamp())
+    if db.session.get(User, member.target_id) is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": member.target_id})
+    replay = _replay(member.target_id, nonce)
+    if replay is not None:
+        return replay, "in" if replay.status == "open" else "out"
+    open_checkin = db.session.scalars(
+        select(CheckIn).where(
+            CheckIn.activity_id == activity.id, CheckIn.user_id == member.target_id, CheckIn.status == "open"
+        )
+    ).first()
+    if open_checkin is not None:
+        return check_out(member.target_id, open_checkin.id), "out"
+    result = _check_in_activity(member.target_id, activity, nonce, None, None, now, source="staff")
+    return result.checkin, "in"

@@ -132,3 +132,16 @@ class CheckIn(TimestampMixin, db.Model):  # type: ignore[name-defined]
     lng: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
     source: Mapped[str] = mapped_column(String(16), default="scan")
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class BatchItem(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """One item of an offline batch from a staff device, remembered by its nonce so a resend is a no-op."""
+
+    __tablename__ = "checkin_batch_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"))
+    result: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(32))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from checkin.models import ACTIVITY_KINDS
 from server.schemas import SERVER_ZONE, LocalDateTime, PageArgs
@@ -153,3 +153,65 @@ class CheckInSchema(Schema):
     checked_out_at = LocalDateTime(allow_none=True)
     minutes = fields.Integer(allow_none=True)
     points_awarded = fields.Integer(required=True)
+
+
+class MemberCodeSchema(Schema):
+    """A member's own rotating code, for staff to scan (about a minute, like a payment code)."""
+
+    token = fields.String(required=True)
+    expires_at = LocalDateTime(required=True)
+
+
+class StaffScanSchema(Schema):
+    """A member's code scanned by staff."""
+
+    member_token = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
+
+
+class StaffScanResultSchema(Schema):
+    """What a staff scan did."""
+
+    action = fields.String(required=True, metadata={"description": "in | out"})
+    checkin = fields.Nested(CheckInSchema, required=True)
+
+
+class BatchItemSchema(Schema):
+    """One offline scan: who (their code, or their id), where, in or out, when, and its nonce."""
+
+    member_token = fields.String(validate=validate.Length(min=1, max=64))
+    user_id = fields.Integer(strict=True)
+    activity_id = fields.Integer(required=True, strict=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["in", "out"]))
+    at = _when(required=True)
+    nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
+
+    @validates_schema
+    def one_member(self, data: dict[str, object], **_: object) -> None:
+        """Exactly one of member_token and user_id."""
+        if ("member_token" in data) == ("user_id" in data):
+            raise ValidationError("give member_token or user_id", "member_token")
+
+
+class BatchSchema(Schema):
+    """An offline batch from a staff device."""
+
+    device_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    items = fields.List(
+        fields.Nested(BatchItemSchema), required=True, validate=validate.Length(min=1, max=500)
+    )
+
+
+class BatchResultItemSchema(Schema):
+    """What became of one item."""
+
+    nonce = fields.String(required=True)
+    result = fields.String(required=True, metadata={"description": "accepted | duplicate | refused"})
+    code = fields.String()
+    checkin_id = fields.Integer(allow_none=True)
+
+
+class BatchResultSchema(Schema):
+    """Per-item results, in the order sent."""
+
+    items = fields.List(fields.Nested(BatchResultItemSchema), required=True)

@@ -278,3 +278,60 @@ def test_thirty_members_racing_for_ten_places_check_in_exactly_ten(app, client, 
     assert sorted(statuses) == [201] * 10 + [409] * 20
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 10
+
+
+def test_staff_scan_a_members_code_in_then_out(app, client, clock, activity, login_user, staff, monkeypatch):
+    activity_id = activity(kind="volunteer", points_rule="VOLUNTEER_HOUR", hours_count=True)
+    member = login_user()
+    monkeypatch.setattr("checkin.tokens.time.time", lambda: clock.now.timestamp())
+    code = client.get("/api/v1/me/code", headers=bearer(member)).get_json()
+    scanned = client.post(
+        f"/api/v1/activities/{activity_id}/scans",
+        json={"member_token": code["token"], "nonce": "staff-scan-1"},
+        headers=staff,
+    )
+    assert scanned.status_code == 200
+    assert (scanned.get_json()["action"], scanned.get_json()["checkin"]["status"]) == ("in", "open")
+    repeat = client.post(
+        f"/api/v1/activities/{activity_id}/scans",
+        json={"member_token": code["token"], "nonce": "staff-scan-1"},
+        headers=staff,
+    )
+    assert repeat.get_json()["checkin"]["id"] == scanned.get_json()["checkin"]["id"]
+    clock.now = START + timedelta(minutes=61)
+    code = client.get("/api/v1/me/code", headers=bearer(member)).get_json()
+    out = client.post(
+        f"/api/v1/activities/{activity_id}/scans",
+        json={"member_token": code["token"], "nonce": "staff-scan-2"},
+        headers=staff,
+    ).get_json()
+    assert (out["action"], out["checkin"]["minutes"], out["checkin"]["points_awarded"]) == ("out", 61, 2)
+
+
+def test_a_members_code_is_no_screen_code_and_goes_stale(
+    app, client, clock, activity, login_user, staff, monkeypatch, make_staff, login_staff
+):
+    activity_id = activity()
+    member = login_user()
+    monkeypatch.setattr("checkin.tokens.time.time", lambda: clock.now.timestamp())
+    code = client.get("/api/v1/me/code", headers=bearer(member)).get_json()["token"]
+    as_screen = client.post(
+        "/api/v1/checkins",
+        json={"token": code, "nonce": "member-as-screen"},
+        headers=bearer(login_user("friend")),
+    )
+    assert (as_screen.status_code, as_screen.get_json()["error"]["code"]) == (400, "TOKEN_INVALID")
+    other_staff = bearer(login_staff(make_staff(org="C2")))
+    forbidden = client.post(
+        f"/api/v1/activities/{activity_id}/scans",
+        json={"member_token": code, "nonce": "staff-scan-x"},
+        headers=other_staff,
+    )
+    assert forbidden.status_code == 403
+    clock.now = START + timedelta(minutes=3)
+    stale = client.post(
+        f"/api/v1/activities/{activity_id}/scans",
+        json={"member_token": code, "nonce": "staff-scan-y"},
+        headers=staff,
+    )
+    assert (stale.status_code, stale.get_json()["error"]["code"]) == (400, "TOKEN_EXPIRED")

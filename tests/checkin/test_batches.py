@@ -1,0 +1,127 @@
+"""Offline batches: nonces, earliest entry and latest exit, settlement, a result per item."""
+
+from datetime import timedelta
+
+import pytest
+
+from tests.checkin.test_checkins import START, Clock
+from tests.conftest import bearer
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    frozen = Clock()
+    for target in ("checkin.checkins.utcnow", "checkin.services.utcnow", "checkin.batches.utcnow"):
+        monkeypatch.setattr(target, frozen)
+    return frozen
+
+
+@pytest.fixture
+def setup(client, login_staff, make_staff, org_tree, login_user):
+    staff = bearer(login_staff(make_staff(org="C1")))
+    body = {
+        "community_id": org_tree["C1"].id,
+        "title": "志愿服务",
+        "kind": "volunteer",
+        "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(hours=2)).isoformat(),
+        "points_rule": "VOLUNTEER_HOUR",
+        "hours_count": True,
+        "capacity": 2,
+    }
+    activity_id = client.post("/api/v1/activities", json=body, headers=staff).get_json()["id"]
+    members = [login_user(f"offline{i}")["user"]["id"] for i in range(3)]
+    return staff, activity_id, members
+
+
+def _item(activity_id, user_id, kind, minutes, nonce):
+    return {
+        "user_id": user_id,
+        "activity_id": activity_id,
+        "kind": kind,
+        "at": (START + timedelta(minutes=minutes)).isoformat(),
+        "nonce": nonce,
+    }
+
+
+def _send(client, staff, items, device="pad-1"):
+    response = client.post(
+        "/api/v1/checkins/batch", json={"device_id": device, "items": items}, headers=staff
+    )
+    assert response.status_code == 200, response.get_json()
+    return [(r["result"], r.get("code")) for r in response.get_json()["items"]]
+
+
+def test_a_batch_with_duplicates_and_conflicts(client, clock, setup):
+    staff, activity_id, (a, b, c) = setup
+    clock.now = START + timedelta(hours=3)
+    results = _send(
+        client,
+        staff,
+        [
+            _item(activity_id, a, "in", 10, "batch-item-01"),
+            _item(activity_id, a, "in", 5, "batch-item-02"),  # earlier: the entry moves back
+            _item(activity_id, a, "in", 20, "batch-item-03"),  # later: a duplicate
+            _item(activity_id, b, "out", 30, "batch-item-04"),  # never came in
+            _item(activity_id, b, "in", 0, "batch-item-05"),
+            _item(activity_id, c, "in", 0, "batch-item-06"),  # over capacity (2)
+            _item(activity_id, a, "out", 65, "batch-item-07"),
+            _item(activity_id, a, "out", 95, "batch-item-08"),  # later exit: wins, hours topped up
+            _item(activity_id, a, "out", 70, "batch-item-09"),  # earlier exit: a duplicate
+            _item(activity_id, a, "in", 10, "batch-item-01"),  # the same nonce again
+        ],
+    )
+    assert results == [
+        ("accepted", None),
+        ("accepted", None),
+        ("duplicate", None),
+        ("refused", "NOT_CHECKED_IN"),
+        ("accepted", None),
+        ("refused", "ACTIVITY_FULL"),
+        ("accepted", None),
+        ("accepted", None),
+        ("duplicate", None),
+        ("duplicate", None),
+    ]
+    resent = _send(client, staff, [_item(activity_id, a, "out", 95, "batch-item-08")])
+    assert resent == [("duplicate", None)]
+
+
+def test_hours_follow_the_earliest_entry_and_the_latest_exit(app, client, clock, setup, login_user):
+    staff, activity_id, (a, _, _) = setup
+    clock.now = START + timedelta(hours=3)
+    _send(
+        client,
+        staff,
+        [
+            _item(activity_id, a, "in", -60, "hours-item-1"),  # clamped to the window's opening
+            _item(activity_id, a, "out", 60, "hours-item-2"),
+            _item(activity_id, a, "out", 300, "hours-item-3"),
+        ],
+    )  # clamped to the end
+    from points.services import balance_of
+
+    with app.app_context():
+        # 30 min before the start to the end: 150 minutes at 2 points an hour (90 minutes, then 60 more)
+        assert balance_of(a).available == 5
+
+
+def test_items_after_settlement_are_refused(client, clock, setup):
+    staff, activity_id, (a, _, _) = setup
+    clock.now = START + timedelta(hours=2) + timedelta(hours=24, minutes=1)
+    assert _send(client, staff, [_item(activity_id, a, "in", 10, "late-item-01")]) == [("refused", "SETTLED")]
+
+
+def test_staff_of_another_community_are_refused_per_item(client, clock, setup, make_staff, login_staff):
+    _, activity_id, (a, _, _) = setup
+    other = bearer(login_staff(make_staff(org="C2")))
+    assert _send(client, other, [_item(activity_id, a, "in", 10, "other-item-01")]) == [
+        ("refused", "FORBIDDEN")
+    ]
+
+
+def test_an_item_names_its_member_once(client, clock, setup):
+    staff, activity_id, (a, _, _) = setup
+    bad = {**_item(activity_id, a, "in", 10, "both-item-01"), "member_token": "x"}
+    response = client.post("/api/v1/checkins/batch", json={"device_id": "pad", "items": [bad]}, headers=staff)
+    assert response.status_code == 422
