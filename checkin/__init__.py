@@ -7,6 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the routes of check-in."""
+    from checkin import jobs  # noqa: F401  (declares the periodic jobs)
     from checkin.blueprint import blp
 
     app.extensions["linli_api"].register_blueprint(blp)

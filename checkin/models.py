@@ -73,6 +73,7 @@ class Activity(TimestampMixin, db.Model):  # type: ignore[name-defined]
     radius_m: Mapped[int | None] = mapped_column()
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     cancelled_at: Mapped[datetime | None] = mapped_column()
+    reminded_at: Mapped[datetime | None] = mapped_column()
 
     community: Mapped[OrgUnit] = relationship()
     station: Mapped[Station | None] = relationship()

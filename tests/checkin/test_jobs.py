@@ -1,0 +1,113 @@
+"""The closing job and the reminders."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from checkin.jobs import close_open_checkins, remind_signed_up
+from checkin.models import CheckIn
+from points.services import balance_of
+from server.db import db
+from server.notifications.models import OutboxMessage
+from tests.checkin.test_checkins import START, Clock, _scan
+from tests.conftest import bearer
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    frozen = Clock()
+    for target in ("checkin.checkins.utcnow", "checkin.services.utcnow", "checkin.jobs.utcnow"):
+        monkeypatch.setattr(target, frozen)
+    return frozen
+
+
+@pytest.fixture
+def volunteering(client, make_staff, login_staff, org_tree):
+    staff = bearer(login_staff(make_staff(org="C1")))
+    body = {
+        "community_id": org_tree["C1"].id,
+        "title": "清洁家园",
+        "kind": "volunteer",
+        "place": "小区东门",
+        "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(hours=2)).isoformat(),
+        "points_rule": "VOLUNTEER_HOUR",
+        "hours_count": True,
+    }
+    return client.post("/api/v1/activities", json=body, headers=staff).get_json()["id"]
+
+
+def test_a_check_in_left_open_is_closed_at_the_end_and_flagged(app, client, clock, volunteering, login_user):
+    member = login_user()
+    checkin_id = _scan(client, member, volunteering, clock, "nonce-left-open").get_json()["id"]
+    clock.now = START + timedelta(hours=1)
+    with app.app_context():
+        assert close_open_checkins() == 0  # still inside the window
+    clock.now = START + timedelta(hours=6)
+    with app.app_context():
+        assert close_open_checkins() == 1
+        assert close_open_checkins() == 0
+        checkin = db.session.get(CheckIn, checkin_id)
+        assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 120, ["left_open"])
+        assert balance_of(member["user"]["id"]).available == 4  # two hours, not six
+
+
+@pytest.mark.postgres
+def test_a_check_out_racing_the_closing_job_counts_hours_once(app, client, clock, volunteering, login_user):
+    members = [login_user(f"racer{i}") for i in range(5)]
+    ids = [
+        _scan(client, m, volunteering, clock, f"nonce-race-{i}").get_json()["id"]
+        for i, m in enumerate(members)
+    ]
+    clock.now = START + timedelta(hours=3)
+    barrier = threading.Barrier(len(members) + 1)
+    errors: list[BaseException] = []
+
+    def member_leaves(i):
+        racer = app.test_client()
+        barrier.wait()
+        response = racer.post(
+            f"/api/v1/checkins/{ids[i]}/checkout",
+            json={"nonce": f"out-nonce-{i}"},
+            headers=bearer(members[i]),
+        )
+        if response.status_code != 200:
+            errors.append(AssertionError(response.get_json()))
+
+    def job_runs():
+        barrier.wait()
+        try:
+            with app.app_context():
+                close_open_checkins()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=member_leaves, args=(i,)) for i in range(len(members))]
+    threads.append(threading.Thread(target=job_runs))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with app.app_context():
+        for member in members:
+            assert balance_of(member["user"]["id"]).available == 4  # two hours each, once
+        statuses = {c.status for c in db.session.scalars(select(CheckIn))}
+        assert statuses <= {"closed", "auto_closed"}
+
+
+def test_signed_up_members_are_reminded_an_hour_before_once(app, client, clock, volunteering, login_user):
+    member = login_user()
+    clock.now = START - timedelta(days=1)
+    assert client.post(f"/api/v1/activities/{volunteering}/signup", headers=bearer(member)).status_code == 201
+    with app.app_context():
+        assert remind_signed_up() == 0  # a day before: not yet
+    clock.now = START - timedelta(minutes=50)
+    with app.app_context():
+        assert remind_signed_up() == 1
+        assert remind_signed_up() == 0
+        [message] = db.session.scalars(select(OutboxMessage)).all()
+        assert (message.event, message.user_id) == ("activity.reminder", member["user"]["id"])
+        assert message.payload["place"] == "小区东门"
