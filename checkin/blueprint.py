@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import qrcode
-from flask import Response
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from checkin import batches, checkins, services
@@ -32,9 +32,11 @@ from checkin.schemas import (
     StationSchema,
     StationUpdateSchema,
 )
-from checkin.tokens import issue_token
+from checkin.tokens import issue_token, printed_scene
 from server.auth.policy import auth_required, authorize, current_principal
 from server.schemas import PageArgs, page_body, page_of
+from server.wechat.errors import WeChatError
+from server.wechat.factory import wechat_client, wechat_unavailable
 
 blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
 
@@ -212,3 +214,38 @@ def staff_scan(body: dict[str, str], activity_id: int) -> dict[str, Any]:
 def upload_batch(body: dict[str, Any]) -> dict[str, Any]:
     """Upload scans a staff device made offline; each item once by its nonce, a result per item."""
     return {"items": batches.apply_batch(current_principal(), body["device_id"], body["items"])}
+
+
+def _printed(kind: str, target_id: int, community: Any) -> Response:
+    authorize(current_principal(), "checkin.manage", community)
+    scene = printed_scene(kind, target_id)
+    mode = current_app.config.get("CHECKIN_PRINTED_CODE", "auto")  # auto | wxacode | qrcode
+    if mode != "qrcode":
+        try:
+            image = wechat_client().get_wxacode_unlimit(scene, page="pages/checkin/index", check_path=False)
+            return Response(image, mimetype="image/png", headers={"X-Linli-Code": "wxacode"})
+        except WeChatError as exc:
+            if mode == "wxacode":
+                raise wechat_unavailable(exc) from exc
+    qr = qrcode.make(f"linli://checkin?scene={scene}", box_size=10, border=2)
+    buffer = io.BytesIO()
+    qr.save(buffer, format="PNG")
+    return Response(buffer.getvalue(), mimetype="image/png", headers={"X-Linli-Code": "qrcode"})
+
+
+@blp.route("/activities/<int:activity_id>/printed-code", methods=["GET"])
+@auth_required("staff")
+@blp.response(200, description="PNG image")
+def activity_printed_code(activity_id: int) -> Response:
+    """The printed code of an activity for its poster: a mini-program code, or a plain QR as a fallback."""
+    activity = services.get_activity(activity_id)
+    return _printed("activity", activity.id, activity.community)
+
+
+@blp.route("/stations/<int:station_id>/printed-code", methods=["GET"])
+@auth_required("staff")
+@blp.response(200, description="PNG image")
+def station_printed_code(station_id: int) -> Response:
+    """The printed code of a station."""
+    station = services.get_station(station_id)
+    return _printed("station", station.id, station.community)

@@ -85,6 +85,30 @@ def _check_range(
         raise Forbidden("OUT_OF_RANGE", details={"distance_m": round(away), "radius_m": radius_m})
 
 
+BURST = (5, timedelta(minutes=10))  # this many check-ins by one account within this long
+
+
+def fraud_flags(
+    user_id: int,
+    now: datetime,
+    lat: float | None,
+    lng: float | None,
+    centre: tuple[Decimal | None, Decimal | None],
+    radius_m: int | None,
+) -> list[str]:
+    """Signals for staff to review; they never refuse a check-in on their own."""
+    flags = []
+    recent = db.session.scalar(
+        select(func.count()).where(CheckIn.user_id == user_id, CheckIn.checked_in_at >= now - BURST[1])
+    )
+    if (recent or 0) >= BURST[0]:
+        flags.append("burst")
+    located = lat is not None and lng is not None and centre[0] is not None and centre[1] is not None
+    if located and radius_m and distance_m(lat, lng, float(centre[0]), float(centre[1])) > 3 * radius_m:  # type: ignore[arg-type]
+        flags.append("far_away")
+    return flags
+
+
 def check_in(user_id: int, token: str, nonce: str, lat: float | None, lng: float | None) -> CheckInResult:
     """Check a member in by a scanned code; a repeated nonce returns the first check-in."""
     existing = _replay(user_id, nonce)
@@ -149,7 +173,7 @@ def _check_in_activity(
         lng=lng,
         status="open",
         points_awarded=0,
-        flags=[],
+        flags=fraud_flags(user_id, now, lat, lng, (activity.lat, activity.lng), activity.radius_m),
         source=source,
     )
     result = _insert_taking_place(checkin, activity, user_id, nonce)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -27,22 +27,29 @@ def close_open_checkins() -> int:
         .join(Activity, Activity.id == CheckIn.activity_id)
         .where(CheckIn.status == "open", Activity.checkin_closes_at < now)
     ).all()
-    for checkin, activity in rows:
-        if _close(checkin, activity.checkin_closes_at):
-            closed += 1
-    for checkin in db.session.scalars(
+    # One transaction per check-in: holding several members' ledger locks at once would deadlock
+    # with their own check-outs.
+    targets = [(checkin.id, activity.checkin_closes_at) for checkin, activity in rows]
+    visits = db.session.scalars(
         select(CheckIn).where(CheckIn.status == "open", CheckIn.station_id.is_not(None))
-    ):
+    )
+    for checkin in visits:
         station = db.session.get(Station, checkin.station_id)
         span = station_open_span(station, checkin.checked_in_at) if station else None
         end = span[1] if span else checkin.checked_in_at
-        if end < now and _close(checkin, end):
+        if end < now:
+            targets.append((checkin.id, end))
+    db.session.commit()
+    for checkin_id, end in targets:
+        target = db.session.get(CheckIn, checkin_id)
+        if target is not None and _close(target, end):
             closed += 1
+        db.session.commit()
     return closed
 
 
-def _close(checkin: CheckIn, at: object) -> bool:
-    result = check_out(checkin.user_id, checkin.id, status="auto_closed", at=at)  # type: ignore[arg-type]
+def _close(checkin: CheckIn, at: datetime) -> bool:
+    result = check_out(checkin.user_id, checkin.id, status="auto_closed", at=at)
     if result.status != "auto_closed":
         return False  # the member checked out first
     result.flags = [*result.flags, "left_open"]

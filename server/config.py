@@ -58,6 +58,14 @@ def parse_expiry_policy(raw: str) -> str:
     return value
 
 
+def parse_printed_code(raw: str) -> str:
+    """Parse CHECKIN_PRINTED_CODE."""
+    value = raw.strip().lower()
+    if value not in ("auto", "wxacode", "qrcode"):
+        raise ValueError("must be auto, wxacode or qrcode")
+    return value
+
+
 def parse_database_url(raw: str) -> str:
     """Accept postgres:// and postgresql:// and point them at psycopg 3."""
     value = raw.strip()
@@ -108,6 +116,7 @@ class Settings:
     POINTS_EXPIRY_POLICY: str = "none"
     NOTIFICATION_TEMPLATES_FILE: str | None = None
     CHECKIN_TOKEN_KEYS: str | None = None
+    CHECKIN_PRINTED_CODE: str = "auto"
     OUTBOX_BACKLOG_WARN_SECONDS: int = 300
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
@@ -136,6 +145,7 @@ class Settings:
             POINTS_EXPIRY_POLICY=_env(env, "POINTS_EXPIRY_POLICY", parse_expiry_policy, "none"),
             NOTIFICATION_TEMPLATES_FILE=_env(env, "NOTIFICATION_TEMPLATES_FILE", parse_str, None),
             CHECKIN_TOKEN_KEYS=_env(env, "CHECKIN_TOKEN_KEYS", parse_str, None),
+            CHECKIN_PRINTED_CODE=_env(env, "CHECKIN_PRINTED_CODE", parse_printed_code, "auto"),
             OUTBOX_BACKLOG_WARN_SECONDS=_env(env, "OUTBOX_BACKLOG_WARN_SECONDS", parse_int, 300),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )

@@ -54,7 +54,10 @@ def test_marking_needs_ids_or_all(client, login_user):
 def test_grants_are_counted_per_template(client, login_user):
     tokens = login_user()
     listing = client.get("/api/v1/me/subscriptions", headers=bearer(tokens)).get_json()
-    assert listing == {"grants": {}, "template_ids": ["tmpl-points-change", "tmpl-review-result"]}
+    assert listing == {
+        "grants": {},
+        "template_ids": ["tmpl-activity-reminder", "tmpl-points-change", "tmpl-review-result"],
+    }
     for _ in range(2):
         body = client.post(
             "/api/v1/me/subscriptions", json={"template_ids": ["tmpl-points-change"]}, headers=bearer(tokens)
