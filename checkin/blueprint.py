@@ -163,7 +163,9 @@ def _me_id() -> int:
 @blp.alt_response(200, schema=CheckInSchema, description="a repeated nonce: the first check-in")
 def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
     """Check in by the scanned code of an activity or a station (a repeated nonce answers 200, same body)."""
-    result = checkins.check_in(_me_id(), body["token"], body["nonce"], body.get("lat"), body.get("lng"))
+    result = checkins.check_in(
+        _me_id(), body["token"], body["nonce"], body.get("lat"), body.get("lng"), body.get("device_id")
+    )
     return result.checkin, 201 if result.created else 200
 
 

@@ -95,9 +95,20 @@ def fraud_flags(
     lng: float | None,
     centre: tuple[Decimal | None, Decimal | None],
     radius_m: int | None,
+    device_id: str | None = None,
 ) -> list[str]:
     """Signals for staff to review; they never refuse a check-in on their own."""
     flags = []
+    if device_id:
+        others = db.session.scalar(
+            select(func.count(func.distinct(CheckIn.user_id))).where(
+                CheckIn.device_id == device_id,
+                CheckIn.user_id != user_id,
+                CheckIn.checked_in_at >= now - BURST[1],
+            )
+        )
+        if others:
+            flags.append("shared_device")
     recent = db.session.scalar(
         select(func.count()).where(CheckIn.user_id == user_id, CheckIn.checked_in_at >= now - BURST[1])
     )
@@ -109,7 +120,9 @@ def fraud_flags(
     return flags
 
 
-def check_in(user_id: int, token: str, nonce: str, lat: float | None, lng: float | None) -> CheckInResult:
+def check_in(
+    user_id: int, token: str, nonce: str, lat: float | None, lng: float | None, device_id: str | None = None
+) -> CheckInResult:
     """Check a member in by a scanned code; a repeated nonce returns the first check-in."""
     existing = _replay(user_id, nonce)
     if existing is not None:
@@ -117,8 +130,8 @@ def check_in(user_id: int, token: str, nonce: str, lat: float | None, lng: float
     now = utcnow()
     kind, target_id = _target(token, now)
     if kind == "activity":
-        return _check_in_activity(user_id, get_activity(target_id), nonce, lat, lng, now)
-    return _check_in_station(user_id, get_station(target_id), nonce, lat, lng, now)
+        return _check_in_activity(user_id, get_activity(target_id), nonce, lat, lng, now, device_id=device_id)
+    return _check_in_station(user_id, get_station(target_id), nonce, lat, lng, now, device_id=device_id)
 
 
 def _insert(checkin: CheckIn, user_id: int, nonce: str) -> CheckInResult | None:
@@ -140,6 +153,7 @@ def _check_in_activity(
     lng: float | None,
     now: datetime,
     source: str = "scan",
+    device_id: str | None = None,
 ) -> CheckInResult:
     if activity.cancelled_at is not None:
         raise Conflict("ACTIVITY_CANCELLED")
@@ -173,8 +187,9 @@ def _check_in_activity(
         lng=lng,
         status="open",
         points_awarded=0,
-        flags=fraud_flags(user_id, now, lat, lng, (activity.lat, activity.lng), activity.radius_m),
+        flags=fraud_flags(user_id, now, lat, lng, (activity.lat, activity.lng), activity.radius_m, device_id),
         source=source,
+        device_id=device_id,
     )
     result = _insert_taking_place(checkin, activity, user_id, nonce)
     if result.created and not activity.hours_count:
@@ -209,7 +224,13 @@ def _insert_taking_place(checkin: CheckIn, activity: Activity, user_id: int, non
 
 
 def _check_in_station(
-    user_id: int, station: Station, nonce: str, lat: float | None, lng: float | None, now: datetime
+    user_id: int,
+    station: Station,
+    nonce: str,
+    lat: float | None,
+    lng: float | None,
+    now: datetime,
+    device_id: str | None = None,
 ) -> CheckInResult:
     if not station.active or station_open_span(station, now) is None:
         raise Conflict("OUTSIDE_WINDOW", details={"opening_hours": station.opening_hours})
@@ -223,7 +244,8 @@ def _check_in_station(
         lng=lng,
         status="open",
         points_awarded=0,
-        flags=[],
+        flags=fraud_flags(user_id, now, lat, lng, (station.lat, station.lng), station.radius_m, device_id),
+        device_id=device_id,
     )
     result = _insert(checkin, user_id, nonce)
     if result is None:

@@ -132,6 +132,7 @@ class CheckIn(TimestampMixin, db.Model):  # type: ignore[name-defined]
     lat: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
     lng: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
     source: Mapped[str] = mapped_column(String(16), default="scan")
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 

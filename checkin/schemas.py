@@ -133,6 +133,9 @@ class CheckInRequestSchema(Schema):
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
     lat = fields.Float(allow_none=True, validate=LAT)
     lng = fields.Float(allow_none=True, validate=LNG)
+    device_id = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "the phone's id, for fraud signals"}
+    )
 
 
 class CheckOutRequestSchema(Schema):

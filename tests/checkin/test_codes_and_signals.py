@@ -114,3 +114,20 @@ def test_a_burst_of_check_ins_by_one_account_is_flagged(app, client, clock, staf
         with app.app_context():
             flags.append(db.session.get(CheckIn, checkin["id"]).flags)
     assert flags == [[], [], [], [], [], ["burst"]]
+
+
+def test_one_phone_checking_in_several_accounts_is_flagged(app, client, clock, activity_id, login_user):
+    flags = []
+    for name in ("owner", "friend"):
+        member = login_user(name)
+        with app.app_context():
+            code = printed_scene("activity", activity_id)
+        response = client.post(
+            "/api/v1/checkins",
+            json={"token": code, "nonce": f"device-{name}-1", "device_id": "phone-123"},
+            headers=bearer(member),
+        )
+        assert response.status_code == 201
+        with app.app_context():
+            flags.append(db.session.get(CheckIn, response.get_json()["id"]).flags)
+    assert flags == [[], ["shared_device"]]
