@@ -134,6 +134,33 @@ def check_in(
     return _check_in_station(user_id, get_station(target_id), nonce, lat, lng, now, device_id=device_id)
 
 
+def _new_checkin(
+    place: Activity | Station,
+    user_id: int,
+    nonce: str,
+    lat: float | None,
+    lng: float | None,
+    now: datetime,
+    device_id: str | None,
+    source: str,
+) -> CheckIn:
+    """An open check-in at an activity or a station, with its fraud signals."""
+    return CheckIn(
+        user_id=user_id,
+        activity_id=place.id if isinstance(place, Activity) else None,
+        station_id=place.id if isinstance(place, Station) else None,
+        nonce=nonce,
+        checked_in_at=now,
+        lat=lat,
+        lng=lng,
+        status="open",
+        points_awarded=0,
+        flags=fraud_flags(user_id, now, lat, lng, (place.lat, place.lng), place.radius_m, device_id),
+        source=source,
+        device_id=device_id,
+    )
+
+
 def _insert(checkin: CheckIn, user_id: int, nonce: str) -> CheckInResult | None:
     """Insert under a savepoint; None when a unique constraint refused it (the caller says which)."""
     try:
@@ -178,19 +205,7 @@ def _check_in_activity(
     )
     if already is not None:
         raise Conflict("ALREADY_CHECKED_IN", details={"checkin_id": already})
-    checkin = CheckIn(
-        user_id=user_id,
-        activity_id=activity.id,
-        nonce=nonce,
-        checked_in_at=now,
-        lat=lat,
-        lng=lng,
-        status="open",
-        points_awarded=0,
-        flags=fraud_flags(user_id, now, lat, lng, (activity.lat, activity.lng), activity.radius_m, device_id),
-        source=source,
-        device_id=device_id,
-    )
+    checkin = _new_checkin(activity, user_id, nonce, lat, lng, now, device_id, source)
     result = _insert_taking_place(checkin, activity, user_id, nonce)
     if result.created and not activity.hours_count:
         # Points per event at check-in; the check-in is the idempotency key, caps are the ledger's.
@@ -235,18 +250,7 @@ def _check_in_station(
     if not station.active or station_open_span(station, now) is None:
         raise Conflict("OUTSIDE_WINDOW", details={"opening_hours": station.opening_hours})
     _check_range(lat, lng, (station.lat, station.lng), station.radius_m)
-    checkin = CheckIn(
-        user_id=user_id,
-        station_id=station.id,
-        nonce=nonce,
-        checked_in_at=now,
-        lat=lat,
-        lng=lng,
-        status="open",
-        points_awarded=0,
-        flags=fraud_flags(user_id, now, lat, lng, (station.lat, station.lng), station.radius_m, device_id),
-        device_id=device_id,
-    )
+    checkin = _new_checkin(station, user_id, nonce, lat, lng, now, device_id, "scan")
     result = _insert(checkin, user_id, nonce)
     if result is None:
         replay = _replay(user_id, nonce)

@@ -4,16 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.checkin.test_checkins import START, Clock
+from tests.checkin.conftest import START
 from tests.conftest import bearer
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    frozen = Clock()
-    for target in ("checkin.checkins.utcnow", "checkin.services.utcnow", "checkin.batches.utcnow"):
-        monkeypatch.setattr(target, frozen)
-    return frozen
 
 
 @pytest.fixture

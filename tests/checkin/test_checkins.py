@@ -1,7 +1,7 @@
 """Checking in and out: codes, windows, geo-fences, sign-ups, capacity, nonces, points once."""
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -10,35 +10,12 @@ from checkin.models import CheckIn
 from checkin.tokens import issue_token
 from points.models import LedgerTransaction
 from server.db import db
+from tests.checkin.conftest import START
 from tests.conftest import bearer
 
-START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 1 December 2026, 10:00 in Shanghai
 HERE = (31.230400, 121.473700)
 NEAR = (31.230900, 121.473700)  # about 55 m north
 FAR = (31.250000, 121.473700)  # about 2 km north
-
-
-class Clock:
-    """The time the check-in code sees."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    frozen = Clock()
-    monkeypatch.setattr("checkin.checkins.utcnow", frozen)
-    monkeypatch.setattr("checkin.services.utcnow", frozen)
-    return frozen
-
-
-@pytest.fixture
-def staff(make_staff, login_staff):
-    return bearer(login_staff(make_staff(org="C1")))
 
 
 @pytest.fixture

@@ -8,23 +8,9 @@ from sqlalchemy import select
 from checkin.models import Activity, CheckIn, Station
 from checkin.tokens import printed_scene
 from server.db import db
-from tests.checkin.test_checkins import FAR, HERE, START, _scan
+from tests.checkin.conftest import START
+from tests.checkin.test_checkins import FAR, HERE, _scan
 from tests.conftest import bearer
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    from tests.checkin.test_checkins import Clock
-
-    frozen = Clock()
-    monkeypatch.setattr("checkin.checkins.utcnow", frozen)
-    monkeypatch.setattr("checkin.services.utcnow", frozen)
-    return frozen
-
-
-@pytest.fixture
-def staff(make_staff, login_staff):
-    return bearer(login_staff(make_staff(org="C1")))
 
 
 @pytest.fixture

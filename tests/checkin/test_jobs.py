@@ -11,16 +11,9 @@ from checkin.models import CheckIn
 from points.services import balance_of
 from server.db import db
 from server.notifications.models import OutboxMessage
-from tests.checkin.test_checkins import START, Clock, _scan
+from tests.checkin.conftest import START
+from tests.checkin.test_checkins import _scan
 from tests.conftest import bearer
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    frozen = Clock()
-    for target in ("checkin.checkins.utcnow", "checkin.services.utcnow", "checkin.jobs.utcnow"):
-        monkeypatch.setattr(target, frozen)
-    return frozen
 
 
 @pytest.fixture
