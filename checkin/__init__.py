@@ -1,4 +1,4 @@
-"""Check-in by QR code at stations and activities (in progress: stations, activities, sign-ups, codes)."""
+"""Check-in by QR code at stations and activities: codes, check-in and out, batches, closing, signals."""
 
 from __future__ import annotations
 
