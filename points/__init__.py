@@ -9,8 +9,10 @@ def init_app(app: Flask) -> None:
     """Register the routes and commands of points."""
     from points.blueprint import blp
     from points.cli import points_group
+    from points.store_blueprint import blp as store_blp
 
     app.extensions["linli_api"].register_blueprint(blp)
+    app.extensions["linli_api"].register_blueprint(store_blp)
     app.cli.add_command(points_group)
     app.extensions.setdefault("linli_demo_seeders", []).append(seed_demo_points)
 

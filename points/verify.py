@@ -91,6 +91,33 @@ def holds_settled_once() -> list[str]:
     ]
 
 
+@check("5 reserved stock is within stock and matches waiting requests")
+def stock_reservations() -> list[str]:
+    """For every item 0 ≤ reserved ≤ stock, and reserved equals the quantity of its waiting requests."""
+    rows = _rows(
+        """SELECT i.id, i.stock, i.reserved, COALESCE(SUM(r.quantity), 0) FROM store_items i
+           LEFT JOIN redemptions r ON r.item_id = i.id AND r.status = 'requested'
+           GROUP BY i.id, i.stock, i.reserved
+           HAVING i.reserved < 0 OR i.reserved > i.stock OR i.reserved <> COALESCE(SUM(r.quantity), 0)"""
+    )
+    return [
+        f"item {iid}: stock {stock}, reserved {res}, waiting requests {waiting}"
+        for iid, stock, res, waiting in rows
+    ]
+
+
+@check("4 a waiting redemption's hold is open; a decided one's is settled")
+def redemption_holds() -> list[str]:
+    """Held points equal the points of redemptions still waiting for a decision."""
+    rows = _rows(
+        """SELECT r.id, r.status, (SELECT COUNT(*) FROM points_transactions s WHERE s.settles_id = r.hold_id)
+           FROM redemptions r
+           WHERE (r.status = 'requested')
+               = EXISTS (SELECT 1 FROM points_transactions s WHERE s.settles_id = r.hold_id)"""
+    )
+    return [f"redemption {rid} is {status} but its hold has {n} settlement(s)" for rid, status, n in rows]
+
+
 @check("7 reversals undo exactly once")
 def reversed_once() -> list[str]:
     """A reversal mirrors the amount of the one transaction it reverses."""

@@ -1,0 +1,376 @@
+"""The points-exchange supermarket (积分兑换超市): catalogue, redemptions, approval, pickup codes.
+
+Lock order, everywhere: the redemption row, then the item row, then the user's ledger accounts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from points import services as ledger_services
+from points.ledger import fingerprint, local_today
+from points.models import Redemption, StockChange, StoreItem
+from server.auth.policy import Principal, authorize, rule, staff_scope_ids
+from server.db import db, is_postgres, utcnow
+from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
+from server.notifications.services import publish
+from server.orgs.services import get_community
+from server.users.models import User
+
+register_messages(
+    {
+        "ITEM_NOT_FOUND": ("商品不存在", "No such item"),
+        "OUT_OF_STOCK": ("商品库存不足", "Not enough of this item left"),
+        "LIMIT_REACHED": ("已达到该商品的兑换上限", "You have reached the limit for this item"),
+        "NOT_ON_SALE": ("该商品当前不可兑换", "This item cannot be redeemed now"),
+        "NOT_YOUR_COMMUNITY": ("只能兑换本社区的商品", "Only items of your community can be redeemed"),
+        "REDEMPTION_NOT_FOUND": ("兑换记录不存在", "No such redemption"),
+        "REDEMPTION_DECIDED": ("该兑换已处理", "This redemption was already decided"),
+        "PICKUP_CODE_INVALID": ("核销码无效", "This pickup code is not valid"),
+        "PICKUP_CODE_USED": ("该核销码已使用", "This pickup code was already used"),
+        "PICKUP_CODE_EXPIRED": ("该核销码已过期", "This pickup code has expired"),
+        "STOCK_BELOW_RESERVED": ("库存不能少于待审核的数量", "Stock cannot go below what is reserved"),
+    }
+)
+PICKUP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: staff type these
+LIVE_STATUSES = ("requested", "approved", "picked_up")
+
+
+@rule("store.manage")
+def _manage(principal: Principal, community: Any) -> bool:
+    return principal.covers(community)
+
+
+# --- catalogue ------------------------------------------------------------------------------------------
+
+
+def get_item(item_id: int, lock: bool = False) -> StoreItem:
+    """The item, optionally locked, or ITEM_NOT_FOUND."""
+    query = select(StoreItem).where(StoreItem.id == item_id)
+    if lock and is_postgres():
+        query = query.with_for_update()
+    item = db.session.scalars(query).first()
+    if item is None:
+        raise NotFound("ITEM_NOT_FOUND", details={"id": item_id})
+    return item
+
+
+def create_item(principal: Principal, values: dict[str, Any]) -> StoreItem:
+    """Add an item to a community's supermarket."""
+    community = get_community(values["community_id"])
+    authorize(principal, "store.manage", community)
+    item = StoreItem(**values, reserved=0)
+    db.session.add(item)
+    db.session.flush()
+    if item.stock:
+        db.session.add(
+            StockChange(
+                item_id=item.id,
+                staff_id=_staff_id(principal),
+                stock_from=0,
+                stock_to=item.stock,
+                reason="上架",
+            )
+        )
+    db.session.flush()
+    return item
+
+
+def update_item(principal: Principal, item_id: int, values: dict[str, Any], reason: str | None) -> StoreItem:
+    """Change an item; a stock change needs a reason and is audited, and never goes below what is reserved."""
+    item = get_item(item_id, lock=True)
+    authorize(principal, "store.manage", get_community(item.community_id))
+    if "stock" in values and values["stock"] != item.stock:
+        if not reason or not reason.strip():
+            raise AppError("REASON_REQUIRED", status=422, details={"field": "stock_reason"})
+        if values["stock"] < item.reserved:
+            raise Conflict("STOCK_BELOW_RESERVED", details={"reserved": item.reserved})
+        db.session.add(
+            StockChange(
+                item_id=item.id,
+                staff_id=_staff_id(principal),
+                stock_from=item.stock,
+                stock_to=values["stock"],
+                reason=reason.strip(),
+            )
+        )
+    for name, value in values.items():
+        setattr(item, name, value)
+    db.session.flush()
+    return item
+
+
+def list_items(community_id: int, now: datetime | None = None) -> list[StoreItem]:
+    """Active items of a community on sale now."""
+    moment = now or utcnow()
+    return list(
+        db.session.scalars(
+            select(StoreItem)
+            .where(
+                StoreItem.community_id == community_id,
+                StoreItem.active.is_(True),
+                (StoreItem.on_sale_from.is_(None)) | (StoreItem.on_sale_from <= moment),
+                (StoreItem.on_sale_until.is_(None)) | (StoreItem.on_sale_until >= moment),
+            )
+            .order_by(StoreItem.points_price, StoreItem.id)
+        )
+    )
+
+
+def _staff_id(principal: Principal) -> int | None:
+    return principal.staff.id if principal.staff else None
+
+
+# --- redemptions ----------------------------------------------------------------------------------------
+
+
+def _period_start(period: str) -> datetime | None:
+    today = local_today()
+    if period == "month":
+        start = today.replace(day=1)
+    elif period == "year":
+        start = today.replace(month=1, day=1)
+    else:
+        return None
+    from server.schemas import SERVER_ZONE
+
+    return datetime(start.year, start.month, start.day, tzinfo=SERVER_ZONE)
+
+
+def request_redemption(
+    user_id: int, item_id: int, quantity: int, idempotency_key: str | None
+) -> tuple[Redemption, bool]:
+    """Hold the points and reserve the stock in one transaction; a repeated key replays the first."""
+    request_hash = fingerprint(item=item_id, quantity=quantity)
+    if idempotency_key is not None:
+        existing = db.session.scalars(
+            select(Redemption).where(
+                Redemption.user_id == user_id, Redemption.idempotency_key == idempotency_key
+            )
+        ).first()
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise Conflict("IDEMPOTENCY_KEY_REUSED", details={"redemption_id": existing.id})
+            return existing, False
+    user = db.session.get(User, user_id)
+    item = get_item(item_id)
+    if user is None or item.community_id not in (user.community_id, user.party_community_id):
+        raise Forbidden("NOT_YOUR_COMMUNITY")
+    now = utcnow()
+    if (
+        not item.active
+        or (item.on_sale_from and now < item.on_sale_from)
+        or (item.on_sale_until and now > item.on_sale_until)
+    ):
+        raise Conflict("NOT_ON_SALE")
+    points = item.points_price * quantity
+    try:
+        with db.session.begin_nested():
+            # One conditional update reserves the stock and locks the item row for the rest of the
+            # transaction, so the limit below is counted with no racing request of the same item.
+            reserved = db.session.execute(
+                update(StoreItem)
+                .where(StoreItem.id == item.id, StoreItem.stock - StoreItem.reserved >= quantity)
+                .values(reserved=StoreItem.reserved + quantity)
+                .execution_options(synchronize_session=False)
+            )
+            if not reserved.rowcount:  # type: ignore[attr-defined]
+                raise Conflict("OUT_OF_STOCK", details={"item_id": item.id})
+            if item.per_user_limit is not None:
+                since = _period_start(item.limit_period)
+                taken_query = select(func.coalesce(func.sum(Redemption.quantity), 0)).where(
+                    Redemption.user_id == user_id,
+                    Redemption.item_id == item.id,
+                    Redemption.status.in_(LIVE_STATUSES),
+                )
+                if since is not None:
+                    taken_query = taken_query.where(Redemption.created_at >= since)
+                taken = int(db.session.scalar(taken_query) or 0)
+                if taken + quantity > item.per_user_limit:
+                    raise Conflict("LIMIT_REACHED", details={"limit": item.per_user_limit, "taken": taken})
+            key = idempotency_key or f"once-{secrets.token_hex(8)}"
+            held = ledger_services.hold(
+                user_id, points, f"redeem:{user_id}:{key}", ("redemption", key), item.community_id
+            )
+            if held.status == "refused":
+                raise Conflict(held.code or "INSUFFICIENT_POINTS", details={"points": points})
+            redemption = Redemption(
+                user_id=user_id,
+                item_id=item.id,
+                community_id=item.community_id,
+                quantity=quantity,
+                points=points,
+                status="requested",
+                hold_id=held.transaction_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+            )
+            db.session.add(redemption)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict("IDEMPOTENCY_KEY_REUSED") from exc
+    db.session.refresh(item)
+    if not item.requires_approval:
+        _approve(redemption, None)
+    return redemption, True
+
+
+def _lock_redemption(redemption_id: int) -> Redemption:
+    query = select(Redemption).where(Redemption.id == redemption_id)
+    if is_postgres():
+        query = query.with_for_update()
+    redemption = db.session.scalars(query.execution_options(populate_existing=True)).first()
+    if redemption is None:
+        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    return redemption
+
+
+def _require_requested(redemption: Redemption) -> None:
+    if redemption.status != "requested":
+        raise Conflict("REDEMPTION_DECIDED", details={"status": redemption.status})
+
+
+def _free_reservation(redemption: Redemption, take_from_stock: bool) -> None:
+    values: dict[str, Any] = {"reserved": StoreItem.reserved - redemption.quantity}
+    if take_from_stock:
+        values["stock"] = StoreItem.stock - redemption.quantity
+    done = db.session.execute(
+        update(StoreItem)
+        .where(StoreItem.id == redemption.item_id, StoreItem.reserved >= redemption.quantity)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        raise RuntimeError(f"redemption {redemption.id}: its reservation is missing")  # invariant 5 broken
+
+
+def _new_pickup_code() -> str:
+    while True:
+        code = "".join(secrets.choice(PICKUP_ALPHABET) for _ in range(8))
+        if db.session.scalar(select(Redemption.id).where(Redemption.pickup_code == code)) is None:
+            return code
+
+
+def _approve(redemption: Redemption, staff_id: int | None) -> None:
+    _free_reservation(redemption, take_from_stock=True)
+    captured = ledger_services.capture(redemption.hold_id)
+    if captured.status == "refused":
+        raise RuntimeError(f"redemption {redemption.id}: hold could not be captured ({captured.code})")
+    redemption.status, redemption.decided_by_id, redemption.decided_at = "approved", staff_id, utcnow()
+    redemption.pickup_code = _new_pickup_code()
+    db.session.flush()
+    publish(
+        "redemption.approved",
+        [redemption.user_id],
+        {
+            "redemption_id": redemption.id,
+            "item": redemption.item.name,
+            "quantity": redemption.quantity,
+            "pickup_code": redemption.pickup_code,
+            "points": redemption.points,
+        },
+    )
+
+
+def approve(principal: Principal, redemption_id: int) -> Redemption:
+    """Staff approve: the held points are spent, the stock taken, a pickup code issued."""
+    redemption = _lock_redemption(redemption_id)
+    authorize(principal, "store.manage", get_community(redemption.community_id))
+    _require_requested(redemption)
+    _approve(redemption, _staff_id(principal))
+    return redemption
+
+
+def _release(redemption: Redemption, status: str, reason: str | None, staff_id: int | None) -> None:
+    _free_reservation(redemption, take_from_stock=False)
+    released = ledger_services.release(redemption.hold_id, reason)
+    if released.status == "refused":
+        raise RuntimeError(f"redemption {redemption.id}: hold could not be released ({released.code})")
+    redemption.status, redemption.reason = status, reason
+    redemption.decided_by_id, redemption.decided_at = staff_id, utcnow()
+    db.session.flush()
+
+
+def reject(principal: Principal, redemption_id: int, reason: str) -> Redemption:
+    """Staff reject with a reason the member reads: points and stock go back."""
+    if not reason or not reason.strip():
+        raise AppError("REASON_REQUIRED", status=422)
+    redemption = _lock_redemption(redemption_id)
+    authorize(principal, "store.manage", get_community(redemption.community_id))
+    _require_requested(redemption)
+    _release(redemption, "rejected", reason.strip(), _staff_id(principal))
+    publish(
+        "redemption.rejected",
+        [redemption.user_id],
+        {
+            "redemption_id": redemption.id,
+            "item": redemption.item.name,
+            "reason": reason.strip(),
+        },
+    )
+    return redemption
+
+
+def cancel(user_id: int, redemption_id: int) -> Redemption:
+    """The member cancels while the request waits: points and stock go back."""
+    redemption = _lock_redemption(redemption_id)
+    if redemption.user_id != user_id:
+        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    _require_requested(redemption)
+    _release(redemption, "cancelled", None, None)
+    return redemption
+
+
+def pickup(principal: Principal, code: str) -> Redemption:
+    """核销: staff type or scan the member's pickup code."""
+    normalized = code.strip().upper()
+    query = select(Redemption).where(Redemption.pickup_code == normalized)
+    if is_postgres():
+        query = query.with_for_update()
+    redemption = db.session.scalars(query).first()
+    if redemption is None:
+        raise NotFound("PICKUP_CODE_INVALID")
+    authorize(principal, "store.manage", get_community(redemption.community_id))
+    if redemption.status == "picked_up":
+        raise Conflict(
+            "PICKUP_CODE_USED",
+            details={
+                "picked_up_at": redemption.picked_up_at.isoformat() if redemption.picked_up_at else None
+            },
+        )
+    if redemption.status != "approved":
+        raise Conflict("PICKUP_CODE_EXPIRED", details={"status": redemption.status})
+    redemption.status, redemption.picked_up_at = "picked_up", utcnow()
+    db.session.flush()
+    return redemption
+
+
+def my_redemptions(user_id: int, page: int, page_size: int) -> tuple[list[Redemption], int]:
+    """A member's redemptions, newest first."""
+    query = select(Redemption).where(Redemption.user_id == user_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(Redemption.id.desc()).limit(page_size).offset((page - 1) * page_size)
+    )
+    return list(items), total
+
+
+def staff_redemptions(
+    principal: Principal, status: str | None, community_id: int | None, page: int, page_size: int
+) -> tuple[list[Redemption], int]:
+    """Redemptions of the communities the caller looks after, oldest first."""
+    if not principal.is_staff:
+        raise Forbidden()
+    query = select(Redemption).where(Redemption.community_id.in_(staff_scope_ids(principal)))
+    if status:
+        query = query.where(Redemption.status == status)
+    if community_id is not None:
+        query = query.where(Redemption.community_id == community_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(query.order_by(Redemption.id).limit(page_size).offset((page - 1) * page_size))
+    return list(items), total

@@ -1,0 +1,129 @@
+"""Routes of the points-exchange supermarket (积分兑换超市)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from points import store
+from points.models import Redemption, StoreItem
+from points.store_schemas import (
+    ItemListSchema,
+    ItemQuerySchema,
+    ItemSchema,
+    ItemUpdateSchema,
+    PickupSchema,
+    RedemptionQuerySchema,
+    RedemptionRequestSchema,
+    RedemptionSchema,
+)
+from server.auth.policy import auth_required, current_principal
+from server.idempotency import idempotency_key
+from server.schemas import PageArgs, page_body, page_of
+from server.users.schemas import ReasonSchema
+
+blp = Blueprint("store", __name__, url_prefix="/api/v1", description="The points-exchange supermarket")
+
+
+def _me_id() -> int:
+    user = current_principal().user
+    assert user is not None
+    return user.id
+
+
+@blp.route("/store/items", methods=["GET"])
+@auth_required()
+@blp.arguments(ItemQuerySchema, location="query")
+@blp.response(200, ItemListSchema)
+def list_items(args: dict[str, Any]) -> dict[str, Any]:
+    """Items of a community's supermarket on sale now, with what is available."""
+    items = store.list_items(args["community_id"])
+    return {"items": items, "total": len(items)}
+
+
+@blp.route("/store/items", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ItemSchema)
+@blp.response(201, ItemSchema)
+def create_item(body: dict[str, Any]) -> StoreItem:
+    """Add an item (staff of the community)."""
+    return store.create_item(current_principal(), body)
+
+
+@blp.route("/store/items/<int:item_id>", methods=["PATCH"])
+@auth_required("staff")
+@blp.arguments(ItemUpdateSchema(partial=True))
+@blp.response(200, ItemSchema)
+def update_item(body: dict[str, Any], item_id: int) -> StoreItem:
+    """Change an item; a stock change needs ``stock_reason`` and is audited."""
+    reason = body.pop("stock_reason", None)
+    return store.update_item(current_principal(), item_id, body, reason)
+
+
+@blp.route("/redemptions", methods=["POST"])
+@auth_required("user")
+@blp.arguments(RedemptionRequestSchema)
+@blp.response(201, RedemptionSchema)
+def request_redemption(body: dict[str, Any]) -> Redemption:
+    """Ask for goods: points held, stock reserved; the same Idempotency-Key replays the first answer."""
+    user_id = _me_id()
+    raw_key = idempotency_key("redeem")
+    redemption, _ = store.request_redemption(user_id, body["item_id"], body["quantity"], raw_key)
+    return redemption
+
+
+@blp.route("/me/redemptions", methods=["GET"])
+@auth_required("user")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(RedemptionSchema))
+def my_redemptions(args: dict[str, Any]) -> dict[str, Any]:
+    """My redemptions, newest first."""
+    items, total = store.my_redemptions(_me_id(), args["page"], args["page_size"])
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/redemptions/<int:redemption_id>/cancel", methods=["POST"])
+@auth_required("user")
+@blp.response(200, RedemptionSchema)
+def cancel(redemption_id: int) -> Redemption:
+    """Cancel my request while it waits: points and stock go back."""
+    return store.cancel(_me_id(), redemption_id)
+
+
+@blp.route("/redemptions", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(RedemptionQuerySchema, location="query")
+@blp.response(200, page_of(RedemptionSchema))
+def staff_list(args: dict[str, Any]) -> dict[str, Any]:
+    """Redemptions of my communities, oldest first (``?status=requested`` for the queue)."""
+    items, total = store.staff_redemptions(
+        current_principal(), args.get("status"), args.get("community_id"), args["page"], args["page_size"]
+    )
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/redemptions/<int:redemption_id>/approve", methods=["POST"])
+@auth_required("staff")
+@blp.response(200, RedemptionSchema)
+def approve(redemption_id: int) -> Redemption:
+    """Approve: points spent, stock taken, a pickup code issued."""
+    return store.approve(current_principal(), redemption_id)
+
+
+@blp.route("/redemptions/<int:redemption_id>/reject", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReasonSchema)
+@blp.response(200, RedemptionSchema)
+def reject(body: dict[str, str], redemption_id: int) -> Redemption:
+    """Reject with a reason: points and stock go back."""
+    return store.reject(current_principal(), redemption_id, body["reason"])
+
+
+@blp.route("/redemptions/pickup", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(PickupSchema)
+@blp.response(200, RedemptionSchema)
+def pickup(body: dict[str, str]) -> Redemption:
+    """核销: the member collects the goods with their pickup code."""
+    return store.pickup(current_principal(), body["pickup_code"])

@@ -1,0 +1,88 @@
+"""Schemas of the points-exchange supermarket."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from server.schemas import SERVER_ZONE, LocalDateTime, PageArgs
+
+STATUSES = ["requested", "approved", "rejected", "cancelled", "expired", "picked_up"]
+
+
+class ItemSchema(Schema):
+    """An item of the supermarket."""
+
+    id = fields.Integer(dump_only=True)
+    community_id = fields.Integer(required=True, strict=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    description = fields.String(load_default="", validate=validate.Length(max=1000))
+    photo_url = fields.String(allow_none=True, validate=validate.Length(max=255))
+    sponsor = fields.String(allow_none=True, validate=validate.Length(max=100))
+    points_price = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1_000_000))
+    stock = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=1_000_000))
+    stock_available = fields.Function(lambda item: item.stock - item.reserved, dump_only=True)
+    per_user_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    limit_period = fields.String(load_default="month", validate=validate.OneOf(["month", "year", "ever"]))
+    on_sale_from = fields.AwareDateTime(allow_none=True, default_timezone=SERVER_ZONE)
+    on_sale_until = fields.AwareDateTime(allow_none=True, default_timezone=SERVER_ZONE)
+    requires_approval = fields.Boolean(load_default=True)
+    active = fields.Boolean(load_default=True)
+
+
+class ItemUpdateSchema(ItemSchema):
+    """Fields staff may change; a stock change needs ``stock_reason`` (it is audited)."""
+
+    stock_reason = fields.String(load_only=True, validate=validate.Length(max=255))
+
+    class Meta:
+        exclude = ("community_id",)
+
+
+class ItemQuerySchema(Schema):
+    """Which community's supermarket."""
+
+    community_id = fields.Integer(required=True)
+
+
+class ItemListSchema(Schema):
+    """Items on sale."""
+
+    items = fields.List(fields.Nested(ItemSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class RedemptionRequestSchema(Schema):
+    """What a member asks for."""
+
+    item_id = fields.Integer(required=True, strict=True)
+    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100))
+
+
+class RedemptionSchema(Schema):
+    """A redemption."""
+
+    id = fields.Integer(required=True)
+    item_id = fields.Integer(required=True)
+    item_name = fields.Function(lambda r: r.item.name)
+    user_id = fields.Integer(required=True)
+    quantity = fields.Integer(required=True)
+    points = fields.Integer(required=True)
+    status = fields.String(required=True)
+    pickup_code = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    created_at = LocalDateTime(required=True)
+    decided_at = LocalDateTime(allow_none=True)
+    picked_up_at = LocalDateTime(allow_none=True)
+
+
+class RedemptionQuerySchema(PageArgs):
+    """Filters of the staff list."""
+
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    community_id = fields.Integer()
+
+
+class PickupSchema(Schema):
+    """A pickup code typed or scanned at the desk."""
+
+    pickup_code = fields.String(required=True, validate=validate.Length(min=4, max=16))

@@ -1,0 +1,267 @@
+"""The points-exchange supermarket: every transition, the refused ones, limits, idempotency and races."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from points import services
+from points.models import Redemption, StockChange, StoreItem
+from server.db import db
+from tests.conftest import bearer
+
+
+@pytest.fixture
+def staff(make_staff, login_staff):
+    return bearer(login_staff(make_staff(org="C1")))
+
+
+@pytest.fixture
+def item(client, staff, org_tree):
+    """Make an item of C1's supermarket through the API; returns its id."""
+
+    def make(**changes):
+        body = {
+            "community_id": org_tree["C1"].id,
+            "name": "大米 5kg",
+            "points_price": 10,
+            "stock": 5,
+            **changes,
+        }
+        response = client.post("/api/v1/store/items", json=body, headers=staff)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    return make
+
+
+@pytest.fixture
+def member(app, client, login_user, org_tree, make_staff):
+    """A resident of C1 with some points."""
+    from server.auth.policy import Principal
+    from server.users.models import StaffAccount
+
+    def make(points=30, name="member"):
+        tokens = login_user(name)
+        client.patch("/api/v1/me", json={"community_id": org_tree["C1"].id}, headers=bearer(tokens))
+        if points:
+            staff_id = make_staff(org="C1").id
+            with app.app_context():
+                principal = Principal(kind="staff", staff=db.session.get(StaffAccount, staff_id))
+                assert services.adjust(principal, tokens["user"]["id"], points, "开户").status == "done"
+                db.session.commit()
+        return tokens
+
+    return make
+
+
+def _redeem(client, tokens, item_id, quantity=1, key=None):
+    headers = bearer(tokens) | ({"Idempotency-Key": key} if key else {})
+    return client.post(
+        "/api/v1/redemptions", json={"item_id": item_id, "quantity": quantity}, headers=headers
+    )
+
+
+def _points(client, tokens):
+    return client.get("/api/v1/me/points", headers=bearer(tokens)).get_json()
+
+
+def _item(app, item_id):
+    with app.app_context():
+        row = db.session.get(StoreItem, item_id)
+        return row.stock, row.reserved
+
+
+def test_request_approve_and_pick_up(app, client, staff, item, member, wechat_fake, org_tree):
+    item_id = item()
+    tokens = member()
+    listed = client.get(
+        f"/api/v1/store/items?community_id={org_tree['C1'].id}", headers=bearer(tokens)
+    ).get_json()
+    assert listed["items"][0]["stock_available"] == 5
+    requested = _redeem(client, tokens, item_id, 2)
+    assert requested.status_code == 201
+    body = requested.get_json()
+    assert (body["status"], body["points"], body["pickup_code"]) == ("requested", 20, None)
+    assert _points(client, tokens)["available"] == 10 and _points(client, tokens)["held"] == 20
+    assert _item(app, item_id) == (5, 2)
+    queue = client.get("/api/v1/redemptions?status=requested", headers=staff).get_json()
+    assert [r["id"] for r in queue["items"]] == [body["id"]]
+
+    approved = client.post(f"/api/v1/redemptions/{body['id']}/approve", headers=staff).get_json()
+    assert approved["status"] == "approved" and len(approved["pickup_code"]) == 8
+    assert _points(client, tokens) | {} == {"available": 10, "held": 0, "earned_total": 30, "spent_total": 20}
+    assert _item(app, item_id) == (3, 0)
+
+    picked = client.post(
+        "/api/v1/redemptions/pickup", json={"pickup_code": approved["pickup_code"].lower()}, headers=staff
+    )
+    assert picked.get_json()["status"] == "picked_up"
+    again = client.post(
+        "/api/v1/redemptions/pickup", json={"pickup_code": approved["pickup_code"]}, headers=staff
+    )
+    assert (again.status_code, again.get_json()["error"]["code"]) == (409, "PICKUP_CODE_USED")
+    wrong = client.post("/api/v1/redemptions/pickup", json={"pickup_code": "WRONG123"}, headers=staff)
+    assert (wrong.status_code, wrong.get_json()["error"]["code"]) == (404, "PICKUP_CODE_INVALID")
+
+
+def test_reject_and_cancel_give_points_and_stock_back(app, client, staff, item, member):
+    item_id = item()
+    tokens = member()
+    first = _redeem(client, tokens, item_id).get_json()
+    second = _redeem(client, tokens, item_id).get_json()
+    no_reason = client.post(f"/api/v1/redemptions/{first['id']}/reject", json={"reason": " "}, headers=staff)
+    assert no_reason.status_code == 422
+    rejected = client.post(
+        f"/api/v1/redemptions/{first['id']}/reject", json={"reason": "库存盘点有误"}, headers=staff
+    ).get_json()
+    assert (rejected["status"], rejected["reason"]) == ("rejected", "库存盘点有误")
+    cancelled = client.post(f"/api/v1/redemptions/{second['id']}/cancel", headers=bearer(tokens)).get_json()
+    assert cancelled["status"] == "cancelled"
+    assert _points(client, tokens)["available"] == 30
+    assert _item(app, item_id) == (5, 0)
+
+
+def test_refused_transitions(app, client, staff, item, member, make_staff, login_staff):
+    item_id = item()
+    tokens = member()
+    redemption = _redeem(client, tokens, item_id).get_json()
+    other_staff = bearer(login_staff(make_staff(org="C2")))
+    assert (
+        client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=other_staff).status_code == 403
+    )
+    assert client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=staff).status_code == 200
+    twice = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=staff)
+    assert (twice.status_code, twice.get_json()["error"]["code"]) == (409, "REDEMPTION_DECIDED")
+    late_cancel = client.post(f"/api/v1/redemptions/{redemption['id']}/cancel", headers=bearer(tokens))
+    assert late_cancel.status_code == 409
+    stranger = client.post(f"/api/v1/redemptions/{redemption['id']}/cancel", headers=bearer(member(0, "x")))
+    assert stranger.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("setup", "quantity", "code", "status"),
+    [
+        ({"stock": 1}, 2, "OUT_OF_STOCK", 409),
+        ({"points_price": 40}, 1, "INSUFFICIENT_POINTS", 409),
+        ({"active": False}, 1, "NOT_ON_SALE", 409),
+        ({"on_sale_from": "2099-01-01T00:00:00+08:00"}, 1, "NOT_ON_SALE", 409),
+        ({"per_user_limit": 1}, 2, "LIMIT_REACHED", 409),
+    ],
+)
+def test_refused_requests_change_nothing(app, client, item, member, setup, quantity, code, status):
+    item_id = item(**setup)
+    tokens = member()
+    before = (_points(client, tokens), _item(app, item_id))
+    response = _redeem(client, tokens, item_id, quantity)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
+    assert (_points(client, tokens), _item(app, item_id)) == before
+
+
+def test_the_limit_counts_per_period(app, client, item, member):
+    item_id = item(per_user_limit=2, limit_period="month")
+    tokens = member()
+    assert _redeem(client, tokens, item_id).status_code == 201
+    assert _redeem(client, tokens, item_id).status_code == 201
+    assert _redeem(client, tokens, item_id).get_json()["error"]["code"] == "LIMIT_REACHED"
+
+
+def test_members_of_another_community_cannot_redeem(client, item, login_user, org_tree):
+    item_id = item()
+    outsider = login_user("outsider")
+    client.patch("/api/v1/me", json={"community_id": org_tree["C2"].id}, headers=bearer(outsider))
+    response = _redeem(client, outsider, item_id)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (403, "NOT_YOUR_COMMUNITY")
+
+
+def test_the_same_key_replays_and_a_changed_body_is_409(app, client, item, member):
+    item_id = item()
+    tokens = member()
+    first = _redeem(client, tokens, item_id, 1, key="redeem-key-1")
+    replay = _redeem(client, tokens, item_id, 1, key="redeem-key-1")
+    changed = _redeem(client, tokens, item_id, 2, key="redeem-key-1")
+    assert (replay.status_code, replay.get_json()) == (201, first.get_json())
+    assert (changed.status_code, changed.get_json()["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert _points(client, tokens)["held"] == 10
+
+
+def test_an_item_without_approval_is_approved_at_once(client, item, member):
+    item_id = item(requires_approval=False, name="理发券")
+    body = _redeem(client, member(), item_id).get_json()
+    assert body["status"] == "approved" and body["pickup_code"]
+
+
+def test_stock_changes_are_audited_and_never_below_reserved(app, client, staff, item, member):
+    item_id = item(stock=3)
+    _redeem(client, member(), item_id, 2)
+    no_reason = client.patch(f"/api/v1/store/items/{item_id}", json={"stock": 10}, headers=staff)
+    assert (no_reason.status_code, no_reason.get_json()["error"]["code"]) == (422, "REASON_REQUIRED")
+    below = client.patch(
+        f"/api/v1/store/items/{item_id}", json={"stock": 1, "stock_reason": "损耗"}, headers=staff
+    )
+    assert (below.status_code, below.get_json()["error"]["code"]) == (409, "STOCK_BELOW_RESERVED")
+    raised = client.patch(
+        f"/api/v1/store/items/{item_id}", json={"stock": 10, "stock_reason": "爱心企业捐赠"}, headers=staff
+    )
+    assert raised.get_json()["stock_available"] == 8
+    with app.app_context():
+        audit = [(c.stock_from, c.stock_to, c.reason) for c in db.session.scalars(select(StockChange))]
+    assert audit == [(0, 3, "上架"), (3, 10, "爱心企业捐赠")]
+
+
+def _race(app, calls):
+    barrier = threading.Barrier(len(calls))
+    statuses: list[int] = []
+
+    def run(call):
+        racer = app.test_client()
+        barrier.wait()
+        statuses.append(call(racer).status_code)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return sorted(statuses)
+
+
+@pytest.mark.postgres
+def test_fifty_members_racing_for_the_last_three(app, client, item, member):
+    item_id = item(stock=3)
+    members = [member(10, f"racer{i}") for i in range(50)]
+    statuses = _race(app, [lambda c, t=t: _redeem(c, t, item_id) for t in members])
+    assert statuses == [201] * 3 + [409] * 47
+    assert _item(app, item_id) == (3, 3)
+
+
+@pytest.mark.postgres
+def test_twenty_requests_from_a_member_whose_points_cover_two(app, client, item, member):
+    item_id = item(stock=50, points_price=15)
+    tokens = member(30)
+    statuses = _race(
+        app, [lambda c, i=i: _redeem(c, tokens, item_id, key=f"race-key-{i}") for i in range(20)]
+    )
+    assert statuses == [201] * 2 + [409] * 18
+    assert _points(client, tokens)["held"] == 30
+    assert _item(app, item_id) == (50, 2)
+
+
+@pytest.mark.postgres
+def test_an_approval_racing_a_cancel_has_one_winner(app, client, staff, item, member):
+    item_id = item()
+    tokens = member()
+    ids = [_redeem(client, tokens, item_id).get_json()["id"] for _ in range(3)]
+    for redemption_id in ids:
+        statuses = _race(
+            app,
+            [
+                lambda c, r=redemption_id: c.post(f"/api/v1/redemptions/{r}/approve", headers=staff),
+                lambda c, r=redemption_id: c.post(f"/api/v1/redemptions/{r}/cancel", headers=bearer(tokens)),
+            ],
+        )
+        assert statuses == [200, 409]
+    with app.app_context():
+        final = {r.status for r in db.session.scalars(select(Redemption))}
+        assert final <= {"approved", "cancelled"}
+        assert db.session.scalar(select(func.count()).select_from(Redemption)) == 3
