@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
+from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import aliased
 
 from points.ledger import month_start
-from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning
+from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning, Redemption
 from points.services import expire_user_points, users_with_points
-from server.db import db
+from server.db import db, utcnow
+from server.jobs import job, periodic
 
 
 def expire_points(as_of: date | None = None) -> dict[str, int]:
@@ -59,3 +61,49 @@ def rebuild_earnings() -> int:
     )
     db.session.flush()
     return len(totals)
+
+
+@periodic("expire_redemptions", every=timedelta(hours=1))
+@job("low")
+def expire_redemptions() -> dict[str, int]:
+    """Expire requests left undecided and approvals never picked up, warn a day before (each alone)."""
+    from points import store
+
+    now = utcnow()
+    request_days = int(current_app.config["STORE_REQUEST_DAYS"])
+    pickup_days = int(current_app.config["STORE_PICKUP_DAYS"])
+    stale_requests = list(
+        db.session.scalars(
+            select(Redemption.id).where(
+                Redemption.status == "requested", Redemption.created_at < now - timedelta(days=request_days)
+            )
+        )
+    )
+    stale_approvals = list(
+        db.session.scalars(
+            select(Redemption.id).where(
+                Redemption.status == "approved", Redemption.decided_at < now - timedelta(days=pickup_days)
+            )
+        )
+    )
+    to_warn = list(
+        db.session.scalars(
+            select(Redemption.id).where(
+                Redemption.status == "approved",
+                Redemption.expiry_warned_at.is_(None),
+                Redemption.decided_at < now - timedelta(days=pickup_days - 1),
+            )
+        )
+    )
+    db.session.commit()
+    counts = {"requests": 0, "approvals": 0, "warned": 0}
+    for redemption_id in stale_requests:
+        counts["requests"] += store.expire_request(redemption_id)
+        db.session.commit()
+    for redemption_id in stale_approvals:
+        counts["approvals"] += store.expire_approval(redemption_id)
+        db.session.commit()
+    for redemption_id in to_warn:
+        counts["warned"] += store.warn_expiring(redemption_id)
+        db.session.commit()
+    return counts

@@ -211,5 +211,6 @@ class Redemption(TimestampMixin, db.Model):  # type: ignore[name-defined]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     decided_at: Mapped[datetime | None] = mapped_column()
     picked_up_at: Mapped[datetime | None] = mapped_column()
+    expiry_warned_at: Mapped[datetime | None] = mapped_column()
 
     item: Mapped[StoreItem] = relationship()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from points import services as ledger_services
 from points.ledger import fingerprint, local_today
-from points.models import Redemption, StockChange, StoreItem
+from points.models import LedgerTransaction, Redemption, StockChange, StoreItem
 from server.auth.policy import Principal, authorize, rule, staff_scope_ids
 from server.db import db, is_postgres, utcnow
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
@@ -374,3 +374,76 @@ def staff_redemptions(
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = db.session.scalars(query.order_by(Redemption.id).limit(page_size).offset((page - 1) * page_size))
     return list(items), total
+
+
+# --- expiry -----------------------------------------------------------------------------------------------
+
+
+def expire_request(redemption_id: int) -> bool:
+    """A request left undecided too long: points and stock go back (once)."""
+    redemption = _lock_redemption(redemption_id)
+    if redemption.status != "requested":
+        return False
+    _release(redemption, "expired", "超时未审核", None)
+    publish(
+        "redemption.expired",
+        [redemption.user_id],
+        {
+            "redemption_id": redemption.id,
+            "item": redemption.item.name,
+            "reason": "超时未审核，积分已退回",
+        },
+    )
+    return True
+
+
+def expire_approval(redemption_id: int) -> bool:
+    """Approved goods never picked up: a reversal returns the points, the goods go back to stock."""
+    redemption = _lock_redemption(redemption_id)
+    if redemption.status != "approved":
+        return False
+    db.session.execute(
+        update(StoreItem)
+        .where(StoreItem.id == redemption.item_id)
+        .values(stock=StoreItem.stock + redemption.quantity)
+        .execution_options(synchronize_session=False)
+    )
+    capture_id = db.session.scalar(
+        select(LedgerTransaction.id).where(
+            LedgerTransaction.settles_id == redemption.hold_id, LedgerTransaction.kind == "capture"
+        )
+    )
+    assert capture_id is not None
+    reversed_ = ledger_services.reverse(capture_id, "逾期未领取")
+    if reversed_.status == "refused":
+        raise RuntimeError(f"redemption {redemption.id}: capture not reversible ({reversed_.code})")
+    redemption.status, redemption.reason = "expired", "逾期未领取"
+    db.session.flush()
+    publish(
+        "redemption.expired",
+        [redemption.user_id],
+        {
+            "redemption_id": redemption.id,
+            "item": redemption.item.name,
+            "reason": "逾期未领取，积分已退回",
+        },
+    )
+    return True
+
+
+def warn_expiring(redemption_id: int) -> bool:
+    """Tell the member a day before their approved goods expire (once)."""
+    redemption = _lock_redemption(redemption_id)
+    if redemption.status != "approved" or redemption.expiry_warned_at is not None:
+        return False
+    redemption.expiry_warned_at = utcnow()
+    publish(
+        "redemption.expiring",
+        [redemption.user_id],
+        {
+            "redemption_id": redemption.id,
+            "item": redemption.item.name,
+            "pickup_code": redemption.pickup_code,
+        },
+    )
+    return True

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from points import services
 from points.models import Redemption, StockChange, StoreItem
 from server.db import db
+from server.notifications.models import OutboxMessage
 from tests.conftest import bearer
 
 
@@ -265,3 +266,49 @@ def test_an_approval_racing_a_cancel_has_one_winner(app, client, staff, item, me
         final = {r.status for r in db.session.scalars(select(Redemption))}
         assert final <= {"approved", "cancelled"}
         assert db.session.scalar(select(func.count()).select_from(Redemption)) == 3
+
+
+def test_undecided_requests_and_uncollected_goods_expire_once(app, client, staff, item, member):
+    from points.jobs import expire_redemptions
+
+    item_id = item(stock=5)
+    tokens = member()
+    waiting = _redeem(client, tokens, item_id).get_json()
+    approved = _redeem(client, tokens, item_id).get_json()
+    client.post(f"/api/v1/redemptions/{approved['id']}/approve", headers=staff)
+    assert _points(client, tokens)["available"] == 10
+    app.config.update(STORE_REQUEST_DAYS=0, STORE_PICKUP_DAYS=1)
+    try:
+        with app.app_context():
+            assert expire_redemptions() == {"requests": 1, "approvals": 0, "warned": 1}
+        app.config["STORE_PICKUP_DAYS"] = 0
+        with app.app_context():
+            assert expire_redemptions() == {"requests": 0, "approvals": 1, "warned": 0}
+            assert expire_redemptions() == {"requests": 0, "approvals": 0, "warned": 0}
+    finally:
+        app.config.update(STORE_REQUEST_DAYS=7, STORE_PICKUP_DAYS=14)
+    mine = client.get("/api/v1/me/redemptions", headers=bearer(tokens)).get_json()["items"]
+    assert {r["id"]: r["status"] for r in mine} == {waiting["id"]: "expired", approved["id"]: "expired"}
+    assert _points(client, tokens) == {"available": 30, "held": 0, "earned_total": 30, "spent_total": 0}
+    assert _item(app, item_id) == (5, 0)
+    expired_pickup = client.post(
+        "/api/v1/redemptions/pickup",
+        json={"pickup_code": mine[0]["pickup_code"] or mine[1]["pickup_code"]},
+        headers=staff,
+    )
+    assert (expired_pickup.status_code, expired_pickup.get_json()["error"]["code"]) == (
+        409,
+        "PICKUP_CODE_EXPIRED",
+    )
+    with app.app_context():
+        events = [m.event for m in db.session.scalars(select(OutboxMessage))]
+    assert events.count("redemption.expired") == 2 and events.count("redemption.expiring") == 1
+
+
+def test_seed_demo_stocks_each_demo_supermarket_once(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        names = sorted(i.name for i in db.session.scalars(select(StoreItem)))
+    assert names == sorted(["大米 5kg", "食用油 1.8L", "毛巾两条装", "理发券"] * 2)
