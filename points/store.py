@@ -447,3 +447,41 @@ def warn_expiring(redemption_id: int) -> bool:
         },
     )
     return True
+
+
+def approve_many(principal: Principal, redemption_ids: list[int]) -> list[dict[str, Any]]:
+    """Bulk approve: each in its own savepoint, a result per id in the order given."""
+    results: list[dict[str, Any]] = []
+    for redemption_id in redemption_ids:
+        try:
+            with db.session.begin_nested():
+                approve(principal, redemption_id)
+            results.append({"id": redemption_id, "result": "approved"})
+        except AppError as error:
+            results.append({"id": redemption_id, "result": "refused", "code": error.code})
+    return results
+
+
+def member_balances(user_ids: list[int]) -> dict[int, tuple[str, int]]:
+    """(nickname, available points) of members, in one query, for the staff queue."""
+    from points.models import Account
+
+    rows = db.session.execute(
+        select(User.id, User.nickname, Account.balance)
+        .outerjoin(Account, (Account.user_id == User.id) & (Account.kind == "available"))
+        .where(User.id.in_(user_ids))
+    )
+    return {user_id: (nickname, int(balance or 0)) for user_id, nickname, balance in rows}
+
+
+def pickup_code_of(user_id: int, redemption_id: int) -> str:
+    """The member's own pickup code while it can be used."""
+    redemption = db.session.get(Redemption, redemption_id)
+    if redemption is None or redemption.user_id != user_id:
+        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    if redemption.status != "approved" or redemption.pickup_code is None:
+        raise Conflict(
+            "PICKUP_CODE_EXPIRED" if redemption.status != "picked_up" else "PICKUP_CODE_USED",
+            details={"status": redemption.status},
+        )
+    return redemption.pickup_code

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import qrcode
+from flask import Response
 from flask_smorest import Blueprint
 
 from points import store
 from points.models import Redemption, StoreItem
 from points.store_schemas import (
+    BulkApproveSchema,
+    BulkResultSchema,
     ItemListSchema,
     ItemQuerySchema,
     ItemSchema,
@@ -17,6 +22,7 @@ from points.store_schemas import (
     RedemptionQuerySchema,
     RedemptionRequestSchema,
     RedemptionSchema,
+    StaffRedemptionSchema,
 )
 from server.auth.policy import auth_required, current_principal
 from server.idempotency import idempotency_key
@@ -94,13 +100,26 @@ def cancel(redemption_id: int) -> Redemption:
 @blp.route("/redemptions", methods=["GET"])
 @auth_required("staff")
 @blp.arguments(RedemptionQuerySchema, location="query")
-@blp.response(200, page_of(RedemptionSchema))
+@blp.response(200, page_of(StaffRedemptionSchema))
 def staff_list(args: dict[str, Any]) -> dict[str, Any]:
-    """Redemptions of my communities, oldest first (``?status=requested`` for the queue)."""
+    """Redemptions of my communities, oldest first (``?status=requested`` for the queue), with balances."""
     items, total = store.staff_redemptions(
         current_principal(), args.get("status"), args.get("community_id"), args["page"], args["page_size"]
     )
+    members = store.member_balances(sorted({r.user_id for r in items}))
+    for redemption in items:
+        nickname, available = members.get(redemption.user_id, (None, 0))
+        redemption.member_nickname, redemption.member_available = nickname, available
     return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/redemptions/approve", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(BulkApproveSchema)
+@blp.response(200, BulkResultSchema)
+def approve_many(body: dict[str, list[int]]) -> dict[str, Any]:
+    """Bulk approve; a result per id (approved, or refused with a code)."""
+    return {"items": store.approve_many(current_principal(), body["ids"])}
 
 
 @blp.route("/redemptions/<int:redemption_id>/approve", methods=["POST"])
@@ -127,3 +146,15 @@ def reject(body: dict[str, str], redemption_id: int) -> Redemption:
 def pickup(body: dict[str, str]) -> Redemption:
     """核销: the member collects the goods with their pickup code."""
     return store.pickup(current_principal(), body["pickup_code"])
+
+
+@blp.route("/redemptions/<int:redemption_id>/pickup-qr", methods=["GET"])
+@auth_required("user")
+@blp.response(200, description="PNG image of the pickup code")
+def pickup_qr(redemption_id: int) -> Response:
+    """My pickup code as a QR image, for the desk's scanner."""
+    code = store.pickup_code_of(_me_id(), redemption_id)
+    image = qrcode.make(code, box_size=10, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return Response(buffer.getvalue(), mimetype="image/png", headers={"Cache-Control": "no-store"})

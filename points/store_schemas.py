@@ -75,6 +75,25 @@ class RedemptionSchema(Schema):
     picked_up_at = LocalDateTime(allow_none=True)
 
 
+class StaffRedemptionSchema(RedemptionSchema):
+    """A redemption in the staff queue, with the member's name and balance a click away."""
+
+    member_nickname = fields.String(allow_none=True)
+    member_available = fields.Integer(allow_none=True)
+
+
+class BulkApproveSchema(Schema):
+    """Redemptions to approve at once."""
+
+    ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=100))
+
+
+class BulkResultSchema(Schema):
+    """A result per id."""
+
+    items = fields.List(fields.Dict(), required=True)
+
+
 class RedemptionQuerySchema(PageArgs):
     """Filters of the staff list."""
 

@@ -312,3 +312,36 @@ def test_seed_demo_stocks_each_demo_supermarket_once(app):
     with app.app_context():
         names = sorted(i.name for i in db.session.scalars(select(StoreItem)))
     assert names == sorted(["大米 5kg", "食用油 1.8L", "毛巾两条装", "理发券"] * 2)
+
+
+def test_bulk_approve_and_the_queue_shows_balances(app, client, staff, item, member):
+    item_id = item(stock=2)
+    tokens = member(30, "bulk")
+    ids = [_redeem(client, tokens, item_id).get_json()["id"] for _ in range(2)]
+    queue = client.get("/api/v1/redemptions?status=requested", headers=staff).get_json()["items"]
+    assert [(r["member_available"], r["member_nickname"]) for r in queue] == [(10, ""), (10, "")]
+    result = client.post(
+        "/api/v1/redemptions/approve", json={"ids": [ids[0], ids[1], ids[0], 999999]}, headers=staff
+    ).get_json()["items"]
+    assert [(r["result"], r.get("code")) for r in result] == [
+        ("approved", None),
+        ("approved", None),
+        ("refused", "REDEMPTION_DECIDED"),
+        ("refused", "REDEMPTION_NOT_FOUND"),
+    ]
+    assert _item(app, item_id) == (0, 0)
+
+
+def test_the_member_sees_the_pickup_code_as_a_qr(client, staff, item, member):
+    item_id = item()
+    tokens = member()
+    redemption = _redeem(client, tokens, item_id).get_json()
+    waiting = client.get(f"/api/v1/redemptions/{redemption['id']}/pickup-qr", headers=bearer(tokens))
+    assert waiting.status_code == 409
+    client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=staff)
+    image = client.get(f"/api/v1/redemptions/{redemption['id']}/pickup-qr", headers=bearer(tokens))
+    assert (image.status_code, image.mimetype) == (200, "image/png")
+    other = client.get(
+        f"/api/v1/redemptions/{redemption['id']}/pickup-qr", headers=bearer(member(0, "other"))
+    )
+    assert other.status_code == 404

@@ -1,0 +1,194 @@
+"""Redemptions per second from concurrent clients against a bare two-row insert, and the race figures.
+
+In one process, on a throwaway PostgreSQL database: 8 threads (an app context each) request
+redemptions (points held, stock reserved, one transaction each) for a number of seconds, against
+the same threads inserting a pair of rows through the same app session and pool. Then 50 members
+race for the last 3 items and the figures are printed with the ledger check. Run:
+`python -m bench.store` (or `make bench`). No assertions.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+THREADS = 8
+SECONDS = float(os.environ.get("LINLI_BENCH_SECONDS", "8"))
+MEMBERS = 400
+TARGET = 0.3
+
+
+def in_threads(work: Callable[[int, float], int], threads: int = THREADS) -> float:
+    """Operations per second of ``work(thread, deadline)`` in ``threads`` threads."""
+    counts = [0] * threads
+    barrier = threading.Barrier(threads + 1)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        counts[index] = work(index, time.perf_counter() + SECONDS)
+
+    started = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in started:
+        thread.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in started:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    """Seed, measure, race, print."""
+    name = f"linli_bench_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        raise SystemExit(f"bench.store needs PostgreSQL: {exc}") from exc
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    from points import store
+    from points.ledger import add_earning, issuing_account, lock_user_accounts
+    from points.models import Account, LedgerEntry, LedgerTransaction, StoreItem
+    from points.verify import verify_ledger
+    from server.app import create_app
+    from server.db import db, utcnow
+    from server.orgs.services import create_org
+    from server.users.models import User
+
+    try:
+        app: Flask = create_app({"LINLI_ENV": "testing", "DATABASE_URL": url, "REDIS_URL": None})
+        with app.app_context():
+            upgrade()
+            create_org("district", "区", "D", None)
+            create_org("street", "街道", "S", "D")
+            community = create_org("community", "社区", "C", "S").id
+            users = [
+                User(openid=f"bench-{i}", nickname=f"居民{i}", community_id=community) for i in range(MEMBERS)
+            ]
+            db.session.add_all(users)
+            db.session.flush()
+            issuing = issuing_account(community, "adjustment")
+            for user in users:  # 100,000 points each, as one balanced transaction per member
+                available, _ = lock_user_accounts(user.id)
+                txn = LedgerTransaction(
+                    kind="adjust",
+                    user_id=user.id,
+                    community_id=community,
+                    category="adjustment",
+                    amount=100_000,
+                    memo="基准测试 +100000",
+                    reason="bench",
+                    local_date=utcnow().date(),
+                    created_at=utcnow(),
+                )
+                db.session.add(txn)
+                db.session.flush()
+                db.session.add_all(
+                    [
+                        LedgerEntry(transaction_id=txn.id, account_id=issuing.id, amount=-100_000),
+                        LedgerEntry(transaction_id=txn.id, account_id=available.id, amount=100_000),
+                    ]
+                )
+                db.session.query(Account).filter(Account.id == available.id).update({"balance": 100_000})
+                add_earning(user.id, community, utcnow().date().replace(day=1), 100_000)
+            big = StoreItem(
+                community_id=community,
+                name="毛巾",
+                points_price=1,
+                stock=10_000_000,
+                reserved=0,
+                requires_approval=True,
+            )
+            last = StoreItem(
+                community_id=community, name="最后三袋大米", points_price=10, stock=3, reserved=0
+            )
+            db.session.add_all([big, last])
+            db.session.commit()
+            user_ids, big_id, last_id = [u.id for u in users], big.id, last.id
+            db.session.execute(text("CREATE TABLE bench_a (id bigserial PRIMARY KEY, n int NOT NULL)"))
+            db.session.execute(text("CREATE TABLE bench_b (id bigserial PRIMARY KEY, a_id bigint NOT NULL)"))
+            db.session.commit()
+
+        def bare(index: int, deadline: float) -> int:
+            done = 0
+            with app.app_context():
+                while time.perf_counter() < deadline:
+                    first = db.session.execute(
+                        text("INSERT INTO bench_a (n) VALUES (1) RETURNING id")
+                    ).scalar()
+                    db.session.execute(text("INSERT INTO bench_b (a_id) VALUES (:a)"), {"a": first})
+                    db.session.commit()
+                    done += 1
+            return done
+
+        def redeem(index: int, deadline: float) -> int:
+            done = 0
+            with app.app_context():
+                while time.perf_counter() < deadline:
+                    user = user_ids[(index * 50 + done) % MEMBERS]
+                    store.request_redemption(user, big_id, 1, f"bench-{index}-{done}")
+                    db.session.commit()
+                    done += 1
+            return done
+
+        baseline = in_threads(bare)
+        redemptions = in_threads(redeem)
+
+        outcomes: list[str] = []
+        barrier = threading.Barrier(50)
+
+        def race(user_id: int) -> None:
+            with app.app_context():
+                barrier.wait()
+                try:
+                    store.request_redemption(user_id, last_id, 1, f"race-{user_id}")
+                    db.session.commit()
+                    outcomes.append("ok")
+                except Exception as exc:  # the refusals are the point of the race
+                    db.session.rollback()
+                    outcomes.append(getattr(exc, "code", type(exc).__name__))
+
+        racers = [threading.Thread(target=race, args=(u,)) for u in user_ids[:50]]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        with app.app_context():
+            final = db.session.get(StoreItem, last_id)
+            assert final is not None
+            problems = verify_ledger()
+            stock, reserved = final.stock, final.reserved
+            db.session.rollback()
+        ratio = redemptions / baseline
+        print(f"store (PostgreSQL, {THREADS} threads in one process, {SECONDS:.0f} s each)")
+        print(f"{'what':<48}{'per s':>8}{'ratio':>8}")
+        print(f"{'bare pair of inserts, same stack (baseline)':<48}{baseline:>8.0f}{1.0:>8.2f}")
+        verdict = "ok" if ratio >= TARGET else "SLOWER"
+        print(
+            f"{'redemption requests (hold + reserve)':<48}{redemptions:>8.0f}{ratio:>8.2f}"
+            f"  target ≥ {TARGET}: {verdict}"
+        )
+        refused = {code: outcomes.count(code) for code in set(outcomes) - {"ok"}}
+        print(
+            f"race: 50 requests for the last 3 → {outcomes.count('ok')} succeeded, refused {refused}; "
+            f"stock {stock}, reserved {reserved}; ledger check: {'clean' if not problems else problems[:3]}"
+        )
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
