@@ -33,7 +33,7 @@ from checkin.schemas import (
     StationUpdateSchema,
 )
 from checkin.tokens import issue_token, printed_scene
-from server.auth.policy import auth_required, authorize, current_principal
+from server.auth.policy import auth_required, authorize, current_principal, current_user_id
 from server.schemas import PageArgs, page_body, page_of
 from server.wechat.errors import WeChatError
 from server.wechat.factory import wechat_client, wechat_unavailable
@@ -150,12 +150,6 @@ def station_code(args: dict[str, str], station_id: int) -> Any:
     return _code("station", station.id, station.community, args["format"])
 
 
-def _me_id() -> int:
-    user = current_principal().user
-    assert user is not None
-    return user.id
-
-
 @blp.route("/checkins", methods=["POST"])
 @auth_required("user")
 @blp.arguments(CheckInRequestSchema)
@@ -164,7 +158,12 @@ def _me_id() -> int:
 def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
     """Check in by the scanned code of an activity or a station (a repeated nonce answers 200, same body)."""
     result = checkins.check_in(
-        _me_id(), body["token"], body["nonce"], body.get("lat"), body.get("lng"), body.get("device_id")
+        current_user_id(),
+        body["token"],
+        body["nonce"],
+        body.get("lat"),
+        body.get("lng"),
+        body.get("device_id"),
     )
     return result.checkin, 201 if result.created else 200
 
@@ -175,7 +174,7 @@ def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
 @blp.response(200, CheckInSchema)
 def check_out(body: dict[str, Any], checkin_id: int) -> CheckIn:
     """Close my check-in: minutes clamped to the window, hours awarded once."""
-    return checkins.check_out(_me_id(), checkin_id)
+    return checkins.check_out(current_user_id(), checkin_id)
 
 
 @blp.route("/me/checkins", methods=["GET"])
@@ -184,7 +183,7 @@ def check_out(body: dict[str, Any], checkin_id: int) -> CheckIn:
 @blp.response(200, page_of(CheckInSchema))
 def my_checkins(args: dict[str, Any]) -> dict[str, Any]:
     """My check-ins, newest first."""
-    items, total = checkins.my_checkins(_me_id(), args["page"], args["page_size"])
+    items, total = checkins.my_checkins(current_user_id(), args["page"], args["page_size"])
     return page_body(items, total, args["page"], args["page_size"])
 
 
@@ -193,7 +192,7 @@ def my_checkins(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, MemberCodeSchema)
 def my_code() -> dict[str, Any]:
     """My own rotating code (about a minute), for staff to scan at an activity."""
-    issued = issue_token("member", _me_id())
+    issued = issue_token("member", current_user_id())
     return {"token": issued.token, "expires_at": issued.expires_at}
 
 

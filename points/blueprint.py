@@ -23,7 +23,7 @@ from points.schemas import (
     RuleUpdateSchema,
     TransactionSchema,
 )
-from server.auth.policy import auth_required, authorize, current_principal
+from server.auth.policy import auth_required, authorize, current_principal, current_user_id
 from server.db import db
 from server.errors import AppError, Conflict, NotFound
 from server.idempotency import idempotency_key
@@ -39,12 +39,6 @@ REFUSAL_STATUS = {
     "ALREADY_REVERSED": 409,
     "NOT_REVERSIBLE": 409,
 }
-
-
-def _me_id() -> int:
-    user = current_principal().user
-    assert user is not None
-    return user.id
 
 
 def _raise_if_refused(result: LedgerResult) -> None:
@@ -76,7 +70,7 @@ def _transaction_body(transaction_id: int) -> dict[str, Any]:
 @blp.response(200, BalanceSchema)
 def my_points() -> services.Balance:
     """My available and held points and my totals."""
-    return services.balance_of(_me_id())
+    return services.balance_of(current_user_id())
 
 
 @blp.route("/me/points/history", methods=["GET"])
@@ -85,7 +79,7 @@ def my_points() -> services.Balance:
 @blp.response(200, page_of(HistoryItemSchema))
 def my_history(args: dict[str, Any]) -> dict[str, Any]:
     """How my available points moved, newest first."""
-    items, total = services.history_of(_me_id(), args["page"], args["page_size"])
+    items, total = services.history_of(current_user_id(), args["page"], args["page_size"])
     return page_body(items, total, args["page"], args["page_size"])
 
 

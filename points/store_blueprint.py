@@ -24,18 +24,12 @@ from points.store_schemas import (
     RedemptionSchema,
     StaffRedemptionSchema,
 )
-from server.auth.policy import auth_required, current_principal
+from server.auth.policy import auth_required, current_principal, current_user_id
 from server.idempotency import idempotency_key
 from server.schemas import PageArgs, page_body, page_of
 from server.users.schemas import ReasonSchema
 
 blp = Blueprint("store", __name__, url_prefix="/api/v1", description="The points-exchange supermarket")
-
-
-def _me_id() -> int:
-    user = current_principal().user
-    assert user is not None
-    return user.id
 
 
 @blp.route("/store/items", methods=["GET"])
@@ -73,7 +67,7 @@ def update_item(body: dict[str, Any], item_id: int) -> StoreItem:
 @blp.response(201, RedemptionSchema)
 def request_redemption(body: dict[str, Any]) -> Redemption:
     """Ask for goods: points held, stock reserved; the same Idempotency-Key replays the first answer."""
-    user_id = _me_id()
+    user_id = current_user_id()
     raw_key = idempotency_key("redeem")
     redemption, _ = store.request_redemption(user_id, body["item_id"], body["quantity"], raw_key)
     return redemption
@@ -85,7 +79,7 @@ def request_redemption(body: dict[str, Any]) -> Redemption:
 @blp.response(200, page_of(RedemptionSchema))
 def my_redemptions(args: dict[str, Any]) -> dict[str, Any]:
     """My redemptions, newest first."""
-    items, total = store.my_redemptions(_me_id(), args["page"], args["page_size"])
+    items, total = store.my_redemptions(current_user_id(), args["page"], args["page_size"])
     return page_body(items, total, args["page"], args["page_size"])
 
 
@@ -94,7 +88,7 @@ def my_redemptions(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, RedemptionSchema)
 def cancel(redemption_id: int) -> Redemption:
     """Cancel my request while it waits: points and stock go back."""
-    return store.cancel(_me_id(), redemption_id)
+    return store.cancel(current_user_id(), redemption_id)
 
 
 @blp.route("/redemptions", methods=["GET"])
@@ -153,7 +147,7 @@ def pickup(body: dict[str, str]) -> Redemption:
 @blp.response(200, description="PNG image of the pickup code")
 def pickup_qr(redemption_id: int) -> Response:
     """My pickup code as a QR image, for the desk's scanner."""
-    code = store.pickup_code_of(_me_id(), redemption_id)
+    code = store.pickup_code_of(current_user_id(), redemption_id)
     image = qrcode.make(code, box_size=10, border=2)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -109,6 +109,13 @@ def current_principal() -> Principal:
     return principal
 
 
+def current_user_id() -> int:
+    """The id of the calling WeChat user (in a view guarded by ``auth_required("user")``)."""
+    user = current_principal().user
+    assert user is not None
+    return user.id
+
+
 def auth_required(kind: str | None = None) -> Callable[[F], F]:
     """Require a valid access token, of ``kind`` ('user' or 'staff') when given."""
 

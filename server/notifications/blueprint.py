@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from server.auth.policy import auth_required, current_principal
+from server.auth.policy import auth_required, current_user_id
 from server.notifications import services
 from server.notifications.schemas import (
     GrantsSchema,
@@ -20,19 +20,15 @@ from server.notifications.schemas import (
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="Inbox and subscribe messages")
 
 
-def _me_id() -> int:
-    user = current_principal().user
-    assert user is not None
-    return user.id
-
-
 @blp.route("/me/notifications", methods=["GET"])
 @auth_required("user")
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, InboxSchema)
 def inbox(args: dict[str, Any]) -> dict[str, Any]:
     """My notifications, newest first, with the unread count."""
-    items, total, unread = services.inbox_of(_me_id(), args["unread_only"], args["page"], args["page_size"])
+    items, total, unread = services.inbox_of(
+        current_user_id(), args["unread_only"], args["page"], args["page_size"]
+    )
     return {
         "items": items,
         "total": total,
@@ -48,7 +44,7 @@ def inbox(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, MarkedSchema)
 def mark_read(body: dict[str, Any]) -> dict[str, int]:
     """Mark notifications read: ``{"ids": [...]}`` or ``{"all": true}``."""
-    user_id = _me_id()
+    user_id = current_user_id()
     updated = services.mark_read(user_id, body.get("ids"), body["all"])
     return {"updated": updated, "unread_count": services.unread_count(user_id)}
 
@@ -58,7 +54,7 @@ def mark_read(body: dict[str, Any]) -> dict[str, int]:
 @blp.response(200, GrantsSchema)
 def my_grants() -> dict[str, Any]:
     """My remaining subscribe grants, and the template ids the client may request."""
-    return {"grants": services.grants_of(_me_id()), "template_ids": services.template_ids()}
+    return {"grants": services.grants_of(current_user_id()), "template_ids": services.template_ids()}
 
 
 @blp.route("/me/subscriptions", methods=["POST"])
@@ -67,5 +63,5 @@ def my_grants() -> dict[str, Any]:
 @blp.response(200, GrantsSchema)
 def record_grants(body: dict[str, list[str]]) -> dict[str, Any]:
     """Record the subscribe grants the user just gave (each allows one message of that template)."""
-    grants = services.record_grants(_me_id(), body["template_ids"])
+    grants = services.record_grants(current_user_id(), body["template_ids"])
     return {"grants": grants, "template_ids": services.template_ids()}
