@@ -51,7 +51,7 @@ test: lint ## Install, lint, type-check and run the whole test suite (PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-dev ## Run the benchmarks under bench/ (prints figures and ratios)
-	@for b in $(filter-out bench/__init__.py bench/bare_app.py,$(wildcard bench/*.py)); do \
+	@for b in $(filter-out bench/__init__.py bench/bare_app.py bench/common.py,$(wildcard bench/*.py)); do \
 		$(BIN)/python -m bench.$$(basename $$b .py) || exit 1; done
 
 clean: ## Remove the virtualenv, caches and the local SQLite database

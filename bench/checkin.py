@@ -25,7 +25,8 @@ import psycopg
 import requests
 from flask_migrate import upgrade
 
-ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from bench.common import create_database, drop_database
+
 MEMBERS = int(os.environ.get("LINLI_BENCH_MEMBERS", "300"))
 ACTIVITIES = int(os.environ.get("LINLI_BENCH_ACTIVITIES", "20"))
 CLIENTS = int(os.environ.get("LINLI_BENCH_CLIENTS", "16"))
@@ -124,13 +125,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     """Seed, serve, drive, print."""
-    name = f"linli_bench_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise SystemExit(f"bench.checkin needs PostgreSQL: {exc}") from exc
-    plain_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    name, plain_url = create_database("checkin")
 
     from checkin.models import Activity
     from checkin.tokens import issue_token
@@ -257,8 +252,7 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=10)
         fake_server.shutdown()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 if __name__ == "__main__":

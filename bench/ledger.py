@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,8 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event, text
 
-ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from bench.common import create_database, drop_database, in_threads
+
 USERS = int(os.environ.get("LINLI_BENCH_USERS", "10000"))
 COMMUNITIES = 10
 TRANSACTIONS_PER_USER = 50  # two entries each: a million entries for ten thousand users
@@ -155,32 +154,6 @@ def timed(app: Flask, call: Callable[[int], Any], picks: list[int]) -> list[floa
     return timings
 
 
-def in_threads(work: Callable[[int, float], int], threads: int = THREADS, seconds: float = SECONDS) -> float:
-    """Operations per second of ``work(thread, deadline)`` running in ``threads`` threads until a deadline."""
-    counts = [0] * threads
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(threads + 1)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            counts[index] = work(index, time.perf_counter() + seconds)
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
-
-    started = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in started:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in started:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    if failures:
-        raise failures[0]
-    return sum(counts) / elapsed
-
-
 def statements_per_award(app: Flask) -> int:
     """How many SQL statements one award sends, BEGIN and COMMIT left out."""
     from points import services
@@ -295,13 +268,7 @@ def seed(app: Flask) -> list[int]:
 
 def main() -> None:
     """Seed, measure and print."""
-    name = f"linli_bench_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise SystemExit(f"bench.ledger needs PostgreSQL ({ADMIN_URL}): {exc}") from exc
-    plain_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    name, plain_url = create_database("ledger")
 
     from points import services
     from points.verify import verify_ledger
@@ -371,10 +338,10 @@ def main() -> None:
                     "n bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
                 )
         statements = statements_per_award(app)
-        bare = in_threads(bare_pairs(plain_url))
-        stack = in_threads(stack_pairs(app))
-        awarded = in_threads(awards(app, "threads"))
-        alone = in_threads(awards(app, "alone"), threads=1, seconds=SECONDS / 2)
+        bare = in_threads(bare_pairs(plain_url), THREADS, SECONDS)
+        stack = in_threads(stack_pairs(app), THREADS, SECONDS)
+        awarded = in_threads(awards(app, "threads"), THREADS, SECONDS)
+        alone = in_threads(awards(app, "alone"), 1, SECONDS / 2)
         ratio = awarded / stack
         print()
         print(f"writes ({THREADS} threads, {SECONDS:.0f} s each, one transaction per operation, unique keys)")
@@ -391,8 +358,7 @@ def main() -> None:
         with app.app_context():
             db.engine.dispose()
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 if __name__ == "__main__":

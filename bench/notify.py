@@ -15,11 +15,11 @@ import sys
 import threading
 import time
 
-import psycopg
 import redis
 from flask_migrate import upgrade
 
-ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from bench.common import create_database, drop_database
+
 REDIS_URL = os.environ.get("LINLI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 NOTIFICATIONS = int(os.environ.get("LINLI_BENCH_NOTIFICATIONS", "10000"))
 USERS = 500
@@ -59,16 +59,14 @@ def run_workers(env: dict[str, str], count: int, fork: bool = False) -> float:
 
 def main() -> None:
     """Measure and print."""
-    name = f"linli_bench_{secrets.token_hex(4)}"
     prefix = f"linli-bench-{secrets.token_hex(3)}:"
     connection = redis.Redis.from_url(REDIS_URL)
     try:
         connection.ping()
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except (psycopg.Error, redis.RedisError) as exc:
-        raise SystemExit(f"bench.notify needs PostgreSQL and Redis: {exc}") from exc
-    database_url = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    except redis.RedisError as exc:
+        raise SystemExit(f"bench.notify needs Redis: {exc}") from exc
+    name, plain_url = create_database("notify")
+    database_url = plain_url.replace("postgresql://", "postgresql+psycopg://")
 
     from server.app import create_app
     from server.db import db
@@ -151,8 +149,7 @@ def main() -> None:
         if keys:
             connection.delete(*keys)
         connection.close()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 if __name__ == "__main__":

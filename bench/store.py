@@ -10,51 +10,24 @@ race for the last 3 items and the figures are printed with the ledger check. Run
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 import time
-from collections.abc import Callable
 
-import psycopg
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from bench.common import create_database, drop_database, in_threads
+
 THREADS = 8
 SECONDS = float(os.environ.get("LINLI_BENCH_SECONDS", "8"))
 MEMBERS = 400
 TARGET = 0.3
 
 
-def in_threads(work: Callable[[int, float], int], threads: int = THREADS) -> float:
-    """Operations per second of ``work(thread, deadline)`` in ``threads`` threads."""
-    counts = [0] * threads
-    barrier = threading.Barrier(threads + 1)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        counts[index] = work(index, time.perf_counter() + SECONDS)
-
-    started = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in started:
-        thread.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for thread in started:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - began)
-
-
 def main() -> None:
     """Seed, measure, race, print."""
-    name = f"linli_bench_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise SystemExit(f"bench.store needs PostgreSQL: {exc}") from exc
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    name, url = create_database("store")
 
     from points import store
     from points.ledger import add_earning, issuing_account, lock_user_accounts
@@ -141,8 +114,8 @@ def main() -> None:
                     done += 1
             return done
 
-        baseline = in_threads(bare)
-        redemptions = in_threads(redeem)
+        baseline = in_threads(bare, THREADS, SECONDS)
+        redemptions = in_threads(redeem, THREADS, SECONDS)
 
         outcomes: list[str] = []
         barrier = threading.Barrier(50)
@@ -186,8 +159,7 @@ def main() -> None:
         with app.app_context():
             db.engine.dispose()
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 if __name__ == "__main__":

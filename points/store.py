@@ -20,6 +20,7 @@ from server.db import db, is_postgres, utcnow
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.notifications.services import publish
 from server.orgs.services import get_community
+from server.schemas import SERVER_ZONE
 from server.users.models import User
 
 register_messages(
@@ -137,8 +138,6 @@ def _period_start(period: str) -> datetime | None:
         start = today.replace(month=1, day=1)
     else:
         return None
-    from server.schemas import SERVER_ZONE
-
     return datetime(start.year, start.month, start.day, tzinfo=SERVER_ZONE)
 
 

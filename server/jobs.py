@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -113,7 +114,7 @@ def job(
         @wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             # Runs in its own app context, so in its own session and transaction.
-            with _app_for_job().app_context() if not has_app_context() else _nullcontext():
+            with _app_for_job().app_context() if not has_app_context() else nullcontext():
                 result = _run_in_transaction(fn, args, kwargs)
                 connection = current_app.extensions.get("linli_redis")
                 if getattr(run, "linli_periodic", False) and connection is not None:
@@ -153,14 +154,6 @@ def job(
         return job_fn
 
     return decorate
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _run_inline(run: Callable[..., Any], args: tuple[Any, ...]) -> None:

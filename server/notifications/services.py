@@ -184,10 +184,6 @@ def outbox_backlog() -> Backlog:
             OutboxMessage.processed_at.is_(None)
         )
     ).one()
-    if oldest is not None and oldest.tzinfo is None:
-        from datetime import UTC
-
-        oldest = oldest.replace(tzinfo=UTC)
     return Backlog(int(count), (utcnow() - oldest).total_seconds() if oldest else None)
 
 
