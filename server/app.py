@@ -12,8 +12,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import checkin
 import points
-from server import cli, db, errors, extensions
+import reports
+import wishes
+from server import cli, console, db, errors, extensions, files
 from server.config import Settings
+from server.notifications import console as notifications_console
+from server.users import console as users_console
 from server.wechat import factory as wechat
 
 
@@ -40,8 +44,14 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     wechat.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    files.init_app(app)
+    console.init_app(app)
+    users_console.init_app(app)
+    notifications_console.init_app(app)
     points.init_app(app)
     checkin.init_app(app)
+    wishes.init_app(app)
+    reports.init_app(app)
     return app
 
 

@@ -14,6 +14,7 @@ ENVIRONMENTS = ("development", "production", "testing")
 REAL_WECHAT_API_BASE = "https://api.weixin.qq.com"
 FAKE_WECHAT_APPID = "wx-fake-appid"
 FAKE_WECHAT_SECRET = "fake-secret"
+DEFAULT_WISH_CATEGORIES = "生活帮扶,学习用品,就医陪护,家电维修,文体娱乐,其他"
 
 T = TypeVar("T")
 
@@ -40,6 +41,22 @@ def parse_bool(raw: str) -> bool:
     if value in {"0", "false", "no", "off", ""}:
         return False
     raise ValueError(f"not a boolean: {raw!r}")
+
+
+def parse_positive_int(raw: str) -> int:
+    """Parse a whole number of at least 1."""
+    value = int(raw.strip())
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def parse_categories(raw: str) -> str:
+    """Parse WISH_CATEGORIES: comma-separated names, at least one, none longer than 20 characters."""
+    names = [name.strip() for name in raw.replace("，", ",").split(",") if name.strip()]
+    if not names or any(len(name) > 20 for name in names) or len(set(names)) != len(names):
+        raise ValueError("must be distinct comma-separated names of at most 20 characters")
+    return ",".join(names)
 
 
 def parse_environment(raw: str) -> str:
@@ -120,6 +137,15 @@ class Settings:
     STORE_REQUEST_DAYS: int = 7
     STORE_PICKUP_DAYS: int = 14
     OUTBOX_BACKLOG_WARN_SECONDS: int = 300
+    FILES_DIR: str | None = None
+    FILES_MAX_BYTES: int = 5 * 1024 * 1024
+    FILES_MAX_SIDE: int = 2560
+    FILES_UPLOAD_RATE_LIMIT: str = "60 per hour"
+    WISH_CATEGORIES: str = DEFAULT_WISH_CATEGORIES
+    WISH_CLAIM_DAYS: int = 7
+    WISH_MAX_OPEN_CLAIMS: int = 3
+    WISH_CONFIRM_DAYS: int = 7
+    WISH_POINTS_RULE: str = "WISH_FULFILLED"
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
     @classmethod
@@ -151,6 +177,17 @@ class Settings:
             STORE_REQUEST_DAYS=_env(env, "STORE_REQUEST_DAYS", parse_int, 7),
             STORE_PICKUP_DAYS=_env(env, "STORE_PICKUP_DAYS", parse_int, 14),
             OUTBOX_BACKLOG_WARN_SECONDS=_env(env, "OUTBOX_BACKLOG_WARN_SECONDS", parse_int, 300),
+            FILES_DIR=_env(env, "FILES_DIR", parse_str, None),
+            FILES_MAX_BYTES=_env(env, "FILES_MAX_BYTES", parse_int, defaults.FILES_MAX_BYTES),
+            FILES_MAX_SIDE=_env(env, "FILES_MAX_SIDE", parse_int, defaults.FILES_MAX_SIDE),
+            FILES_UPLOAD_RATE_LIMIT=_env(
+                env, "FILES_UPLOAD_RATE_LIMIT", parse_str, defaults.FILES_UPLOAD_RATE_LIMIT
+            ),
+            WISH_CATEGORIES=_env(env, "WISH_CATEGORIES", parse_categories, defaults.WISH_CATEGORIES),
+            WISH_CLAIM_DAYS=_env(env, "WISH_CLAIM_DAYS", parse_positive_int, 7),
+            WISH_MAX_OPEN_CLAIMS=_env(env, "WISH_MAX_OPEN_CLAIMS", parse_positive_int, 3),
+            WISH_CONFIRM_DAYS=_env(env, "WISH_CONFIRM_DAYS", parse_positive_int, 7),
+            WISH_POINTS_RULE=_env(env, "WISH_POINTS_RULE", parse_str, defaults.WISH_POINTS_RULE),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )
 
@@ -201,5 +238,6 @@ class Settings:
             "WECHAT_APPID": wechat_appid,
             "WECHAT_SECRET": wechat_secret,
             "MAX_CONTENT_LENGTH": self.MAX_CONTENT_LENGTH,
+            "FILES_DIR": self.FILES_DIR or str(Path(self.INSTANCE_DIR) / "files"),
             "JSON_AS_ASCII": False,
         }

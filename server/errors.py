@@ -56,6 +56,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "PARTY_REPORT_NOT_FOUND": ("报到申请不存在", "No such party report"),
     "PARTY_REPORT_DECIDED": ("该申请已处理", "This report was already decided"),
     "REASON_REQUIRED": ("请填写原因", "A reason is required"),
+    "USER_NOT_FOUND": ("用户不存在", "No such user"),
+    "CSRF_INVALID": ("页面已过期，请刷新后重试", "The form has expired; reload the page and try again"),
+    "VOLUNTEER_ELSEWHERE": ("该居民已是其他社区的志愿者", "This resident volunteers for another community"),
+    "VOLUNTEER_NOT_FOUND": ("该居民不是本社区的志愿者", "This resident is not a volunteer here"),
 }
 
 

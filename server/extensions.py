@@ -80,7 +80,16 @@ def init_limiter(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", url if url else "memory://")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_PREFIX"] + "limits")
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2, "socket_connect_timeout": 2})
+    # The storage's own prefix too: limiter.reset() deletes every key under it, so another deployment
+    # (or test run) sharing this Redis keeps its counters.
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS",
+        {
+            "socket_timeout": 2,
+            "socket_connect_timeout": 2,
+            "key_prefix": app.config["REDIS_PREFIX"] + "LIMITS",
+        },
+    )
     # A Redis outage must not take logins down with it: fall back to memory until it returns.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -32,6 +35,7 @@ POSTGRES_ADMIN_URLS = [
 ]
 REDIS_URL = os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+TEST_FILES_DIR = Path(tempfile.gettempdir()) / f"linli-test-files-{RUN_ID}"  # removed at the end of the run
 
 
 def _find_postgres() -> tuple[str | None, str]:
@@ -152,6 +156,7 @@ def base_config(database_url: str, wechat_url: str, **extra: Any) -> dict[str, A
         "REDIS_PREFIX": f"linli-test:{RUN_ID}:",
         "WECHAT_API_BASE": wechat_url,
         "WECHAT_TIMEOUT_SECONDS": 5,
+        "FILES_DIR": str(TEST_FILES_DIR),
         **extra,
     }
 
@@ -172,6 +177,7 @@ def app(make_database: Callable[[str], str], wechat_fake: FakeWeChat) -> Iterato
     if redis_client is not None:
         _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
     close_app(flask_app)
+    shutil.rmtree(TEST_FILES_DIR, ignore_errors=True)
 
 
 def close_app(flask_app: Flask) -> None:

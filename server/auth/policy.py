@@ -157,3 +157,8 @@ def _decide_party_report(principal: Principal, report: Any) -> bool:
 @rule("staff.create")
 def _create_staff(principal: Principal, org: Any) -> bool:
     return principal.is_admin and principal.covers(org)
+
+
+@rule("volunteer.manage")
+def _manage_volunteers(principal: Principal, community: Any) -> bool:
+    return principal.covers(community)

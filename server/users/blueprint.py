@@ -7,7 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_principal
-from server.schemas import page_body, page_of
+from server.schemas import PageArgs, page_body, page_of
 from server.users import services
 from server.users.me import me_payload
 from server.users.models import PartyReport
@@ -19,6 +19,8 @@ from server.users.schemas import (
     PartyReportSchema,
     PhoneCodeSchema,
     ReasonSchema,
+    VolunteerCreateSchema,
+    VolunteerSchema,
 )
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Me, party reports")
@@ -101,3 +103,32 @@ def approve_party_report(report_id: int) -> PartyReport:
 def reject_party_report(body: dict[str, str], report_id: int) -> PartyReport:
     """Reject with a reason the user will read."""
     return services.reject_party_report(current_principal(), report_id, body["reason"])
+
+
+@blp.route("/communities/<int:community_id>/volunteers", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(VolunteerSchema))
+def list_volunteers(args: dict[str, Any], community_id: int) -> dict[str, Any]:
+    """Registered volunteers of a community (its staff)."""
+    users, total = services.list_volunteers(
+        current_principal(), community_id, args["page"], args["page_size"]
+    )
+    return page_body(users, total, args["page"], args["page_size"])
+
+
+@blp.route("/communities/<int:community_id>/volunteers", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(VolunteerCreateSchema)
+@blp.response(200, VolunteerSchema)
+def register_volunteer(body: dict[str, int], community_id: int) -> Any:
+    """Register a resident as a volunteer (志愿者) of the community; they may then claim its wishes."""
+    return services.register_volunteer(current_principal(), community_id, body["user_id"])
+
+
+@blp.route("/communities/<int:community_id>/volunteers/<int:user_id>", methods=["DELETE"])
+@auth_required("staff")
+@blp.response(204)
+def remove_volunteer(community_id: int, user_id: int) -> None:
+    """Take a volunteer off the community's list."""
+    services.remove_volunteer(current_principal(), community_id, user_id)

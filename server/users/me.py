@@ -18,6 +18,7 @@ def me_payload(kind: str, who: User | StaffAccount) -> dict[str, Any]:
             "roles": who.roles,
             "party_member": who.party_member,
             "party_community_id": who.party_community_id,
+            "volunteer_community_id": who.volunteer_community_id,
             "phone_masked": who.phone_masked,
             "org": None,
         }
@@ -29,6 +30,7 @@ def me_payload(kind: str, who: User | StaffAccount) -> dict[str, Any]:
         "roles": who.roles,
         "party_member": False,
         "party_community_id": None,
+        "volunteer_community_id": None,
         "phone_masked": None,
         "org": who.org,
     }

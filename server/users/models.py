@@ -46,14 +46,27 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
     party_employer: Mapped[str | None] = mapped_column(String(100))
     party_member_since: Mapped[datetime | None] = mapped_column()
     last_login_at: Mapped[datetime | None] = mapped_column()
+    # A registered volunteer (志愿者) of a community, recorded by its staff.
+    volunteer_community_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    volunteer_since: Mapped[datetime | None] = mapped_column()
 
     community: Mapped[OrgUnit | None] = relationship(foreign_keys=[community_id])
     party_community: Mapped[OrgUnit | None] = relationship(foreign_keys=[party_community_id])
+    volunteer_community: Mapped[OrgUnit | None] = relationship(foreign_keys=[volunteer_community_id])
 
     @property
     def party_member(self) -> bool:
         """True once a staff member approved this user's party report."""
         return self.party_community_id is not None
+
+    @property
+    def volunteer(self) -> bool:
+        """True once staff registered this user as a volunteer of a community."""
+        return self.volunteer_community_id is not None
+
+    def serves(self, community_id: int) -> bool:
+        """True for a party member or a volunteer of that community (who may claim its wishes)."""
+        return community_id in (self.party_community_id, self.volunteer_community_id)
 
     @property
     def phone_masked(self) -> str | None:
@@ -63,7 +76,12 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
     @property
     def roles(self) -> list[str]:
         """Role words of a WeChat user."""
-        return ["resident", "party_member"] if self.party_member else ["resident"]
+        roles = ["resident"]
+        if self.party_member:
+            roles.append("party_member")
+        if self.volunteer:
+            roles.append("volunteer")
+        return roles
 
 
 class StaffAccount(TimestampMixin, db.Model):  # type: ignore[name-defined]

@@ -18,6 +18,7 @@ class MeSchema(Schema):
     roles = fields.List(fields.String(), required=True)
     party_member = fields.Boolean(required=True)
     party_community_id = fields.Integer(allow_none=True)
+    volunteer_community_id = fields.Integer(allow_none=True)
     phone_masked = fields.String(allow_none=True)
     org = fields.Nested(OrgUnitSchema, allow_none=True, metadata={"description": "staff only: their scope"})
 
@@ -69,3 +70,21 @@ class ReasonSchema(Schema):
     """A reason a person will read."""
 
     reason = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class VolunteerCreateSchema(Schema):
+    """The resident to register as a volunteer of the community."""
+
+    user_id = fields.Integer(required=True, strict=True)
+
+
+class VolunteerSchema(Schema):
+    """A registered volunteer of a community, as staff see them."""
+
+    id = fields.Integer(required=True)
+    nickname = fields.String(required=True)
+    phone_masked = fields.String(allow_none=True)
+    community_id = fields.Integer(allow_none=True)
+    volunteer_community_id = fields.Integer(allow_none=True)
+    party_member = fields.Boolean(required=True)
+    volunteer_since = LocalDateTime(allow_none=True)

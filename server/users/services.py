@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from server.auth.passwords import hash_password
@@ -170,3 +170,43 @@ def reject_party_report(principal: Principal, report_id: int, reason: str) -> Pa
     db.session.flush()
     _notify_decision(report)
     return report
+
+
+def register_volunteer(principal: Principal, community_id: int, user_id: int) -> User:
+    """Staff record a resident as a volunteer (志愿者) of their community (once; moving them is explicit)."""
+    community = get_community(community_id)
+    authorize(principal, "volunteer.manage", community)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"id": user_id})
+    if user.volunteer_community_id not in (None, community.id):
+        raise Conflict("VOLUNTEER_ELSEWHERE", details={"community_id": user.volunteer_community_id})
+    if user.volunteer_community_id is None:
+        user.volunteer_community_id, user.volunteer_since = community.id, utcnow()
+    db.session.flush()
+    return user
+
+
+def remove_volunteer(principal: Principal, community_id: int, user_id: int) -> None:
+    """Staff take a volunteer off their community's list."""
+    community = get_community(community_id)
+    authorize(principal, "volunteer.manage", community)
+    user = db.session.get(User, user_id)
+    if user is None or user.volunteer_community_id != community.id:
+        raise NotFound("VOLUNTEER_NOT_FOUND", details={"user_id": user_id})
+    user.volunteer_community_id, user.volunteer_since = None, None
+    db.session.flush()
+
+
+def list_volunteers(
+    principal: Principal, community_id: int, page: int, page_size: int
+) -> tuple[list[User], int]:
+    """Volunteers of a community, longest-serving first."""
+    community = get_community(community_id)
+    authorize(principal, "volunteer.manage", community)
+    query = select(User).where(User.volunteer_community_id == community.id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    users = db.session.scalars(
+        query.order_by(User.volunteer_since, User.id).limit(page_size).offset((page - 1) * page_size)
+    )
+    return list(users), total

@@ -56,7 +56,12 @@ def test_grants_are_counted_per_template(client, login_user):
     listing = client.get("/api/v1/me/subscriptions", headers=bearer(tokens)).get_json()
     assert listing == {
         "grants": {},
-        "template_ids": ["tmpl-activity-reminder", "tmpl-points-change", "tmpl-review-result"],
+        "template_ids": [
+            "tmpl-activity-reminder",
+            "tmpl-points-change",
+            "tmpl-review-result",
+            "tmpl-wish-progress",
+        ],
     }
     for _ in range(2):
         body = client.post(

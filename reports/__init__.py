@@ -1,0 +1,9 @@
+"""Reports: what a community reports upward for a period, as figures, charts and an .xlsx workbook."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the report routes and the console's report page."""

@@ -1,0 +1,119 @@
+"""The console's login: a signed session cookie holding the staff id, CSRF on every form, lockout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
+
+from server.auth.policy import Principal
+from server.db import db
+from server.errors import AppError, message_for
+from server.users.models import StaffAccount
+
+F = TypeVar("F", bound=Callable[..., Any])
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def console_principal() -> Principal | None:
+    """The staff member logged in to the console, or None."""
+    if "linli_console_principal" in g:
+        principal: Principal | None = g.linli_console_principal
+        return principal
+    principal = None
+    staff_id = session.get("staff_id")
+    if isinstance(staff_id, int):
+        staff = db.session.get(StaffAccount, staff_id)
+        # A password change or a disabled account ends every console session at once.
+        if staff is not None and staff.active and session.get("pw") == staff.password_hash[-16:]:
+            principal = Principal(kind="staff", staff=staff)
+    g.linli_console_principal = principal
+    return principal
+
+
+def current_staff() -> Principal:
+    """The logged-in staff member (in a view guarded by ``protect``)."""
+    principal = console_principal()
+    if principal is None:
+        abort(401)
+    return principal
+
+
+def start_session(staff: StaffAccount) -> None:
+    """Log a staff member in: a fresh session (no fixation), marked with a piece of the password hash."""
+    session.clear()
+    session.permanent = True
+    session["staff_id"] = staff.id
+    session["pw"] = staff.password_hash[-16:]
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site may be a redirect target after login."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/console"):
+            return target
+    return url_for("console.today")
+
+
+def check_csrf() -> None:
+    """Refuse an unsafe request without the session's CSRF token (form field or X-CSRFToken header)."""
+    if request.method in SAFE_METHODS:
+        return
+    token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken")
+    try:
+        validate_csrf(token)
+    except ValidationError as exc:
+        raise CSRFError(str(exc)) from exc
+
+
+def _require_login() -> Any:
+    check_csrf()
+    if request.endpoint in {"console.login", "console.static"}:
+        return None
+    if console_principal() is None:
+        if request.headers.get("HX-Request"):
+            return "", 401, {"HX-Redirect": url_for("console.login")}
+        return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def error_page(code: str, status: int) -> tuple[str, int]:
+    """A console page saying what went wrong, in the staff member's words."""
+    page = render_template("console/error.html", code=code, message=message_for(code), status=status)
+    return page, status
+
+
+def _app_error_page(error: AppError) -> tuple[str, int]:
+    return error_page(error.code, error.status)
+
+
+def _csrf_error_page(_error: CSRFError) -> tuple[str, int]:
+    return error_page("CSRF_INVALID", 400)
+
+
+def protect(blueprint: Blueprint) -> None:
+    """Every view of ``blueprint`` needs a logged-in staff member and, for unsafe methods, a CSRF token;
+    its errors are pages, not JSON. Once per blueprint: an app factory may run more than once per process."""
+    if getattr(blueprint, "linli_protected", False):
+        return
+    blueprint.linli_protected = True  # type: ignore[attr-defined]
+    blueprint.before_request(_require_login)
+    blueprint.register_error_handler(AppError, _app_error_page)
+    blueprint.register_error_handler(CSRFError, _csrf_error_page)
+
+
+def staff_only(view: F) -> F:
+    """For views outside a protected blueprint."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        refused = _require_login()
+        return refused if refused is not None else view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,65 @@
+"""The console shell: login, logout, the layout and the today page (features hang their pages on it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from server.auth.services import check_staff_password
+from server.console.auth import console_principal, current_staff, protect, safe_next, start_session
+from server.console.registry import registry
+from server.errors import AppError, message_for
+
+bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+protect(bp)
+
+
+@bp.route("/")
+def today() -> str:
+    """今日待办: what waits for this staff member, and today's check-ins as they happen."""
+    principal = current_staff()
+    found = registry(current_app)
+    counters = [(c, c.count(principal)) for c in sorted(found.counters, key=lambda c: c.order)]
+    panels = sorted(found.panels, key=lambda p: p.order)
+    return render_template("console/today.html", counters=counters, panels=panels)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The login form; five wrong passwords in a row lock the account for fifteen minutes."""
+    if request.method == "GET":
+        if console_principal() is not None:
+            return redirect(safe_next(request.args.get("next")))
+        return render_template("console/login.html", next=request.args.get("next", ""))
+    username = request.form.get("username", "").strip()
+    try:
+        staff = check_staff_password(username, request.form.get("password", ""))
+    except AppError as error:
+        page = render_template(
+            "console/login.html",
+            error=message_for(error.code),
+            username=username,
+            next=request.form.get("next"),
+        )
+        return page, error.status
+    start_session(staff)
+    return redirect(safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    """End the console session."""
+    from flask import session
+
+    session.clear()
+    flash("已退出登录 (Logged out)")
+    return redirect(url_for("console.login"))

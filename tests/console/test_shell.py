@@ -1,0 +1,77 @@
+"""The console shell in a browser: login, lockout, logout, CSRF, the today page's counters."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+
+def test_login_shows_today_with_what_waits_and_logout_ends_the_session(page, console_login, make_staff):
+    staff = make_staff(org="C1")
+    console_login(staff)
+    expect(page.get_by_role("heading", name="今日待办")).to_be_visible()
+    expect(page.locator("[data-counter='党员报到待审核']")).to_have_text("0")
+    page.get_by_role("button", name="退出").click()
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+    page.goto("/console/")
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+
+
+def test_a_wrong_password_is_refused_and_five_lock_the_account(page, make_staff):
+    staff = make_staff(org="C1")
+    for _ in range(5):
+        page.goto("/console/login")
+        page.get_by_label("用户名").fill(staff.username)
+        page.get_by_label("密码").fill("wrong-password")
+        page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_contain_text("用户名或密码错误")
+    page.get_by_label("用户名").fill(staff.username)
+    page.get_by_label("密码").fill(staff.password)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_contain_text("账号暂时锁定")
+
+
+def test_the_session_cookie_is_httponly_and_samesite(page, console_login, make_staff):
+    console_login(make_staff(org="C1"))
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "linli_console"]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+
+
+@pytest.mark.parametrize("token", [None, "forged-token"])
+def test_a_form_posted_without_a_valid_csrf_token_is_refused(app, client, make_staff, token):
+    staff = make_staff(org="C1")
+    login_page = client.get("/console/login").get_data(as_text=True)
+    real = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
+    assert real is not None
+    logged_in = client.post(
+        "/console/login", data={"username": staff.username, "password": staff.password, "csrf_token": real[1]}
+    )
+    assert logged_in.status_code == 302
+    form = {"reason": "x"} if token is None else {"reason": "x", "csrf_token": token}
+    refused = client.post("/console/party-reports/1/reject", data=form)
+    assert refused.status_code == 400
+    assert "页面已过期" in refused.get_data(as_text=True)
+
+
+def test_login_without_a_csrf_token_is_refused(client, make_staff):
+    staff = make_staff(org="C1")
+    response = client.post("/console/login", data={"username": staff.username, "password": staff.password})
+    assert response.status_code == 400
+
+
+def test_the_login_redirect_stays_on_this_site(client, make_staff):
+    staff = make_staff(org="C1")
+    page = client.get("/console/login?next=https://evil.example/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    response = client.post(
+        "/console/login",
+        data={
+            "username": staff.username,
+            "password": staff.password,
+            "csrf_token": token[1],
+            "next": "https://evil.example/",
+        },
+    )
+    assert response.headers["Location"] == "/console/"

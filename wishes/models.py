@@ -1,0 +1,129 @@
+"""Micro-wishes (微心愿): the wish, its claims (one active at a time) and its photos."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import TimestampMixin, db
+from server.files.models import StoredFile
+from server.orgs.models import OrgUnit
+from server.users.models import StaffAccount, User
+
+WISH_STATUSES = ("pending_review", "open", "claimed", "fulfilled", "completed", "rejected", "cancelled")
+PUBLIC_STATUSES = ("open", "claimed", "fulfilled", "completed")
+CLAIM_OUTCOMES = ("active", "fulfilled", "unclaimed", "released", "expired", "cancelled")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+class Wish(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A resident's small request, from review to the claimer's points."""
+
+    __tablename__ = "wishes"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(WISH_STATUSES)})", name="status"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
+        # The claimer is set exactly while someone holds or held the wish to its end.
+        CheckConstraint(
+            "(claimer_id IS NOT NULL) = (status IN ('claimed', 'fulfilled', 'completed'))",
+            name="claimer_state",
+        ),
+        CheckConstraint("sec_check IN ('pass', 'review', 'unchecked')", name="sec_check"),
+        Index("ix_wishes_community_id_status_id", "community_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(50))
+    content: Mapped[str] = mapped_column(String(1000))
+    category: Mapped[str] = mapped_column(String(20))
+    wanted_by: Mapped[date | None] = mapped_column(Date)
+    contact_name: Mapped[str] = mapped_column(String(32))
+    contact_phone: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="pending_review")
+    # WeChat's msg_sec_check verdict: "review" and "unchecked" (WeChat unreachable) are marked for staff.
+    sec_check: Mapped[str] = mapped_column(String(16))
+    sec_label: Mapped[int | None] = mapped_column()
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    reject_reason: Mapped[str | None] = mapped_column(String(255))
+    claimer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    claim_deadline: Mapped[datetime | None] = mapped_column()
+    fulfilled_at: Mapped[datetime | None] = mapped_column()
+    fulfil_note: Mapped[str | None] = mapped_column(String(500))
+    completed_at: Mapped[datetime | None] = mapped_column()
+    completed_by: Mapped[str | None] = mapped_column(String(16))  # "resident" or "timeout"
+    rating: Mapped[int | None] = mapped_column()
+    comment: Mapped[str | None] = mapped_column(String(500))
+    comment_check: Mapped[str | None] = mapped_column(String(16))
+    story_consent: Mapped[bool] = mapped_column(default=False)
+    award_transaction_id: Mapped[int | None] = mapped_column()
+    award_points: Mapped[int | None] = mapped_column()
+    award_code: Mapped[str | None] = mapped_column(String(32))  # why no points, e.g. CAP_REACHED
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+    cancel_reason: Mapped[str | None] = mapped_column(String(255))
+
+    community: Mapped[OrgUnit] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    claimer: Mapped[User | None] = relationship(foreign_keys=[claimer_id])
+    reviewed_by: Mapped[StaffAccount | None] = relationship()
+    photos: Mapped[list[WishPhoto]] = relationship(
+        order_by="WishPhoto.position", cascade="all, delete-orphan", back_populates="wish"
+    )
+
+
+class WishClaim(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """One member's claim of a wish, from claiming to how it ended."""
+
+    __tablename__ = "wish_claims"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN ({_in(CLAIM_OUTCOMES)})", name="outcome"),
+        # The backstop of "one claimer at a time": one active claim per wish.
+        Index(
+            "uq_wish_claims_wish_id_active",
+            "wish_id",
+            unique=True,
+            postgresql_where=text("outcome = 'active'"),
+            sqlite_where=text("outcome = 'active'"),
+        ),
+        Index("ix_wish_claims_user_id_outcome", "user_id", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    deadline: Mapped[datetime] = mapped_column()
+    outcome: Mapped[str] = mapped_column(String(16), default="active")
+    reminded_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    reason: Mapped[str | None] = mapped_column(String(255))
+
+    wish: Mapped[Wish] = relationship()
+
+
+class WishPhoto(db.Model):  # type: ignore[name-defined]
+    """A photo of a wish: posted with it, or taken when it was fulfilled."""
+
+    __tablename__ = "wish_photos"
+    __table_args__ = (
+        CheckConstraint("kind IN ('wish', 'fulfilment')", name="kind"),
+        UniqueConstraint("wish_id", "file_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column()
+
+    wish: Mapped[Wish] = relationship(back_populates="photos")
+    file: Mapped[StoredFile] = relationship()

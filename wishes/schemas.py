@@ -1,0 +1,230 @@
+"""Schemas of micro-wishes, and what each viewer sees of one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from server.files.services import file_url
+from server.schemas import LocalDateTime, PageArgs
+from server.users.models import mask_name
+from wishes.models import WISH_STATUSES, Wish
+from wishes.services import Viewer, masked_resident
+
+PHOTOS = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=6))
+
+
+class WishCreateSchema(Schema):
+    """A resident's wish; the community defaults to the resident's own."""
+
+    title = fields.String(required=True, validate=validate.Length(min=2, max=50))
+    content = fields.String(required=True, validate=validate.Length(min=5, max=1000))
+    category = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    community_id = fields.Integer(strict=True)
+    photos = PHOTOS
+    wanted_by = fields.Date(allow_none=True, metadata={"description": "期望完成日期 (YYYY-MM-DD)"})
+    contact_name = fields.String(validate=validate.Length(max=32))
+    contact_phone = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9+\- ]{5,20}$"))
+    address = fields.String(allow_none=True, validate=validate.Length(max=100))
+
+
+class PhotoSchema(Schema):
+    """A photo of a wish."""
+
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "wish | fulfilment"})
+    width = fields.Integer()
+    height = fields.Integer()
+
+
+class ContactSchema(Schema):
+    """How to reach the resident: only for the resident, the claimer and staff."""
+
+    name = fields.String(required=True)
+    phone = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+
+
+class ReviewSchema(Schema):
+    """What staff see about the review of a wish."""
+
+    sec_check = fields.String(metadata={"description": "pass | review | unchecked (WeChat unreachable)"})
+    sec_label = fields.Integer(allow_none=True)
+    needs_review = fields.Boolean()
+    reviewed_at = LocalDateTime(allow_none=True)
+    reviewed_by = fields.String(allow_none=True)
+
+
+class WishSchema(Schema):
+    """A wish as the caller may see it."""
+
+    id = fields.Integer(required=True)
+    community_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    content = fields.String(required=True)
+    category = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": list(WISH_STATUSES)})
+    resident_name = fields.String(required=True, metadata={"description": "masked (张**)"})
+    photos = fields.List(fields.Nested(PhotoSchema), required=True)
+    wanted_by = fields.Date(allow_none=True)
+    created_at = LocalDateTime(required=True)
+    claimed = fields.Boolean(required=True)
+    claimer_name = fields.String(allow_none=True, metadata={"description": "masked on the wall"})
+    claim_deadline = LocalDateTime(allow_none=True)
+    fulfilled_at = LocalDateTime(allow_none=True)
+    fulfil_note = fields.String(allow_none=True)
+    completed_at = LocalDateTime(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    comment = fields.String(allow_none=True)
+    story_consent = fields.Boolean()
+    award_points = fields.Integer(allow_none=True)
+    reject_reason = fields.String(allow_none=True)
+    contact = fields.Nested(ContactSchema, allow_none=True)
+    mine = fields.Boolean(required=True, metadata={"description": "posted by the caller"})
+    review = fields.Nested(ReviewSchema, allow_none=True, metadata={"description": "staff only"})
+
+
+def _photos(wish: Wish) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.file.id,
+            "url": file_url(p.file),
+            "kind": p.kind,
+            "width": p.file.width,
+            "height": p.file.height,
+        }
+        for p in wish.photos
+    ]
+
+
+def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]:
+    """The fields of a wish this viewer may see: the wall masks names and hides the contact."""
+    mine = caller_id is not None and wish.user_id == caller_id and not viewer.staff
+    claimer = wish.claimer
+    body: dict[str, Any] = {
+        "id": wish.id,
+        "community_id": wish.community_id,
+        "title": wish.title,
+        "content": wish.content,
+        "category": wish.category,
+        "status": wish.status,
+        "resident_name": masked_resident(wish),
+        "photos": _photos(wish),
+        "wanted_by": wish.wanted_by,
+        "created_at": wish.created_at,
+        "claimed": claimer is not None,
+        "claimer_name": (
+            (claimer.nickname if viewer.contact else mask_name(claimer.nickname)) if claimer else None
+        ),
+        "claim_deadline": wish.claim_deadline if viewer.contact else None,
+        "fulfilled_at": wish.fulfilled_at,
+        "fulfil_note": wish.fulfil_note if viewer.contact or wish.status == "completed" else None,
+        "completed_at": wish.completed_at,
+        "completed_by": wish.completed_by,
+        "rating": wish.rating,
+        "comment": wish.comment if viewer.contact or wish.comment_check == "pass" else None,
+        "story_consent": wish.story_consent,
+        "award_points": wish.award_points if viewer.contact else None,
+        "reject_reason": wish.reject_reason if viewer.contact else None,
+        "contact": (
+            {"name": wish.contact_name, "phone": wish.contact_phone, "address": wish.address}
+            if viewer.contact
+            else None
+        ),
+        "mine": mine,
+        "review": None,
+    }
+    if viewer.staff:
+        body["review"] = {
+            "sec_check": wish.sec_check,
+            "sec_label": wish.sec_label,
+            "needs_review": wish.sec_check != "pass",
+            "reviewed_at": wish.reviewed_at,
+            "reviewed_by": wish.reviewed_by.display_name or wish.reviewed_by.username
+            if wish.reviewed_by
+            else None,
+        }
+    return body
+
+
+class WallQuerySchema(PageArgs):
+    """The wall's filters; staff get every status of their communities."""
+
+    community_id = fields.Integer()
+    status = fields.String(validate=validate.OneOf(WISH_STATUSES))
+    category = fields.String(validate=validate.Length(max=20))
+    sort = fields.String(load_default="newest", validate=validate.OneOf(["newest", "deadline"]))
+    needs_review = fields.Boolean(metadata={"description": "staff: only wishes the content check marked"})
+
+
+class MyWishesQuerySchema(PageArgs):
+    """Filters of my wishes."""
+
+    status = fields.String(validate=validate.OneOf(WISH_STATUSES))
+
+
+class MyClaimsQuerySchema(PageArgs):
+    """``active=true`` for claims still to fulfil, ``false`` for those done."""
+
+    active = fields.Boolean()
+
+
+class StoriesQuerySchema(PageArgs):
+    """Stories of a community, or of every community under an org unit."""
+
+    community_id = fields.Integer()
+    org = fields.String(validate=validate.Length(max=32), metadata={"description": "an org code"})
+
+
+class FulfilSchema(Schema):
+    """What the claimer did, with photos."""
+
+    note = fields.String(required=True, validate=validate.Length(min=2, max=500))
+    photos = PHOTOS
+
+
+class ConfirmSchema(Schema):
+    """The resident's rating and whether the wish may be shown as a story."""
+
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=500))
+    story_consent = fields.Boolean(load_default=False)
+
+
+class CancelSchema(Schema):
+    """Why the resident withdraws (optional)."""
+
+    reason = fields.String(allow_none=True, validate=validate.Length(max=255))
+
+
+class StoryConsentSchema(Schema):
+    """Share a completed wish as a 微故事, or stop."""
+
+    consent = fields.Boolean(required=True)
+
+
+class CategoriesSchema(Schema):
+    """The wish categories of this deployment."""
+
+    items = fields.List(fields.String(), required=True)
+
+
+class StorySchema(Schema):
+    """A completed wish shared by its resident (微故事)."""
+
+    id = fields.Integer(required=True)
+    community_id = fields.Integer(required=True)
+    community_name = fields.Function(lambda w: w.community.name)
+    title = fields.String(required=True)
+    content = fields.String(required=True)
+    category = fields.String(required=True)
+    resident_name = fields.Function(masked_resident)
+    claimer_name = fields.Function(lambda w: mask_name(w.claimer.nickname) if w.claimer else None)
+    fulfil_note = fields.String(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    comment = fields.Function(lambda w: w.comment if w.comment_check == "pass" else None)
+    photos = fields.Function(_photos)
+    completed_at = LocalDateTime(required=True)

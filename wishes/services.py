@@ -1,0 +1,567 @@
+"""The rules of micro-wishes: posting with a content check, review, claims, fulfilment, confirmation.
+
+Lock order, everywhere: the claimer's user row (claiming only), then the wish row, then its claim,
+then (through points) the claimer's ledger accounts. The one claimer of a wish is decided by one
+conditional UPDATE, with a partial unique index on active claims as the backstop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import case, func, select, update
+from sqlalchemy.sql import Select
+
+from points import services as points
+from points.ledger import local_today
+from server.auth.policy import Principal, authorize, rule, staff_scope_ids
+from server.db import db, is_postgres, utcnow
+from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
+from server.files.services import owned_files
+from server.notifications.services import publish
+from server.orgs.services import get_community
+from server.users.models import User, mask_name
+from server.wechat.errors import WeChatError
+from server.wechat.factory import wechat_client
+from wishes.models import PUBLIC_STATUSES, Wish, WishClaim, WishPhoto
+
+log = logging.getLogger(__name__)
+
+register_messages(
+    {
+        "WISH_NOT_FOUND": ("心愿不存在", "No such wish"),
+        "WISH_ALREADY_CLAIMED": ("该心愿已被认领", "This wish has already been claimed"),
+        "WISH_NOT_OPEN": ("该心愿当前不可认领", "This wish cannot be claimed now"),
+        "WISH_NOT_PENDING": ("该心愿已审核", "This wish was already reviewed"),
+        "WISH_NOT_CLAIMED": ("该心愿不在认领中", "This wish is not claimed"),
+        "WISH_NOT_FULFILLED": ("该心愿尚未标记为已完成", "This wish has not been fulfilled yet"),
+        "WISH_ALREADY_COMPLETED": ("该心愿已确认完成", "This wish was already confirmed"),
+        "WISH_NOT_CANCELLABLE": ("心愿已实现，不能取消", "A fulfilled wish cannot be cancelled"),
+        "WISH_OWN": ("不能认领自己的心愿", "You cannot claim your own wish"),
+        "NOT_CLAIMER": ("只有认领人可以操作", "Only the member who claimed it can do this"),
+        "NOT_WISH_OWNER": ("只有心愿发布人可以操作", "Only the resident who posted it can do this"),
+        "NOT_A_SERVING_MEMBER": (
+            "只有本社区的报到党员或志愿者可以认领心愿",
+            "Only party members and volunteers of this community can claim its wishes",
+        ),
+        "CLAIM_LIMIT_REACHED": (
+            "您认领中的心愿已达上限，请先完成后再认领",
+            "You hold the most open claims allowed; fulfil one first",
+        ),
+        "CATEGORY_UNKNOWN": ("心愿类别不存在", "No such wish category"),
+        "CONTENT_RISKY": ("内容含有违规信息，请修改后再提交", "The text was refused by the content check"),
+        "COMMUNITY_REQUIRED": ("请先选择所在社区", "Choose your community first"),
+        "WISH_STATUS_NOT_PUBLIC": ("只能查看公开的心愿", "Only public wishes can be listed"),
+        "WANTED_BY_PAST": ("期望完成日期不能早于今天", "The wanted-by date cannot be in the past"),
+    }
+)
+
+STAFF_STATUSES = ("pending_review", "open")
+
+
+@rule("wishes.manage")
+def _manage(principal: Principal, community: Any) -> bool:
+    return principal.covers(community)
+
+
+def categories() -> list[str]:
+    """The wish categories of this deployment (WISH_CATEGORIES)."""
+    return [name for name in str(current_app.config["WISH_CATEGORIES"]).split(",") if name]
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def get_wish(wish_id: int, lock: bool = False) -> Wish:
+    """The wish, optionally locked (re-read), or WISH_NOT_FOUND."""
+    query = select(Wish).where(Wish.id == wish_id)
+    if lock:
+        if is_postgres():
+            query = query.with_for_update()
+        query = query.execution_options(populate_existing=True)
+    wish = db.session.scalars(query).first()
+    if wish is None:
+        raise NotFound("WISH_NOT_FOUND", details={"id": wish_id})
+    return wish
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What the caller may see of a wish."""
+
+    contact: bool  # the resident's name, phone and address
+    staff: bool  # review marks and the history
+
+
+def viewer_of(principal: Principal, wish: Wish) -> Viewer:
+    """The owner, the current claimer and staff of the community see the contact; others only the wall."""
+    if principal.is_staff:
+        if principal.covers(wish.community):
+            return Viewer(contact=True, staff=True)
+        raise NotFound("WISH_NOT_FOUND", details={"id": wish.id})
+    user_id = principal.id
+    if wish.user_id == user_id or (wish.claimer_id == user_id and wish.status in ("claimed", "fulfilled")):
+        return Viewer(contact=True, staff=False)
+    if wish.status not in PUBLIC_STATUSES:
+        raise NotFound("WISH_NOT_FOUND", details={"id": wish.id})
+    return Viewer(contact=False, staff=False)
+
+
+def _page(query: Select[Wish], order: list[Any], page: int, page_size: int) -> tuple[list[Wish], int]:
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(query.order_by(*order).limit(page_size).offset((page - 1) * page_size))
+    return list(items), total
+
+
+def wall(
+    principal: Principal,
+    community_id: int | None,
+    status: str | None,
+    category: str | None,
+    sort: str,
+    page: int,
+    page_size: int,
+) -> tuple[list[Wish], int]:
+    """The wall of a community: public wishes, newest or nearest wanted-by date first."""
+    user = principal.user
+    assert user is not None
+    community = community_id or user.community_id or user.party_community_id
+    if community is None:
+        raise AppError("COMMUNITY_REQUIRED", status=422)
+    status = status or "open"
+    if status not in PUBLIC_STATUSES:
+        raise Forbidden("WISH_STATUS_NOT_PUBLIC", details={"status": status})
+    query = select(Wish).where(Wish.community_id == community, Wish.status == status)
+    if category:
+        query = query.where(Wish.category == category)
+    if sort == "deadline":
+        order = [case((Wish.wanted_by.is_(None), 1), else_=0), Wish.wanted_by, Wish.id.desc()]
+    else:
+        order = [Wish.id.desc()]
+    return _page(query, order, page, page_size)
+
+
+def staff_wishes(
+    principal: Principal,
+    status: str | None,
+    community_id: int | None,
+    category: str | None,
+    needs_review: bool | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[Wish], int]:
+    """Wishes of the communities a staff account looks after, oldest first (the review queue)."""
+    if not principal.is_staff:
+        raise Forbidden()
+    query = select(Wish).where(Wish.community_id.in_(staff_scope_ids(principal)))
+    if status:
+        query = query.where(Wish.status == status)
+    if community_id is not None:
+        query = query.where(Wish.community_id == community_id)
+    if category:
+        query = query.where(Wish.category == category)
+    if needs_review is not None:
+        flagged = Wish.sec_check != "pass"
+        query = query.where(flagged if needs_review else ~flagged)
+    return _page(query, [Wish.id], page, page_size)
+
+
+def my_wishes(user_id: int, status: str | None, page: int, page_size: int) -> tuple[list[Wish], int]:
+    """The wishes I posted, newest first."""
+    query = select(Wish).where(Wish.user_id == user_id)
+    if status:
+        query = query.where(Wish.status == status)
+    return _page(query, [Wish.id.desc()], page, page_size)
+
+
+def my_claims(user_id: int, active: bool | None, page: int, page_size: int) -> tuple[list[Wish], int]:
+    """Wishes I claimed and still hold, fulfilled or completed, newest claim first."""
+    query = select(Wish).where(Wish.claimer_id == user_id)
+    if active is True:
+        query = query.where(Wish.status == "claimed")
+    elif active is False:
+        query = query.where(Wish.status.in_(["fulfilled", "completed"]))
+    return _page(query, [Wish.claimed_at.desc(), Wish.id.desc()], page, page_size)
+
+
+def stories(community_ids: list[int], page: int, page_size: int) -> tuple[list[Wish], int]:
+    """微故事: completed wishes whose resident agreed to share them, newest first."""
+    query = select(Wish).where(
+        Wish.status == "completed", Wish.story_consent.is_(True), Wish.community_id.in_(community_ids)
+    )
+    return _page(query, [Wish.completed_at.desc(), Wish.id.desc()], page, page_size)
+
+
+def masked_resident(wish: Wish) -> str:
+    """The resident's name as the wall shows it (张**)."""
+    return mask_name(wish.contact_name or wish.user.nickname)
+
+
+# --- posting and review ------------------------------------------------------------------------------
+
+
+def _check_text(user: User, text: str) -> tuple[str, int | None]:
+    """WeChat's msg_sec_check v2: risky is refused; when WeChat cannot answer, staff check by hand."""
+    try:
+        verdict = wechat_client().msg_sec_check(text, user.openid, scene=3)
+    except WeChatError as exc:
+        log.warning("msg_sec_check unavailable (errcode=%s); marking for manual review", exc.errcode)
+        return "unchecked", None
+    if verdict.suggest == "risky":
+        raise AppError("CONTENT_RISKY", status=422, details={"label": verdict.label})
+    return ("review" if verdict.suggest == "review" else "pass"), verdict.label
+
+
+def _attach_photos(wish: Wish, owner_id: int, photo_ids: list[int], kind: str) -> None:
+    start = len(wish.photos)
+    for position, file in enumerate(owned_files(owner_id, photo_ids), start=start):
+        wish.photos.append(WishPhoto(file_id=file.id, kind=kind, position=position))
+
+
+def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
+    """A resident posts a wish; it waits for staff review, marked when the content check says so."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"id": user_id})
+    community_id = values.get("community_id") or user.community_id
+    if community_id is None:
+        raise AppError("COMMUNITY_REQUIRED", status=422)
+    community = get_community(community_id)
+    if values["category"] not in categories():
+        raise AppError("CATEGORY_UNKNOWN", status=422, details={"categories": categories()})
+    wanted_by: date | None = values.get("wanted_by")
+    if wanted_by is not None and wanted_by < local_today():
+        raise AppError("WANTED_BY_PAST", status=422)
+    title, content = values["title"].strip(), values["content"].strip()
+    verdict, label = _check_text(user, f"{title}\n{content}")
+    wish = Wish(
+        community_id=community.id,
+        user_id=user.id,
+        title=title,
+        content=content,
+        category=values["category"],
+        wanted_by=wanted_by,
+        contact_name=(values.get("contact_name") or user.nickname or "").strip()[:32],
+        contact_phone=values.get("contact_phone") or user.phone,
+        address=values.get("address"),
+        status="pending_review",
+        sec_check=verdict,
+        sec_label=label,
+    )
+    db.session.add(wish)
+    _attach_photos(wish, user.id, values.get("photos") or [], "wish")
+    db.session.flush()
+    return wish
+
+
+def _require(wish: Wish, status: str, code: str) -> None:
+    if wish.status != status:
+        raise Conflict(code, details={"status": wish.status})
+
+
+def approve(principal: Principal, wish_id: int) -> Wish:
+    """Staff approve a wish: it goes on the wall."""
+    wish = get_wish(wish_id, lock=True)
+    authorize(principal, "wishes.manage", wish.community)
+    _require(wish, "pending_review", "WISH_NOT_PENDING")
+    wish.status, wish.reviewed_by_id, wish.reviewed_at = "open", principal.id, utcnow()
+    db.session.flush()
+    publish("wish.approved", [wish.user_id], _payload(wish))
+    return wish
+
+
+def reject(principal: Principal, wish_id: int, reason: str) -> Wish:
+    """Staff reject a wish waiting for review (or take an unclaimed one off the wall) with a reason."""
+    reason = reason.strip()
+    if not reason:
+        raise AppError("REASON_REQUIRED", status=422)
+    wish = get_wish(wish_id, lock=True)
+    authorize(principal, "wishes.manage", wish.community)
+    if wish.status not in STAFF_STATUSES:
+        raise Conflict("WISH_NOT_PENDING", details={"status": wish.status})
+    wish.status, wish.reject_reason = "rejected", reason
+    wish.reviewed_by_id, wish.reviewed_at = principal.id, utcnow()
+    db.session.flush()
+    publish("wish.rejected", [wish.user_id], _payload(wish, reason=reason))
+    return wish
+
+
+# --- claims ------------------------------------------------------------------------------------------
+
+
+def _active_claim(wish_id: int) -> WishClaim | None:
+    query = select(WishClaim).where(WishClaim.wish_id == wish_id, WishClaim.outcome == "active")
+    if is_postgres():
+        query = query.with_for_update()
+    return db.session.scalars(query.execution_options(populate_existing=True)).first()
+
+
+def claim(user_id: int, wish_id: int) -> Wish:
+    """A party member or volunteer of the community claims an open wish; the first one wins."""
+    # The member's row is locked so their count of open claims cannot race a second claim of theirs.
+    user_query = select(User).where(User.id == user_id)
+    if is_postgres():
+        user_query = user_query.with_for_update()
+    user = db.session.scalars(user_query).one()
+    wish = get_wish(wish_id)
+    if wish.status not in PUBLIC_STATUSES:
+        raise NotFound("WISH_NOT_FOUND", details={"id": wish_id})
+    if wish.user_id == user_id:
+        raise Forbidden("WISH_OWN")
+    if not user.serves(wish.community_id):
+        raise Forbidden("NOT_A_SERVING_MEMBER")
+    limit = int(current_app.config["WISH_MAX_OPEN_CLAIMS"])
+    holding = db.session.scalar(
+        select(func.count()).where(WishClaim.user_id == user_id, WishClaim.outcome == "active")
+    )
+    if (holding or 0) >= limit:
+        raise Conflict("CLAIM_LIMIT_REACHED", details={"limit": limit})
+    now = utcnow()
+    deadline = now + timedelta(days=int(current_app.config["WISH_CLAIM_DAYS"]))
+    won = db.session.execute(
+        update(Wish)
+        .where(Wish.id == wish_id, Wish.status == "open")
+        .values(status="claimed", claimer_id=user_id, claimed_at=now, claim_deadline=deadline)
+        .execution_options(synchronize_session=False)
+    )
+    if not won.rowcount:  # type: ignore[attr-defined]
+        current = db.session.scalar(select(Wish.status).where(Wish.id == wish_id))
+        if current in ("claimed", "fulfilled", "completed"):
+            raise Conflict("WISH_ALREADY_CLAIMED")
+        raise Conflict("WISH_NOT_OPEN", details={"status": current})
+    db.session.add(WishClaim(wish_id=wish_id, user_id=user_id, deadline=deadline))
+    db.session.flush()
+    wish = get_wish(wish_id, lock=True)
+    publish("wish.claimed", [wish.user_id], _payload(wish, claimer=user.nickname or "党员志愿者"))
+    return wish
+
+
+def _end_claim(
+    wish: Wish, outcome: str, reason: str | None = None, staff_id: int | None = None
+) -> int | None:
+    """Close the active claim; back to the wall unless the claim ended with the wish."""
+    active = _active_claim(wish.id)
+    claimer = wish.claimer_id
+    if active is not None:
+        active.outcome, active.ended_at = outcome, utcnow()
+        active.reason, active.released_by_id = reason, staff_id
+    if outcome in ("unclaimed", "released", "expired"):
+        wish.status = "open"
+        wish.claimer_id = wish.claimed_at = wish.claim_deadline = None
+    db.session.flush()
+    return claimer
+
+
+def _not_claimer(wish: Wish, user_id: int) -> AppError:
+    """409 for the member who held the wish (a release or the deadline came first), 403 for anyone else."""
+    last = db.session.scalar(
+        select(WishClaim.user_id).where(WishClaim.wish_id == wish.id).order_by(WishClaim.id.desc()).limit(1)
+    )
+    if wish.claimer_id == user_id or last == user_id:
+        return Conflict("WISH_NOT_CLAIMED", details={"status": wish.status})
+    return Forbidden("NOT_CLAIMER")
+
+
+def unclaim(user_id: int, wish_id: int) -> Wish:
+    """The claimer gives the wish back to the wall."""
+    wish = get_wish(wish_id, lock=True)
+    if wish.claimer_id != user_id or wish.status != "claimed":
+        raise _not_claimer(wish, user_id)
+    _end_claim(wish, "unclaimed")
+    publish("wish.unclaimed", [wish.user_id], _payload(wish))
+    return wish
+
+
+def release(principal: Principal, wish_id: int, reason: str) -> Wish:
+    """Staff take a claim back with a reason the claimer is told."""
+    reason = reason.strip()
+    if not reason:
+        raise AppError("REASON_REQUIRED", status=422)
+    wish = get_wish(wish_id, lock=True)
+    authorize(principal, "wishes.manage", wish.community)
+    _require(wish, "claimed", "WISH_NOT_CLAIMED")
+    claimer = _end_claim(wish, "released", reason, principal.id)
+    publish("wish.released", [claimer] if claimer else [], _payload(wish, reason=reason))
+    return wish
+
+
+def expire_claim(claim_id: int) -> bool:
+    """A claim past its deadline goes back to the wall (once)."""
+    claim_row = db.session.get(WishClaim, claim_id)
+    if claim_row is None:
+        return False
+    wish = get_wish(claim_row.wish_id, lock=True)
+    active = _active_claim(wish.id)
+    if active is None or active.id != claim_id or wish.status != "claimed" or active.deadline > utcnow():
+        return False
+    _end_claim(wish, "expired", "认领已超过期限")
+    payload = _payload(wish, reason="认领已超过期限，心愿已重新开放认领")
+    publish("wish.claim_expired", [active.user_id, wish.user_id], payload)
+    return True
+
+
+def remind_claim(claim_id: int) -> bool:
+    """Tell the claimer a day before the claim's deadline (once)."""
+    claim_row = db.session.get(WishClaim, claim_id)
+    if claim_row is None:
+        return False
+    wish = get_wish(claim_row.wish_id, lock=True)
+    active = _active_claim(wish.id)
+    if active is None or active.id != claim_id or active.reminded_at is not None:
+        return False
+    active.reminded_at = utcnow()
+    db.session.flush()
+    publish("wish.claim_expiring", [active.user_id], _payload(wish, deadline=_local(active.deadline)))
+    return True
+
+
+# --- fulfilment, confirmation, cancellation ------------------------------------------------------------
+
+
+def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
+    """The claimer says it is done, with a note and photos; the resident is asked to confirm."""
+    wish = get_wish(wish_id, lock=True)
+    if wish.claimer_id != user_id:
+        raise _not_claimer(wish, user_id)
+    _require(wish, "claimed", "WISH_NOT_CLAIMED")
+    note = note.strip()
+    _check_text(wish.claimer, note)  # type: ignore[arg-type]
+    _end_claim(wish, "fulfilled")
+    wish.status, wish.fulfilled_at, wish.fulfil_note = "fulfilled", utcnow(), note
+    _attach_photos(wish, user_id, photo_ids, "fulfilment")
+    db.session.flush()
+    days = int(current_app.config["WISH_CONFIRM_DAYS"])
+    publish("wish.fulfilled", [wish.user_id], _payload(wish, note=note, days=days))
+    return wish
+
+
+def complete_wish(wish: Wish, by: str) -> None:
+    """Completed: the claimer earns the wish rule's points once (the wish is the idempotency key)."""
+    assert wish.claimer_id is not None
+    wish.status, wish.completed_at, wish.completed_by = "completed", utcnow(), by
+    result = points.award(
+        wish.claimer_id,
+        str(current_app.config["WISH_POINTS_RULE"]),
+        1,
+        ("wish", wish.id),
+        f"wish:{wish.id}",
+        community_id=wish.community_id,
+    )
+    wish.award_transaction_id, wish.award_points = result.transaction_id, result.points
+    wish.award_code = result.code if result.status == "refused" else None
+    db.session.flush()
+
+
+def confirm(user_id: int, wish_id: int, rating: int, comment: str | None, story_consent: bool) -> Wish:
+    """The resident confirms with a rating: completed, and the claimer's points are awarded."""
+    wish = get_wish(wish_id, lock=True)
+    if wish.user_id != user_id:
+        raise Forbidden("NOT_WISH_OWNER")
+    if wish.status == "completed":
+        raise Conflict("WISH_ALREADY_COMPLETED", details={"completed_by": wish.completed_by})
+    _require(wish, "fulfilled", "WISH_NOT_FULFILLED")
+    comment = (comment or "").strip() or None
+    if comment:
+        wish.comment_check = _check_text(wish.user, comment)[0]
+    wish.rating, wish.comment, wish.story_consent = rating, comment, story_consent
+    complete_wish(wish, "resident")
+    publish(
+        "wish.completed",
+        [wish.claimer_id] if wish.claimer_id else [],
+        _payload(wish, rating=rating, points=wish.award_points or 0),
+    )
+    return wish
+
+
+def auto_complete(wish_id: int) -> bool:
+    """A fulfilled wish the resident left unanswered completes by itself (once)."""
+    wish = get_wish(wish_id, lock=True)
+    if wish.status != "fulfilled" or wish.fulfilled_at is None:
+        return False
+    days = int(current_app.config["WISH_CONFIRM_DAYS"])
+    if wish.fulfilled_at > utcnow() - timedelta(days=days):
+        return False
+    complete_wish(wish, "timeout")
+    recipients = [r for r in (wish.claimer_id, wish.user_id) if r]
+    publish("wish.completed", recipients, _payload(wish, rating="-", points=wish.award_points or 0))
+    return True
+
+
+def cancel(user_id: int, wish_id: int, reason: str | None) -> Wish:
+    """The resident withdraws a wish before it is fulfilled; a claimer is told."""
+    wish = get_wish(wish_id, lock=True)
+    if wish.user_id != user_id:
+        raise Forbidden("NOT_WISH_OWNER")
+    if wish.status not in ("pending_review", "open", "claimed"):
+        raise Conflict("WISH_NOT_CANCELLABLE", details={"status": wish.status})
+    claimer = _end_claim(wish, "cancelled") if wish.status == "claimed" else None
+    wish.status, wish.claimer_id, wish.claimed_at, wish.claim_deadline = "cancelled", None, None, None
+    wish.cancelled_at, wish.cancel_reason = utcnow(), (reason or "").strip() or None
+    db.session.flush()
+    if claimer:
+        publish("wish.cancelled", [claimer], _payload(wish, reason=wish.cancel_reason or "居民已取消"))
+    return wish
+
+
+def set_story_consent(user_id: int, wish_id: int, consent: bool) -> Wish:
+    """The resident shares a completed wish as a 微故事, or stops sharing it."""
+    wish = get_wish(wish_id, lock=True)
+    if wish.user_id != user_id:
+        raise Forbidden("NOT_WISH_OWNER")
+    _require(wish, "completed", "WISH_NOT_FULFILLED")
+    wish.story_consent = consent
+    db.session.flush()
+    return wish
+
+
+# --- jobs' queries -----------------------------------------------------------------------------------
+
+
+def claims_past_deadline(now: datetime) -> list[int]:
+    """Active claims whose deadline has passed."""
+    return list(
+        db.session.scalars(
+            select(WishClaim.id).where(WishClaim.outcome == "active", WishClaim.deadline <= now)
+        )
+    )
+
+
+def claims_to_remind(now: datetime) -> list[int]:
+    """Active claims due within a day and not yet reminded."""
+    return list(
+        db.session.scalars(
+            select(WishClaim.id).where(
+                WishClaim.outcome == "active",
+                WishClaim.reminded_at.is_(None),
+                WishClaim.deadline > now,
+                WishClaim.deadline <= now + timedelta(days=1),
+            )
+        )
+    )
+
+
+def wishes_to_complete(now: datetime) -> list[int]:
+    """Fulfilled wishes whose confirmation time is over."""
+    days = int(current_app.config["WISH_CONFIRM_DAYS"])
+    return list(
+        db.session.scalars(
+            select(Wish.id).where(Wish.status == "fulfilled", Wish.fulfilled_at <= now - timedelta(days=days))
+        )
+    )
+
+
+# --- notification payloads ------------------------------------------------------------------------------
+
+
+def _local(moment: datetime | None) -> str:
+    from server.schemas import SERVER_ZONE
+
+    return moment.astimezone(SERVER_ZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _payload(wish: Wish, **extra: Any) -> dict[str, Any]:
+    return {"wish_id": wish.id, "title": wish.title, "status": wish.status, **extra}
