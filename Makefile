@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve worker migrate seed test lint typecheck format bench clean
+.PHONY: help install install-dev run serve worker migrate seed test lint typecheck format bench clean chromium
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -47,7 +47,12 @@ format: install-dev ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint ## Install, lint, type-check and run the whole test suite (PostgreSQL and Redis when reachable)
+chromium: ## Install Debian's Chromium (and a Chinese font) for the console's browser tests, where missing
+	@test -x /usr/bin/chromium || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; } \
+		|| echo "chromium could not be installed: the browser tests will be skipped (or fail in CI)"; }
+
+test: lint chromium ## Install, lint, type-check and run the whole test suite (PostgreSQL and Redis when reachable)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-dev ## Run the benchmarks under bench/ (prints figures and ratios)

@@ -6,11 +6,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the routes of check-in."""
+    """Register the routes of check-in and its console pages."""
     from checkin import jobs  # noqa: F401  (declares the periodic jobs)
     from checkin.blueprint import blp
+    from checkin.console import init_app as init_console_pages
 
     app.extensions["linli_api"].register_blueprint(blp)
+    init_console_pages(app)
     app.extensions.setdefault("linli_demo_seeders", []).append(seed_demo_checkin)
 
 

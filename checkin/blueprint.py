@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import qrcode
-from flask import Response, current_app
+from flask import Response
 from flask_smorest import Blueprint
 
 from checkin import batches, checkins, services
@@ -32,11 +32,9 @@ from checkin.schemas import (
     StationSchema,
     StationUpdateSchema,
 )
-from checkin.tokens import issue_token, printed_scene
+from checkin.tokens import issue_token
 from server.auth.policy import auth_required, authorize, current_principal, current_user_id
 from server.schemas import PageArgs, page_body, page_of
-from server.wechat.errors import WeChatError
-from server.wechat.factory import wechat_client, wechat_unavailable
 
 blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
 
@@ -219,19 +217,8 @@ def upload_batch(body: dict[str, Any]) -> dict[str, Any]:
 
 def _printed(kind: str, target_id: int, community: Any) -> Response:
     authorize(current_principal(), "checkin.manage", community)
-    scene = printed_scene(kind, target_id)
-    mode = current_app.config.get("CHECKIN_PRINTED_CODE", "auto")  # auto | wxacode | qrcode
-    if mode != "qrcode":
-        try:
-            image = wechat_client().get_wxacode_unlimit(scene, page="pages/checkin/index", check_path=False)
-            return Response(image, mimetype="image/png", headers={"X-Linli-Code": "wxacode"})
-        except WeChatError as exc:
-            if mode == "wxacode":
-                raise wechat_unavailable(exc) from exc
-    qr = qrcode.make(f"linli://checkin?scene={scene}", box_size=10, border=2)
-    buffer = io.BytesIO()
-    qr.save(buffer, format="PNG")
-    return Response(buffer.getvalue(), mimetype="image/png", headers={"X-Linli-Code": "qrcode"})
+    image, source = services.printed_code_png(kind, target_id)
+    return Response(image, mimetype="image/png", headers={"X-Linli-Code": source})
 
 
 @blp.route("/activities/<int:activity_id>/printed-code", methods=["GET"])

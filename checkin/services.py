@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
+import qrcode
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from checkin import policy  # noqa: F401  (registers the check-in rules of the policy)
 from checkin.models import Activity, Signup, Station
+from checkin.tokens import printed_scene
 from points.services import get_rule
 from server.auth.policy import Principal, authorize
 from server.db import db, utcnow
 from server.errors import AppError, Conflict, NotFound, register_messages
 from server.orgs.services import get_community
+from server.wechat.errors import WeChatError
+from server.wechat.factory import wechat_client, wechat_unavailable
 
 register_messages(
     {
@@ -232,3 +238,22 @@ def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
         ).one()
         return found, False
     return entry, True
+
+
+def printed_code_png(kind: str, target_id: int) -> tuple[bytes, str]:
+    """The printed code of an activity or station as PNG, and what made it ("wxacode" or "qrcode").
+
+    ``CHECKIN_PRINTED_CODE``: auto (a mini-program code, a plain QR when WeChat fails), wxacode, qrcode.
+    """
+    scene = printed_scene(kind, target_id)
+    mode = current_app.config.get("CHECKIN_PRINTED_CODE", "auto")
+    if mode != "qrcode":
+        try:
+            image = wechat_client().get_wxacode_unlimit(scene, page="pages/checkin/index", check_path=False)
+            return image, "wxacode"
+        except WeChatError as exc:
+            if mode == "wxacode":
+                raise wechat_unavailable(exc) from exc
+    buffer = io.BytesIO()
+    qrcode.make(f"linli://checkin?scene={scene}", box_size=10, border=2).save(buffer, format="PNG")
+    return buffer.getvalue(), "qrcode"

@@ -6,8 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the routes and commands of points."""
-    from points import jobs  # noqa: F401  (declares the periodic jobs)
+    """Register the routes, console pages and commands of points."""
+    from points import console, jobs  # noqa: F401  (jobs declares the periodic jobs)
     from points.blueprint import blp
     from points.cli import points_group
     from points.store_blueprint import blp as store_blp
@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.extensions["linli_api"].register_blueprint(blp)
     app.extensions["linli_api"].register_blueprint(store_blp)
     app.cli.add_command(points_group)
+    console.init_app(app)
     app.extensions.setdefault("linli_demo_seeders", []).extend([seed_demo_points, seed_demo_store])
 
 

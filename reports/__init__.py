@@ -7,3 +7,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the report routes and the console's report page."""
+    from reports import console
+    from reports.blueprint import blp
+
+    app.extensions["linli_api"].register_blueprint(blp)
+    console.init_app(app)

@@ -117,6 +117,7 @@ def dev(host: str, port: int, fake_wechat_port: int) -> None:
             )
         click.echo(f" * database: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
         click.echo(f" * API docs: http://{host}:{port}/api/docs")
+        click.echo(f" * staff console: http://{host}:{port}/console/ (staff / linli-staff-demo)")
     worker = _start_jobs(app)
     from werkzeug.serving import run_simple
 

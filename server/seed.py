@@ -8,7 +8,7 @@ from sqlalchemy import select
 from server.db import db
 from server.orgs.models import OrgUnit
 from server.orgs.services import create_org
-from server.users.models import StaffAccount, User
+from server.users.models import PartyReport, StaffAccount, User
 from server.users.services import create_staff
 
 DEMO_ORGS = [
@@ -28,6 +28,7 @@ DEMO_RESIDENTS = [
     ("demo-openid-zhang", "张大妈", "C01"),
     ("demo-openid-li", "李师傅", "C01"),
     ("demo-openid-wang", "王同学", "C02"),
+    ("demo-openid-zhao", "赵老师", "C01"),
 ]
 
 
@@ -44,6 +45,7 @@ def seed_demo_data() -> list[str]:
             community = db.session.scalars(select(OrgUnit).where(OrgUnit.code == community_code)).one()
             db.session.add(User(openid=openid, nickname=nickname, community=community))
     db.session.flush()
+    _seed_pending_party_report()
     # Feature packages add their own demo data (points, store, wishes...) through this hook.
     for seed_feature in current_app.extensions.get("linli_demo_seeders", []):
         seed_feature()
@@ -51,3 +53,20 @@ def seed_demo_data() -> list[str]:
     lines += [f"  staff login  {u} / {p}  ({r} of {o})" for u, p, r, o, _ in DEMO_STAFF]
     lines.append("  residents    log in with any fake WeChat code, e.g. alice.1 (see README)")
     return lines
+
+
+def _seed_pending_party_report() -> None:
+    """赵老师 has reported to 阳光社区 as an in-service party member, waiting for staff (once)."""
+    user = db.session.scalars(select(User).where(User.openid == "demo-openid-zhao")).first()
+    if user is None or user.party_community_id is not None:
+        return
+    if db.session.scalars(select(PartyReport).where(PartyReport.user_id == user.id)).first() is None:
+        db.session.add(
+            PartyReport(
+                user_id=user.id,
+                community_id=user.community_id,
+                branch="区第一中学党支部",
+                employer="区第一中学",
+            )
+        )
+        db.session.flush()

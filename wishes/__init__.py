@@ -6,11 +6,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the routes, jobs and demo data of wishes."""
+    """Register the routes, console pages, jobs and demo data of wishes."""
     from wishes import jobs  # noqa: F401  (declares the periodic jobs)
     from wishes.blueprint import blp
+    from wishes.console import init_app as init_console
 
     app.extensions["linli_api"].register_blueprint(blp)
+    init_console(app)
     app.extensions.setdefault("linli_demo_seeders", []).append(seed_demo_wishes)
 
 

@@ -90,7 +90,7 @@ def error_page(code: str, status: int) -> tuple[str, int]:
 
 
 def _app_error_page(error: AppError) -> tuple[str, int]:
-    return error_page(error.code, error.status)
+    return error_page(error.code, error.status_code)
 
 
 def _csrf_error_page(_error: CSRFError) -> tuple[str, int]:

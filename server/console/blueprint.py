@@ -50,7 +50,7 @@ def login() -> Any:
             username=username,
             next=request.form.get("next"),
         )
-        return page, error.status
+        return page, error.status_code
     start_session(staff)
     return redirect(safe_next(request.form.get("next")))
 

@@ -6,7 +6,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from rq import SimpleWorker, Worker
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from server.db import db
 from server.jobs import QUEUES, queue, schedule_periodic, set_job_app
@@ -52,14 +51,12 @@ def worker(queues: str, burst: bool, name: str | None, fork: bool) -> None:
 @with_appcontext
 def status() -> None:
     """Queue lengths, scheduled and failed jobs, and the outbox backlog."""
-    from server.notifications.services import outbox_backlog
+    from server.notifications.services import outbox_backlog, queue_statuses
 
     connection = _redis()
-    for name in QUEUES:
-        q = queue(name, connection)  # type: ignore[arg-type]
-        failed = FailedJobRegistry(queue=q).count
-        scheduled = ScheduledJobRegistry(queue=q).count
-        click.echo(f"queue {name:<8} queued {q.count:>6}  scheduled {scheduled:>4}  failed {failed:>4}")
+    for q in queue_statuses(connection):  # type: ignore[arg-type]
+        sizes = f"queued {q.queued:>6}  scheduled {q.scheduled:>4}  failed {q.failed:>4}"
+        click.echo(f"queue {q.name:<8} {sizes}")
     backlog = outbox_backlog()
     oldest = f"{backlog.oldest_seconds:.0f} s" if backlog.oldest_seconds is not None else "-"
     click.echo(f"outbox   waiting {backlog.count:>6}  oldest {oldest}")
@@ -70,14 +67,9 @@ def status() -> None:
 @with_appcontext
 def retry_failed() -> None:
     """Put every failed job back on its queue."""
-    connection = _redis()
-    total = 0
-    for name in QUEUES:
-        registry = FailedJobRegistry(queue=queue(name, connection))  # type: ignore[arg-type]
-        for job_id in registry.get_job_ids():
-            registry.requeue(job_id)
-            total += 1
-    click.echo(f"requeued {total} failed jobs")
+    from server.notifications.services import retry_failed_jobs
+
+    click.echo(f"requeued {retry_failed_jobs(_redis())} failed jobs")  # type: ignore[arg-type]
 
 
 @jobs_group.command("relay")

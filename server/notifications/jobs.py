@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from server.db import db, utcnow
-from server.jobs import job, job_id, periodic, retry_with_backoff
+from server.jobs import job, periodic, retry_with_backoff
 from server.notifications import services
 from server.wechat.errors import WeChatError
 from server.wechat.factory import wechat_client
@@ -52,10 +52,7 @@ def deliver_outbox(outbox_id: int) -> str:
 @job("high")
 def relay_outbox() -> int:
     """Enqueue outbox rows that were committed but never handed over (Redis was down, a process died)."""
-    enqueued = 0
-    for outbox_id in services.pending_outbox(RELAY_AFTER):
-        if deliver_outbox.enqueue(outbox_id, job_id=job_id("outbox", outbox_id)):
-            enqueued += 1
+    enqueued = services.relay_pending(RELAY_AFTER)
     if enqueued:
         log.info("relay enqueued %s outbox rows", enqueued)
     return enqueued

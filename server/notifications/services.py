@@ -6,19 +6,23 @@ import json
 import logging
 import string
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import current_app
-from sqlalchemy import event, func, select, update
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.db import db, is_postgres, utcnow
 from server.errors import AppError, register_messages
+from server.jobs import QUEUES, queue
 from server.notifications.models import Delivery, Notification, OutboxMessage, SubscriptionGrant
 from server.users.models import User
 
@@ -185,6 +189,127 @@ def outbox_backlog() -> Backlog:
         )
     ).one()
     return Backlog(int(count), (utcnow() - oldest).total_seconds() if oldest else None)
+
+
+def pending_outbox_rows(limit: int) -> list[OutboxMessage]:
+    """The oldest outbox rows not processed yet."""
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.processed_at.is_(None))
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def relay_pending(older_than: timedelta) -> int:
+    """Hand outbox rows left behind to the job queue (each once: the job id is the row's); how many went."""
+    from server.jobs import job_id
+    from server.notifications.jobs import deliver_outbox
+
+    enqueued = 0
+    for outbox_id in pending_outbox(older_than):
+        if deliver_outbox.enqueue(outbox_id, job_id=job_id("outbox", outbox_id)):
+            enqueued += 1
+    return enqueued
+
+
+# --- health: deliveries that went wrong, the job queues ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    """A delivery that failed for good, ended unknown or needed retries, with its event and recipient."""
+
+    delivery: Delivery
+    event: str
+    nickname: str | None
+
+
+def troubled_deliveries(limit: int = 100) -> list[DeliveryProblem]:
+    """Deliveries failed permanently, left unknown, waiting for a retry or retried, latest change first."""
+    rows = db.session.execute(
+        select(Delivery, OutboxMessage.event, User.nickname)
+        .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
+        .join(User, User.id == Delivery.user_id)
+        .where(
+            or_(
+                Delivery.status.in_(("failed", "unknown")),
+                Delivery.errcode.is_not(None),
+                Delivery.attempts > 1,
+            )
+        )
+        .order_by(func.coalesce(Delivery.updated_at, Delivery.created_at).desc(), Delivery.id.desc())
+        .limit(limit)
+    )
+    return [DeliveryProblem(delivery, event, nickname) for delivery, event, nickname in rows]
+
+
+def delivery_counts() -> dict[str, int]:
+    """How many WeChat deliveries are in each status."""
+    rows = db.session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+    return {status: int(count) for status, count in rows}
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """One RQ queue: jobs waiting, scheduled for later, and failed (kept for a retry)."""
+
+    name: str
+    queued: int
+    scheduled: int
+    failed: int
+
+
+def queue_statuses(connection: redis.Redis) -> list[QueueStatus]:
+    """The sizes of every queue of this deployment."""
+    statuses = []
+    for name in QUEUES:
+        q = queue(name, connection)
+        statuses.append(
+            QueueStatus(name, q.count, ScheduledJobRegistry(queue=q).count, FailedJobRegistry(queue=q).count)
+        )
+    return statuses
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job in a failed registry: what it was and how it ended."""
+
+    queue: str
+    id: str
+    function: str
+    args: str
+    ended_at: datetime | None
+    error: str
+
+
+def failed_jobs(connection: redis.Redis, limit: int = 50) -> list[FailedJob]:
+    """The most recent failed jobs of every queue (up to ``limit`` per queue)."""
+    found = []
+    for name in QUEUES:
+        ids = FailedJobRegistry(queue=queue(name, connection)).get_job_ids(0, limit - 1, desc=True)
+        for job in Job.fetch_many(ids, connection=connection):
+            if job is None:
+                continue
+            result = job.latest_result()
+            lines = (result.exc_string or "").strip().splitlines() if result is not None else []
+            function = (job.func_name or "").rsplit(".", 1)[-1]
+            args = ", ".join(repr(a) for a in job.args)
+            found.append(FailedJob(name, job.id, function, args, job.ended_at, lines[-1] if lines else ""))
+    return found
+
+
+def retry_failed_jobs(connection: redis.Redis) -> int:
+    """Put every failed job back on its queue; how many."""
+    total = 0
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(name, connection))
+        for failed_id in registry.get_job_ids():
+            registry.requeue(failed_id)
+            total += 1
+    return total
 
 
 # --- the inbox ----------------------------------------------------------------------------------------

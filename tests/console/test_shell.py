@@ -75,3 +75,49 @@ def test_the_login_redirect_stays_on_this_site(client, make_staff):
         },
     )
     assert response.headers["Location"] == "/console/"
+
+
+def test_the_demo_staff_sees_the_waiting_party_report_and_approves_it(app, page, console_login):
+    from server.db import db
+    from server.seed import seed_demo_data
+    from server.users.models import User
+    from tests.conftest import Staff
+
+    with app.app_context():
+        seed_demo_data()
+        db.session.commit()
+    console_login(Staff(0, "staff", "linli-staff-demo", "staff", "C01"))
+    expect(page.locator("[data-counter='党员报到待审核']")).to_have_text("1")
+    page.locator("a.counter", has_text="党员报到待审核").click()
+    row = page.locator("tr", has_text="赵老师")
+    expect(row).to_contain_text("区第一中学党支部")
+    row.get_by_role("button", name="通过").click()
+    expect(page.get_by_role("status")).to_contain_text("已通过党员报到")
+    expect(page.locator("tr", has_text="赵老师")).to_have_count(0)
+    with app.app_context():
+        zhao = db.session.query(User).filter_by(openid="demo-openid-zhao").one()
+        assert zhao.party_member
+
+
+def test_a_reject_without_a_reason_is_refused_and_changes_nothing(app, page, console_login, make_staff):
+    from server.db import db
+    from server.users.models import PartyReport, User
+
+    staff = make_staff(org="C1")
+    with app.app_context():
+        from server.orgs.models import OrgUnit
+
+        c1 = db.session.query(OrgUnit).filter_by(code="C1").one()
+        user = User(openid="o-reporter", nickname="钱同志", community_id=c1.id)
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(PartyReport(user_id=user.id, community_id=c1.id, branch="某支部"))
+        db.session.commit()
+    console_login(staff)
+    page.goto("/console/party-reports")
+    row = page.locator("tr", has_text="钱同志")
+    row.get_by_placeholder("驳回原因").fill("   ")
+    row.get_by_role("button", name="驳回").click()
+    expect(page.locator(".flash.error")).to_contain_text("REASON_REQUIRED")
+    with app.app_context():
+        assert db.session.query(PartyReport).one().status == "pending"

@@ -1,0 +1,220 @@
+"""The supermarket's console pages in a browser: the redemption queue, the pickup desk, the goods."""
+
+import io
+import re
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from points import services
+from points.models import Redemption
+from server.auth.policy import Principal
+from server.db import db
+from server.users.models import StaffAccount, User
+from tests.conftest import bearer
+
+
+@pytest.fixture
+def api_staff(make_staff, login_staff):
+    """API headers of a staff member of C1 (to arrange data the way the app is used)."""
+    return bearer(login_staff(make_staff(org="C1")))
+
+
+@pytest.fixture
+def item(client, org_tree, api_staff):
+    """An item of C1's supermarket, made through the API; returns its id."""
+
+    def make(**changes):
+        body = {"community_id": org_tree["C1"].id, "name": "大米 5kg", "points_price": 10, "stock": 5}
+        response = client.post("/api/v1/store/items", json=body | changes, headers=api_staff)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    return make
+
+
+@pytest.fixture
+def member(app, client, login_user, org_tree, make_staff):
+    """A resident of C1 with points; returns the API tokens."""
+    staff_id = make_staff(org="C1").id
+
+    def make(points=30, name="member", nickname="王阿姨"):
+        tokens = login_user(name)
+        client.patch("/api/v1/me", json={"community_id": org_tree["C1"].id}, headers=bearer(tokens))
+        with app.app_context():
+            db.session.get(User, tokens["user"]["id"]).nickname = nickname
+            principal = Principal(kind="staff", staff=db.session.get(StaffAccount, staff_id))
+            assert services.adjust(principal, tokens["user"]["id"], points, "开户").status == "done"
+            db.session.commit()
+        return tokens
+
+    return make
+
+
+def _redeem(client, tokens, item_id, quantity=1):
+    response = client.post(
+        "/api/v1/redemptions", json={"item_id": item_id, "quantity": quantity}, headers=bearer(tokens)
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _points(client, tokens):
+    return client.get("/api/v1/me/points", headers=bearer(tokens)).get_json()
+
+
+def _status(app, redemption_id):
+    with app.app_context():
+        return db.session.get(Redemption, redemption_id).status
+
+
+def test_approving_in_the_queue_captures_the_members_held_points(
+    page, console_login, make_staff, item, member, client
+):
+    tokens = member(30)
+    redemption = _redeem(client, tokens, item(), 2)
+    assert _points(client, tokens)["held"] == 20
+    console_login(make_staff(org="C1"))
+    expect(page.locator("[data-counter='兑换待审核']")).to_have_text("1")
+    page.get_by_role("link", name="兑换审核").click()
+    row = page.locator(f"#redemption-{redemption['id']}")
+    expect(row).to_contain_text("王阿姨")
+    expect(row.locator(".member-available")).to_have_text("10")
+    row.get_by_role("button", name="通过").click()
+    expect(page.get_by_role("status").filter(has_text=f"已通过兑换申请 #{redemption['id']}")).to_be_visible()
+    expect(page.locator(f"#redemption-{redemption['id']}")).to_have_count(0)
+    expect(page.get_by_text("没有记录")).to_be_visible()
+    assert _points(client, tokens) == {"available": 10, "held": 0, "earned_total": 30, "spent_total": 20}
+
+
+def test_reject_needs_a_reason_and_gives_the_points_back(
+    app, page, console_login, make_staff, item, member, client
+):
+    tokens = member(30)
+    redemption = _redeem(client, tokens, item())
+    console_login(make_staff(org="C1"))
+    page.goto("/console/redemptions")
+    row = page.locator(f"#redemption-{redemption['id']}")
+    row.get_by_role("button", name="驳回").click()  # the browser refuses an empty reason
+    assert _status(app, redemption["id"]) == "requested"
+    row.get_by_placeholder("驳回原因").fill("本周大米缺货")
+    row.get_by_role("button", name="驳回").click()
+    expect(page.get_by_role("status").filter(has_text="已驳回")).to_be_visible()
+    page.get_by_role("link", name="已驳回").click()
+    expect(page.locator(f"#redemption-{redemption['id']}")).to_contain_text("本周大米缺货")
+    assert _points(client, tokens)["available"] == 30 and _points(client, tokens)["held"] == 0
+
+
+def test_bulk_approve_the_ticked_requests(app, page, console_login, make_staff, item, member, client):
+    item_id = item(stock=10)
+    ids = [_redeem(client, member(30, f"m{i}", f"居民{i}"), item_id)["id"] for i in range(3)]
+    console_login(make_staff(org="C1"))
+    page.goto("/console/redemptions")
+    page.get_by_label(f"选择 #{ids[0]}").check()
+    page.get_by_label(f"选择 #{ids[2]}").check()
+    page.get_by_role("button", name="批量通过所选").click()
+    expect(page.get_by_role("status").filter(has_text=f"#{ids[0]} 已通过")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text=f"#{ids[2]} 已通过")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    assert [_status(app, i) for i in ids] == ["approved", "requested", "approved"]
+
+
+def test_the_pickup_page_accepts_a_code_once_and_refuses_it_the_second_time(
+    page, console_login, make_staff, item, member, client, api_staff
+):
+    redemption = _redeem(client, member(30), item())
+    approved = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=api_staff).get_json()
+    code = approved["pickup_code"]
+    console_login(make_staff(org="C1"))
+    page.get_by_role("link", name="兑换核销").click()
+    scanner = page.get_by_label("核销码")
+    expect(scanner).to_be_focused()
+    page.keyboard.type(code.lower())  # a USB scanner is a keyboard: the code, then Enter
+    page.keyboard.press("Enter")
+    ok = page.locator(".result-big.ok")
+    expect(ok).to_contain_text("核销成功")
+    expect(ok).to_contain_text("大米 5kg × 1")
+    expect(ok).to_contain_text("王阿姨")
+    expect(scanner).to_have_value("")
+    expect(scanner).to_be_focused()
+    expect(page.locator("#todays-pickups tbody")).to_contain_text("大米 5kg")
+
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    refused = page.locator(".result-big.refused")
+    expect(refused).to_contain_text("该核销码已使用")
+    expect(refused).to_contain_text("PICKUP_CODE_USED")
+    expect(page.locator(".result-big.ok")).to_have_count(0)
+    expect(scanner).to_be_focused()
+
+    page.keyboard.type("WRONG234")
+    page.keyboard.press("Enter")
+    expect(page.locator(".result-big.refused")).to_contain_text("PICKUP_CODE_INVALID")
+
+
+def test_staff_of_another_community_cannot_open_or_approve_a_redemption_by_url(
+    app, page, console_login, make_staff, item, member, client, live_url
+):
+    tokens = member(30)
+    redemption = _redeem(client, tokens, item())
+    console_login(make_staff(org="C2"))
+    response = page.goto(f"/console/redemptions/{redemption['id']}")
+    assert response.status == 403
+    expect(page.get_by_role("heading", name=re.compile("403"))).to_be_visible()
+    expect(page.get_by_role("button", name="通过")).to_have_count(0)
+    page.goto("/console/redemptions")
+    expect(page.locator(f"#redemption-{redemption['id']}")).to_have_count(0)
+
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    posted = page.request.post(
+        f"{live_url}/console/redemptions/{redemption['id']}/approve", form={"csrf_token": token}
+    )
+    assert "没有权限执行此操作" in posted.text()  # the refusal, flashed
+    assert _status(app, redemption["id"]) == "requested"
+    assert _points(client, tokens)["held"] == 10
+
+
+def _png(colour):
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_goods_a_new_item_with_a_photo_and_an_audited_stock_change(page, console_login, make_staff):
+    console_login(make_staff(org="C1"))
+    page.get_by_role("link", name="积分超市").click()
+    page.get_by_role("button", name="上架新商品").click()
+    page.get_by_label("名称").fill("食用油 1.8L")
+    page.get_by_label("所需积分").fill("40")
+    page.get_by_label("库存", exact=True).fill("20")
+    page.get_by_label("赞助方").fill("爱心粮油店")
+    page.get_by_label("商品图片").set_input_files(
+        files=[{"name": "oil.png", "mimeType": "image/png", "buffer": _png((230, 180, 40))}]
+    )
+    page.get_by_role("button", name="上架", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("食用油 1.8L"))).to_be_visible()
+    item_id = int(page.url.rsplit("/", 1)[1])
+    photo = page.locator("img.item-photo")
+    expect(photo).to_be_visible()
+    assert page.evaluate("document.querySelector('img.item-photo').naturalWidth") == 320
+    expect(page.locator(".available")).to_have_text("20")
+
+    page.get_by_label("库存", exact=True).fill("26")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("status").filter(has_text="REASON_REQUIRED")).to_be_visible()
+    page.get_by_label("库存变更原因").fill("爱心粮油店补货")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("status").filter(has_text="已保存")).to_be_visible()
+    expect(page.locator("strong.stock")).to_have_text("26")
+    audit = page.locator("#stock-changes tbody tr")
+    expect(audit).to_have_count(2)
+    expect(audit.first).to_contain_text("20")
+    expect(audit.first).to_contain_text("26")
+    expect(audit.first).to_contain_text("爱心粮油店补货")
+
+    page.get_by_role("link", name="← 积分超市").click()
+    row = page.locator(f"#item-{item_id}")
+    expect(row).to_contain_text("食用油 1.8L")
+    expect(row.locator(".available")).to_have_text("26")
+    expect(row.locator("img.thumb")).to_be_visible()
