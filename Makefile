@@ -55,9 +55,8 @@ chromium: ## Install Debian's Chromium (and a Chinese font) for the console's br
 test: lint chromium ## Install, lint, type-check and run the whole test suite (PostgreSQL and Redis when reachable)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install-dev ## Run the benchmarks under bench/ (prints figures and ratios)
-	@for b in $(filter-out bench/__init__.py bench/bare_app.py bench/common.py,$(wildcard bench/*.py)); do \
-		$(BIN)/python -m bench.$$(basename $$b .py) || exit 1; done
+bench: install-dev ## Run every benchmark under bench/ and print one table (LINLI_BENCH_QUICK=1: a short try)
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv, caches and the local SQLite database
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var

@@ -1,17 +1,17 @@
 """What the points ledger costs at scale: reads over a million entries, and awards against bare inserts.
 
 Seeds one million ledger entries (half a million transactions over a year) for ten thousand users of
-ten communities with set-based SQL, consistent with the ledger's invariants, and checks them once
-with verify_ledger(). Then prints p50/p99 of the reads a member's screens make (balance, the first
-page of history, the community's leaderboard of the month) and the throughput of concurrent awards
-against a bare baseline measured in the same run: the same number of threads inserting a pair of
-rows per transaction with psycopg. Run: `python -m bench.ledger` (or `make bench`). Needs PostgreSQL
-(a throwaway database). No assertions: figures and targets only.
+ten communities (a tenth of that with LINLI_BENCH_QUICK=1) with set-based SQL, consistent with the
+ledger's invariants, and checks them once with verify_ledger(). Then prints p50/p99 of the reads a
+member's screens make (balance, the first page of history, the community's leaderboard of the
+month) and the throughput of concurrent awards against a bare baseline measured in the same run:
+the same number of threads inserting a pair of rows per transaction with psycopg. Run:
+`python -m bench.ledger` (or `make bench`). Needs PostgreSQL (a throwaway database). No
+assertions: figures and targets only.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
@@ -23,14 +23,14 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event, text
 
-from bench.common import create_database, drop_database, in_threads
+from bench.common import create_database, drop_database, in_threads, record, sized
 
-USERS = int(os.environ.get("LINLI_BENCH_USERS", "10000"))
+USERS = sized("LINLI_BENCH_USERS", 10_000, 1_000)
 COMMUNITIES = 10
 TRANSACTIONS_PER_USER = 50  # two entries each: a million entries for ten thousand users
-SAMPLES = int(os.environ.get("LINLI_BENCH_SAMPLES", "300"))
+SAMPLES = sized("LINLI_BENCH_SAMPLES", 300, 100)
 THREADS = 8
-SECONDS = float(os.environ.get("LINLI_BENCH_SECONDS", "10"))
+SECONDS = sized("LINLI_BENCH_SECONDS", 10.0, 3.0)
 RULES = [  # the seeded default rules: code, category, points, unit
     ("PARTY_DAY", "party_day", 5, "event"),
     ("VOLUNTEER_HOUR", "volunteer", 2, "hour"),
@@ -129,6 +129,13 @@ SEED_SQL = [
        VALUES ('BENCH', '压测', 'activity', 1, 'event', 1000, true, now())""",
 ]
 SEQUENCES = ["users", "points_accounts", "points_transactions", "points_entries"]
+
+
+def entries_label(entries: int) -> str:
+    """``1M entries``, ``100k entries``: the size a read was measured at, for the table's row names."""
+    if entries >= 1_000_000:
+        return f"{entries / 1_000_000:.3g}M entries"
+    return f"{entries / 1000:.3g}k entries"
 
 
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:
@@ -330,6 +337,8 @@ def main() -> None:
             target = TARGETS_MS[what]
             verdict = "ok" if p99 <= target else "SLOWER"
             print(f"{label:<46}{p50:>8.2f}{p99:>8.2f}{f'≤ {target:.0f} ms':>12}  {verdict}")
+            size = entries_label(counts[0])
+            record(f"ledger {what} p99 at {size}", p99, "ms", target=f"value <= {target:g}")
 
         with psycopg.connect(plain_url, autocommit=True) as conn:
             for table in ("bench_a", "bench_b"):
@@ -352,6 +361,14 @@ def main() -> None:
         print(f"{'services.award + commit':<50}{awarded:>8.0f}{ratio:>8.2f}{target_ratio:>12}  {verdict}")
         print(f"{'  the same in 1 thread':<50}{alone:>8.0f}{alone / stack:>8.2f}")
         print(f"{'  for reference: raw psycopg pair, no ORM/app':<50}{bare:>8.0f}{bare / stack:>8.2f}")
+        record(
+            "award + commit (8 threads)",
+            awarded,
+            "per s",
+            "bare pair of inserts, same stack",
+            stack,
+            f"ratio >= {AWARD_TARGET_RATIO}",
+        )
         print(f"statements per call: award {statements} (BEGIN/COMMIT not counted), bare 2")
         print("the baseline is two Core inserts and a commit through the app's session and pool, so the")
         print("ratio is what the ledger adds; raw psycopg shows what Python + SQLAlchemy cost on their own")

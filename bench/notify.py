@@ -18,10 +18,9 @@ import time
 import redis
 from flask_migrate import upgrade
 
-from bench.common import create_database, drop_database
+from bench.common import REDIS_URL, create_database, drop_database, record, sized
 
-REDIS_URL = os.environ.get("LINLI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-NOTIFICATIONS = int(os.environ.get("LINLI_BENCH_NOTIFICATIONS", "10000"))
+NOTIFICATIONS = sized("LINLI_BENCH_NOTIFICATIONS", 10_000, 1_000)
 USERS = 500
 WORKERS = 2
 TARGET = 0.5
@@ -135,6 +134,14 @@ def main() -> None:
         print(
             f"{'delivered: inbox + WeChat subscribe message':<52}{delivered:>8.0f}"
             f"{delivered / baseline:>8.2f}{f'≥ {TARGET}':>10}  {verdict}"
+        )
+        record(
+            "notifications delivered (inbox + WeChat message)",
+            delivered,
+            "per s",
+            "RQ no-op jobs, same workers",
+            baseline,
+            f"ratio >= {TARGET}",
         )
         print(f"published (outbox rows + enqueue after commit): {NOTIFICATIONS / published_seconds:.0f}/s")
         print(f"messages the fake WeChat received: {sent:,} (expected {NOTIFICATIONS:,})")

@@ -7,7 +7,6 @@ database) when reachable, else SQLite. No assertions: figures only.
 
 from __future__ import annotations
 
-import os
 import secrets
 import tempfile
 import time
@@ -17,8 +16,9 @@ import psycopg
 from flask import Flask, jsonify
 from flask_migrate import upgrade
 
-ADMIN_URL = os.environ.get("LINLI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REQUESTS = int(os.environ.get("LINLI_BENCH_REQUESTS", "3000"))
+from bench.common import ADMIN_URL, record, sized
+
+REQUESTS = sized("LINLI_BENCH_REQUESTS", 3000, 500)
 
 
 def rate(call: Callable[[], int], n: int = REQUESTS) -> float:
@@ -78,6 +78,9 @@ def main() -> None:
         print(f"{'bare Flask JSON route (baseline)':<38}{baseline:>10.0f}{1.0:>8.2f}")
         print(f"{'GET /healthz (boundary, no query)':<38}{health:>10.0f}{health / baseline:>8.2f}")
         print(f"{'GET /api/v1/me (JWT + user + commit)':<38}{me:>10.0f}{me / baseline:>8.2f}")
+        bare_label = "bare Flask JSON route"
+        record(f"GET /healthz, in-process ({backend})", health, "req/s", bare_label, baseline)
+        record(f"GET /api/v1/me, in-process ({backend})", me, "req/s", bare_label, baseline)
         with app.app_context():
             db.engine.dispose()
     finally:

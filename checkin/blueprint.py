@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import qrcode
-from flask import Response
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from checkin import batches, checkins, services
@@ -34,9 +34,26 @@ from checkin.schemas import (
 )
 from checkin.tokens import issue_token
 from server.auth.policy import auth_required, authorize, current_principal, current_user_id
+from server.extensions import limiter
 from server.schemas import PageArgs, page_body, page_of
 
 blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
+# ``?format=png`` answers the code as an image instead of JSON.
+PNG_ALTERNATIVE = {200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def _checkin_rate() -> str:
+    """CHECKIN_RATE_LIMIT, read at each request so a changed setting (or a test) takes effect at once."""
+    return str(current_app.config["CHECKIN_RATE_LIMIT"])
+
+
+def _member_key() -> str:
+    principal = current_principal()
+    return f"{principal.kind}:{principal.id}"
+
+
+# One budget per member for checking in and out (a member does a few a day; scripts do thousands).
+member_checkin_limit = limiter.shared_limit(_checkin_rate, scope="checkin", key_func=_member_key)
 
 
 @blp.route("/stations", methods=["POST"])
@@ -132,6 +149,7 @@ def _code(kind: str, target_id: int, community: Any, fmt: str) -> Any:
 @auth_required("staff")
 @blp.arguments(CodeQuerySchema, location="query")
 @blp.response(200, CodeSchema)
+@blp.doc(responses=PNG_ALTERNATIVE)
 def activity_code(args: dict[str, str], activity_id: int) -> Any:
     """The rotating check-in code of an activity, for a screen at the door (``?format=png`` for the image)."""
     activity = services.get_activity(activity_id)
@@ -142,6 +160,7 @@ def activity_code(args: dict[str, str], activity_id: int) -> Any:
 @auth_required("staff")
 @blp.arguments(CodeQuerySchema, location="query")
 @blp.response(200, CodeSchema)
+@blp.doc(responses=PNG_ALTERNATIVE)
 def station_code(args: dict[str, str], station_id: int) -> Any:
     """The rotating check-in code of a station (``?format=png`` for the image)."""
     station = services.get_station(station_id)
@@ -150,9 +169,11 @@ def station_code(args: dict[str, str], station_id: int) -> Any:
 
 @blp.route("/checkins", methods=["POST"])
 @auth_required("user")
+@member_checkin_limit
 @blp.arguments(CheckInRequestSchema)
 @blp.response(201, CheckInSchema)
 @blp.alt_response(200, schema=CheckInSchema, description="a repeated nonce: the first check-in")
+@blp.alt_response(429, description="RATE_LIMITED: CHECKIN_RATE_LIMIT per member (default 30 per minute)")
 def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
     """Check in by the scanned code of an activity or a station (a repeated nonce answers 200, same body)."""
     result = checkins.check_in(
@@ -168,8 +189,10 @@ def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
 
 @blp.route("/checkins/<int:checkin_id>/checkout", methods=["POST"])
 @auth_required("user")
+@member_checkin_limit
 @blp.arguments(CheckOutRequestSchema)
 @blp.response(200, CheckInSchema)
+@blp.alt_response(429, description="RATE_LIMITED: CHECKIN_RATE_LIMIT, shared with checking in")
 def check_out(body: dict[str, Any], checkin_id: int) -> CheckIn:
     """Close my check-in: minutes clamped to the window, hours awarded once."""
     return checkins.check_out(current_user_id(), checkin_id)

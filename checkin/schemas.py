@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from checkin.models import ACTIVITY_KINDS
-from server.schemas import SERVER_ZONE, LocalDateTime, PageArgs
+from server.schemas import FITS_INT, IN_SERVICE_TIME, SERVER_ZONE, LocalDateTime, PageArgs
 
 LAT = validate.Range(min=-90, max=90)
 LNG = validate.Range(min=-180, max=180)
@@ -14,14 +14,18 @@ RULE = validate.Regexp(r"^[A-Z][A-Z0-9_]{1,31}$")
 
 def _when(**kwargs: object) -> fields.AwareDateTime:
     """A time with its offset; one without is read in the server's zone (Asia/Shanghai)."""
-    return fields.AwareDateTime(default_timezone=SERVER_ZONE, **kwargs)  # type: ignore[arg-type]
+    return fields.AwareDateTime(
+        default_timezone=SERVER_ZONE,
+        validate=IN_SERVICE_TIME,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 class StationSchema(Schema):
     """A station."""
 
     id = fields.Integer(dump_only=True)
-    community_id = fields.Integer(required=True, strict=True)
+    community_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     address = fields.String(load_default="", validate=validate.Length(max=255))
     lat = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LAT)
@@ -42,7 +46,7 @@ class StationUpdateSchema(StationSchema):
 class StationQuerySchema(Schema):
     """Which community's stations."""
 
-    community_id = fields.Integer(required=True)
+    community_id = fields.Integer(required=True, validate=FITS_INT)
 
 
 class StationListSchema(Schema):
@@ -56,8 +60,8 @@ class ActivitySchema(Schema):
     """An activity."""
 
     id = fields.Integer(dump_only=True)
-    community_id = fields.Integer(required=True, strict=True)
-    station_id = fields.Integer(allow_none=True, strict=True)
+    community_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
+    station_id = fields.Integer(allow_none=True, strict=True, validate=FITS_INT)
     title = fields.String(required=True, validate=validate.Length(min=1, max=100))
     kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
@@ -98,7 +102,7 @@ class ActivityUpdateSchema(ActivitySchema):
 class ActivityQuerySchema(PageArgs):
     """Filters of the activity list."""
 
-    community_id = fields.Integer()
+    community_id = fields.Integer(validate=FITS_INT)
     from_ = _when(data_key="from")
     to = _when()
 
@@ -183,8 +187,8 @@ class BatchItemSchema(Schema):
     """One offline scan: who (their code, or their id), where, in or out, when, and its nonce."""
 
     member_token = fields.String(validate=validate.Length(min=1, max=64))
-    user_id = fields.Integer(strict=True)
-    activity_id = fields.Integer(required=True, strict=True)
+    user_id = fields.Integer(strict=True, validate=FITS_INT)
+    activity_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
     kind = fields.String(required=True, validate=validate.OneOf(["in", "out"]))
     at = _when(required=True)
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))

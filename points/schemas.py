@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.schemas import LocalDateTime, PageArgs
+from server.schemas import FITS_INT, MAX_INT, LocalDateTime, PageArgs
 
 CODE = validate.Regexp(r"^[A-Z][A-Z0-9_]{1,31}$", error="upper snake case, 2-32 characters")
 
@@ -39,8 +39,8 @@ class RuleSchema(Schema):
     category = fields.String(required=True, validate=validate.Length(min=1, max=32))
     points = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
     unit = fields.String(required=True, validate=validate.OneOf(["event", "hour"]))
-    daily_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
-    yearly_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    daily_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_INT))
+    yearly_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_INT))
     party_member_multiplier = fields.Decimal(
         allow_none=True, places=2, as_string=True, validate=validate.Range(min=0.01, max=99)
     )
@@ -71,7 +71,7 @@ class RuleListSchema(Schema):
 class AdjustmentSchema(Schema):
     """A staff correction of a user's points."""
 
-    user_id = fields.Integer(required=True, strict=True)
+    user_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
     amount = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=-1_000_000, max=1_000_000)
     )
@@ -99,7 +99,7 @@ class ReverseSchema(Schema):
 class LeaderboardArgs(Schema):
     """Which leaderboard."""
 
-    community_id = fields.Integer()
+    community_id = fields.Integer(validate=FITS_INT)
     org = fields.String(metadata={"description": "an org code: every community below it"})
     period = fields.String(load_default="month", validate=validate.OneOf(["month", "year", "all"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))

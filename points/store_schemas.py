@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas import SERVER_ZONE, LocalDateTime, PageArgs
+from server.schemas import FITS_INT, IN_SERVICE_TIME, MAX_INT, SERVER_ZONE, LocalDateTime, PageArgs
 
 STATUSES = ["requested", "approved", "rejected", "cancelled", "expired", "picked_up"]
 
@@ -13,7 +13,7 @@ class ItemSchema(Schema):
     """An item of the supermarket."""
 
     id = fields.Integer(dump_only=True)
-    community_id = fields.Integer(required=True, strict=True)
+    community_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     description = fields.String(load_default="", validate=validate.Length(max=1000))
     photo_url = fields.String(allow_none=True, validate=validate.Length(max=255))
@@ -21,10 +21,14 @@ class ItemSchema(Schema):
     points_price = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1_000_000))
     stock = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=1_000_000))
     stock_available = fields.Function(lambda item: item.stock - item.reserved, dump_only=True)
-    per_user_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    per_user_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_INT))
     limit_period = fields.String(load_default="month", validate=validate.OneOf(["month", "year", "ever"]))
-    on_sale_from = fields.AwareDateTime(allow_none=True, default_timezone=SERVER_ZONE)
-    on_sale_until = fields.AwareDateTime(allow_none=True, default_timezone=SERVER_ZONE)
+    on_sale_from = fields.AwareDateTime(
+        allow_none=True, default_timezone=SERVER_ZONE, validate=IN_SERVICE_TIME
+    )
+    on_sale_until = fields.AwareDateTime(
+        allow_none=True, default_timezone=SERVER_ZONE, validate=IN_SERVICE_TIME
+    )
     requires_approval = fields.Boolean(load_default=True)
     active = fields.Boolean(load_default=True)
 
@@ -41,7 +45,7 @@ class ItemUpdateSchema(ItemSchema):
 class ItemQuerySchema(Schema):
     """Which community's supermarket."""
 
-    community_id = fields.Integer(required=True)
+    community_id = fields.Integer(required=True, validate=FITS_INT)
 
 
 class ItemListSchema(Schema):
@@ -54,7 +58,7 @@ class ItemListSchema(Schema):
 class RedemptionRequestSchema(Schema):
     """What a member asks for."""
 
-    item_id = fields.Integer(required=True, strict=True)
+    item_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
     quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100))
 
 
@@ -85,7 +89,11 @@ class StaffRedemptionSchema(RedemptionSchema):
 class BulkApproveSchema(Schema):
     """Redemptions to approve at once."""
 
-    ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=100))
+    ids = fields.List(
+        fields.Integer(strict=True, validate=FITS_INT),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+    )
 
 
 class BulkResultSchema(Schema):
@@ -98,7 +106,7 @@ class RedemptionQuerySchema(PageArgs):
     """Filters of the staff list."""
 
     status = fields.String(validate=validate.OneOf(STATUSES))
-    community_id = fields.Integer()
+    community_id = fields.Integer(validate=FITS_INT)
 
 
 class PickupSchema(Schema):

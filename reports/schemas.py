@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from server.schemas import IN_SERVICE_DATE
+
 
 class ReportArgs(Schema):
     """``?org=CODE&from=YYYY-MM-DD&to=YYYY-MM-DD`` (local dates, both included)."""
@@ -11,9 +13,14 @@ class ReportArgs(Schema):
     org = fields.String(metadata={"description": "org unit code; default: the caller's own org unit"})
     date_from = fields.Date(
         data_key="from",
+        validate=IN_SERVICE_DATE,
         metadata={"description": "first day (Asia/Shanghai); default: 1 January of `to`'s year"},
     )
-    date_to = fields.Date(data_key="to", metadata={"description": "last day, included; default: today"})
+    date_to = fields.Date(
+        data_key="to",
+        validate=IN_SERVICE_DATE,
+        metadata={"description": "last day, included; default: today"},
+    )
 
 
 class ReportOrgSchema(Schema):

@@ -102,6 +102,11 @@ def build(report: Report) -> bytes:
             for v in report.top_volunteers
         ],
     )
+    for worksheet in book.worksheets:
+        for cells in worksheet.iter_rows():
+            for cell in cells:
+                if cell.data_type == "f":  # no formulas here: text starting with "=" (a name) stays text
+                    cell.data_type = "s"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -14,7 +14,7 @@ import checkin
 import points
 import reports
 import wishes
-from server import cli, console, db, errors, extensions, files
+from server import cli, console, db, errors, extensions, files, inputs
 from server.config import Settings
 from server.notifications import console as notifications_console
 from server.users import console as users_console
@@ -29,7 +29,7 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder="static")
     app.config.update(settings.flask_config())
     app.config.update(config_override or {})
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json = extensions.JSONProvider(app)  # Chinese as is; Decimal as a number
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     # One reverse proxy in front (nginx): trust its X-Forwarded-For/-Proto for addresses and rate limits.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
@@ -41,6 +41,7 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_limiter(app)
     extensions.init_api(app)
     errors.init_app(app)
+    inputs.init_app(app)
     wechat.init_app(app)
     cli.init_app(app)
     register_blueprints(app)

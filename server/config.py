@@ -134,6 +134,7 @@ class Settings:
     NOTIFICATION_TEMPLATES_FILE: str | None = None
     CHECKIN_TOKEN_KEYS: str | None = None
     CHECKIN_PRINTED_CODE: str = "auto"
+    CHECKIN_RATE_LIMIT: str = "30 per minute"
     STORE_REQUEST_DAYS: int = 7
     STORE_PICKUP_DAYS: int = 14
     OUTBOX_BACKLOG_WARN_SECONDS: int = 300
@@ -174,6 +175,7 @@ class Settings:
             NOTIFICATION_TEMPLATES_FILE=_env(env, "NOTIFICATION_TEMPLATES_FILE", parse_str, None),
             CHECKIN_TOKEN_KEYS=_env(env, "CHECKIN_TOKEN_KEYS", parse_str, None),
             CHECKIN_PRINTED_CODE=_env(env, "CHECKIN_PRINTED_CODE", parse_printed_code, "auto"),
+            CHECKIN_RATE_LIMIT=_env(env, "CHECKIN_RATE_LIMIT", parse_str, defaults.CHECKIN_RATE_LIMIT),
             STORE_REQUEST_DAYS=_env(env, "STORE_REQUEST_DAYS", parse_int, 7),
             STORE_PICKUP_DAYS=_env(env, "STORE_PICKUP_DAYS", parse_int, 14),
             OUTBOX_BACKLOG_WARN_SECONDS=_env(env, "OUTBOX_BACKLOG_WARN_SECONDS", parse_int, 300),

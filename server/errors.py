@@ -6,6 +6,8 @@ import logging
 from typing import Any, ClassVar
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,9 @@ def _handle_app_error(exc: AppError) -> Response:
 
 
 def _handle_http_exception(exc: HTTPException) -> Response:
+    original = getattr(exc, "original_exception", None)  # an error raised after the view (the commit)
+    if original is not None and database_unreachable(original):
+        return _database_unavailable(original)
     status = exc.code or 500
     code = HTTP_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
     details: dict[str, Any] = {}
@@ -171,9 +176,48 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     return response
 
 
+def _handle_unstorable_value(exc: DataError) -> Response:
+    """A value the database cannot hold that validation let through (a number beyond an `integer`
+    column, a NUL character in text, a date out of range): the client's input, so 422, never a 500."""
+    log.warning(
+        "database refused a value on %s %s: %s", request.method, request.path, type(exc.orig).__name__
+    )
+    return error_response("VALIDATION_ERROR", 422, {"reason": "value_not_storable"})
+
+
+# SQLSTATEs of a server going away: admin_shutdown, crash_shutdown, cannot_connect_now (class 08 too).
+_UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, the connection lost).
+
+    A connection that failed or broke: SQLAlchemy saw a disconnect, or the driver's OperationalError has no
+    SQLSTATE (raised by the client, e.g. connection refused) or a connection one. Errors PostgreSQL itself
+    answered (deadlock, serialization, lock timeout: OperationalErrors too) are not.
+    """
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", "")  # psycopg's; other drivers have none and are not judged
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
+
+
+def _database_unavailable(exc: BaseException) -> Response:
+    """503, not 500: the request may succeed once the database is back (the pool reconnects)."""
+    reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [""])[0]
+    log.warning("database unreachable on %s %s: %s", request.method, request.path, reason)
+    return error_response("SERVICE_UNAVAILABLE", 503, {"database": "unavailable"})
+
+
 def _handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _handle_http_exception(exc)
+    if database_unreachable(exc):
+        return _database_unavailable(exc)
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response("INTERNAL_ERROR", 500)
 
@@ -182,4 +226,5 @@ def init_app(app: Flask) -> None:
     """Render every error as the JSON envelope (after flask-smorest, to replace its handler)."""
     app.register_error_handler(AppError, _handle_app_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DataError, _handle_unstorable_value)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import redis
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api
+from marshmallow import fields
+from werkzeug.routing import IntegerConverter, Map
 
 from server.db import db
-from server.schemas import ErrorSchema
+from server.schemas import MAX_INT, ErrorSchema
 
 migrate = Migrate()
 
@@ -20,6 +25,47 @@ class LinliApi(Api):
     """flask-smorest's Api documenting our error envelope instead of its own."""
 
     ERROR_SCHEMA = ErrorSchema
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, Chinese kept as is, and a Decimal (a coordinate read from a Numeric column) as the
+    JSON number the OpenAPI document promises; Flask's default writes it as a string."""
+
+    ensure_ascii = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        """Decimal → number; the rest as Flask does."""
+        if isinstance(o, Decimal):
+            return float(o)
+        return DefaultJSONProvider.default(o)
+
+
+def decimal2properties(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Document a Decimal field as it is on the wire: a number with numeric bounds (apispec writes
+    them as strings, which makes the document invalid), or with ``as_string`` a string such as "1.50"."""
+    if not isinstance(field, fields.Decimal):
+        return {}
+    bounds: dict[str, Any] = {key: float(ret.pop(key)) for key in ("minimum", "maximum") if key in ret}
+    if field.as_string:
+        extensions = {f"x-{key}": value for key, value in bounds.items()}
+        return {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$", **extensions}
+    return bounds
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: at most 2**31 - 1, the largest id an `integer` column holds, so a
+    larger number in a path is a 404 from the router instead of an error from the database."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = MAX_INT,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def client_address() -> str:
@@ -56,7 +102,9 @@ def init_api(app: Flask) -> Api:
             "info": {"description": "The HTTP contract of the Linli mini program and console. See API.md."},
         },
     )
+    app.url_map.converters["int"] = IdConverter  # before any route is added; documented as a maximum
     api = LinliApi(app)
+    api.ma_plugin.converter.add_attribute_function(decimal2properties)
     app.extensions["linli_api"] = api
     return api
 

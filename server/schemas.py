@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, fields, validate
 
 MAX_PAGE_SIZE = 100
+MAX_INT = 2**31 - 1  # ids, counts and amounts live in PostgreSQL `integer` columns
+# Every integer a client sends fits such a column: a larger one is a 422 here, not an error from the database.
+FITS_INT = validate.Range(min=-(2**31), max=MAX_INT)
+# Times and dates a client sends lie in 2000-2099: in the far past Shanghai had no whole-minute offset
+# (LMT +08:05:43, not an RFC 3339 time on the way out), and near year 1 or 9999 date arithmetic overflows.
+IN_SERVICE_TIME = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC))
+IN_SERVICE_DATE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 SERVER_ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -24,7 +31,7 @@ class LocalDateTime(fields.DateTime):
 class PageArgs(Schema):
     """``?page=1&page_size=20`` (page_size at most 100)."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 

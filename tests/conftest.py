@@ -224,7 +224,13 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         request.getfixturevalue("wechat_fake").state.reset()
     if "app" not in request.fixturenames:
         return
-    flask_app: Flask = request.getfixturevalue("app")
+    problems = reset_app_state(request.getfixturevalue("app"))
+    assert not problems, "ledger invariants broken after the test:\n" + "\n".join(problems)
+
+
+def reset_app_state(flask_app: Flask) -> list[str]:
+    """Check the ledger, then empty every table (keeping what the migrations seeded), the rate limits and
+    Redis keys; returns what the ledger check found (empty when the invariants hold)."""
     from points.verify import verify_ledger
     from server.db import db
     from server.extensions import limiter
@@ -251,7 +257,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     redis_client = flask_app.extensions.get("linli_redis")
     if redis_client is not None:
         _delete_prefix(redis_client, flask_app.config["REDIS_PREFIX"])
-    assert not problems, "ledger invariants broken after the test:\n" + "\n".join(problems)
+    return problems
 
 
 @pytest.fixture

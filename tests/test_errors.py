@@ -173,6 +173,11 @@ def boundary_app(make_database, wechat_fake) -> Iterator[Flask]:
         keep_changes_despite_error()
         raise Unauthorized("TOKEN_INVALID_LOGIN")
 
+    @flask_app.post("/_test/write-then-unstorable")
+    def write_then_unstorable():
+        create_org("district", "越界区", "UNSTORABLE")
+        return {"org": db.session.get(OrgUnit, 2**40) is None}  # PostgreSQL: integer out of range
+
     @flask_app.post("/_test/write")
     def write():
         org = create_org("district", "成功区", "OK1")
@@ -243,3 +248,21 @@ def test_keeping_changes_does_not_leak_into_the_next_request(boundary):
     client.post("/_test/write-then-keep-despite-401")
     error_of(client.post("/_test/write-then-crash"), 500)
     assert org_codes(boundary) == {"KEPT"}
+
+
+@pytest.mark.postgres
+def test_a_value_the_database_refuses_is_a_422_and_nothing_is_committed(boundary):
+    # The net behind input validation: sqlalchemy's DataError (a number beyond an integer column, a NUL
+    # in text, a date out of range) is the client's input, never a 500.
+    error = error_of(boundary.test_client().post("/_test/write-then-unstorable"), 422)
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"] == {"reason": "value_not_storable"}
+    assert org_codes(boundary) == set()
+
+
+def test_an_id_beyond_the_integer_range_in_a_path_is_a_404_from_the_router(client):
+    # <int:...> stops at 2**31 - 1, the largest id an integer column holds (found by the fuzz run: 500).
+    error = error_of(client.get(f"/api/v1/communities/{2**31}/volunteers"), 404)
+    assert error["code"] == "NOT_FOUND"
+    error = error_of(client.delete(f"/api/v1/communities/{10**36}/volunteers/1"), 404)
+    assert error["code"] == "NOT_FOUND"

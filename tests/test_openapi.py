@@ -93,3 +93,14 @@ def test_every_asset_of_the_docs_page_is_served(client):
         assert response.status_code == 200, url
         assert response.get_data(), url
         response.close()
+
+
+def test_the_document_is_valid_where_apispec_wrote_decimal_bounds_as_strings(spec):
+    # Found by the fuzz run: schemathesis refused the document ("90.000000" is not a number).
+    lat = spec["components"]["schemas"]["Station"]["properties"]["lat"]
+    assert (lat["type"], lat["minimum"], lat["maximum"]) == ("number", -90.0, 90.0)
+
+
+def test_path_ids_are_documented_with_the_largest_id(spec):
+    parameters = spec["paths"]["/api/v1/wishes/{wish_id}"]["parameters"]
+    assert parameters[0]["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}

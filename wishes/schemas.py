@@ -7,12 +7,14 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from server.files.services import file_url
-from server.schemas import LocalDateTime, PageArgs
+from server.schemas import FITS_INT, IN_SERVICE_DATE, LocalDateTime, PageArgs
 from server.users.models import mask_name
 from wishes.models import WISH_STATUSES, Wish
 from wishes.services import Viewer, masked_resident
 
-PHOTOS = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=6))
+PHOTOS = fields.List(
+    fields.Integer(strict=True, validate=FITS_INT), load_default=list, validate=validate.Length(max=6)
+)
 
 
 class WishCreateSchema(Schema):
@@ -21,9 +23,11 @@ class WishCreateSchema(Schema):
     title = fields.String(required=True, validate=validate.Length(min=2, max=50))
     content = fields.String(required=True, validate=validate.Length(min=5, max=1000))
     category = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    community_id = fields.Integer(strict=True)
+    community_id = fields.Integer(strict=True, validate=FITS_INT)
     photos = PHOTOS
-    wanted_by = fields.Date(allow_none=True, metadata={"description": "期望完成日期 (YYYY-MM-DD)"})
+    wanted_by = fields.Date(
+        allow_none=True, validate=IN_SERVICE_DATE, metadata={"description": "期望完成日期 (YYYY-MM-DD)"}
+    )
     contact_name = fields.String(validate=validate.Length(max=32))
     contact_phone = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9+\- ]{5,20}$"))
     address = fields.String(allow_none=True, validate=validate.Length(max=100))
@@ -153,7 +157,7 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
 class WallQuerySchema(PageArgs):
     """The wall's filters; staff get every status of their communities."""
 
-    community_id = fields.Integer()
+    community_id = fields.Integer(validate=FITS_INT)
     status = fields.String(validate=validate.OneOf(WISH_STATUSES))
     category = fields.String(validate=validate.Length(max=20))
     sort = fields.String(load_default="newest", validate=validate.OneOf(["newest", "deadline"]))
@@ -175,7 +179,7 @@ class MyClaimsQuerySchema(PageArgs):
 class StoriesQuerySchema(PageArgs):
     """Stories of a community, or of every community under an org unit."""
 
-    community_id = fields.Integer()
+    community_id = fields.Integer(validate=FITS_INT)
     org = fields.String(validate=validate.Length(max=32), metadata={"description": "an org code"})
 
 

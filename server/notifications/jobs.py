@@ -8,7 +8,7 @@ from datetime import timedelta
 from server.db import db, utcnow
 from server.jobs import job, periodic, retry_with_backoff
 from server.notifications import services
-from server.wechat.errors import WeChatError
+from server.wechat.errors import WeChatError, WeChatNoAnswer
 from server.wechat.factory import wechat_client
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ def deliver_outbox(outbox_id: int) -> str:
     db.session.commit()
     try:
         wechat_client().send_subscribe_message(send.openid, send.template_id, send.data, page=send.page)
+    except WeChatNoAnswer as exc:
+        # WeChat may have delivered it: as after a crash mid-send, it is not sent a second time.
+        services.finish_wechat(send, "unknown", None, exc.errmsg)
+        services.mark_processed(outbox_id)
+        return "unknown (no answer)"
     except WeChatError as exc:
         if exc.permanent:
             services.finish_wechat(send, "failed", exc.errcode, exc.errmsg)

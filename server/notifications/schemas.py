@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas import LocalDateTime, PageArgs
+from server.schemas import FITS_INT, LocalDateTime, PageArgs
 
 
 class NotificationSchema(Schema):
@@ -39,7 +39,7 @@ class InboxSchema(Schema):
 class MarkReadSchema(Schema):
     """Which notifications to mark read: ``ids``, or ``all``."""
 
-    ids = fields.List(fields.Integer(strict=True), validate=validate.Length(max=500))
+    ids = fields.List(fields.Integer(strict=True, validate=FITS_INT), validate=validate.Length(max=500))
     all = fields.Boolean(load_default=False)
 
 

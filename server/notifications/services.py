@@ -141,6 +141,8 @@ def publish(event_name: str, recipients: list[int], payload: dict[str, Any]) -> 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
     """Hand committed outbox rows to the job queue; if that fails they wait for the relay."""
+    if session.in_nested_transaction():
+        return  # a savepoint was released (after_commit fires for that too): nothing is committed yet
     ids = session.info.pop("linli_outbox", None)
     if not ids:
         return
@@ -157,6 +159,10 @@ def _dispatch_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        # Only a savepoint: rows published before it still commit. Those published inside it are kept
+        # too; their jobs find no row and do nothing.
+        return
     session.info.pop("linli_outbox", None)
 
 

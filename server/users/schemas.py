@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from server.orgs.schemas import OrgUnitSchema
-from server.schemas import LocalDateTime, PageArgs
+from server.schemas import FITS_INT, LocalDateTime, PageArgs
 
 
 class MeSchema(Schema):
@@ -27,7 +27,7 @@ class MePatchSchema(Schema):
     """Fields a user may change about themself."""
 
     nickname = fields.String(validate=validate.Length(max=64))
-    community_id = fields.Integer()
+    community_id = fields.Integer(validate=FITS_INT)
 
 
 class PhoneCodeSchema(Schema):
@@ -39,7 +39,7 @@ class PhoneCodeSchema(Schema):
 class PartyReportCreateSchema(Schema):
     """A report (报到) to a community as a party member."""
 
-    community_id = fields.Integer(required=True)
+    community_id = fields.Integer(required=True, validate=FITS_INT)
     branch = fields.String(required=True, validate=validate.Length(min=1, max=100))
     employer = fields.String(allow_none=True, validate=validate.Length(max=100))
 
@@ -75,7 +75,7 @@ class ReasonSchema(Schema):
 class VolunteerCreateSchema(Schema):
     """The resident to register as a volunteer of the community."""
 
-    user_id = fields.Integer(required=True, strict=True)
+    user_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
 
 
 class VolunteerSchema(Schema):

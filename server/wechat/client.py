@@ -18,6 +18,7 @@ from server.wechat.errors import (
     WeChatError,
     WeChatInvalidData,
     WeChatNetworkError,
+    WeChatNoAnswer,
     WeChatRateLimited,
     WeChatTokenInvalid,
     error_for,
@@ -129,18 +130,21 @@ class WeChatClient:
                 cached = self._cache.get(self._token_key)
                 if cached:
                     return cached
-            body = self._json(
-                self._send(
-                    "POST",
-                    "/cgi-bin/stable_token",
-                    body={
-                        "grant_type": "client_credential",
-                        "appid": self.appid,
-                        "secret": self._secret,
-                        "force_refresh": force_refresh,
-                    },
+            try:
+                body = self._json(
+                    self._send(
+                        "POST",
+                        "/cgi-bin/stable_token",
+                        body={
+                            "grant_type": "client_credential",
+                            "appid": self.appid,
+                            "secret": self._secret,
+                            "force_refresh": force_refresh,
+                        },
+                    )
                 )
-            )
+            except WeChatNoAnswer as exc:  # fetching a token has no effect worth knowing about
+                raise WeChatNetworkError(exc.errmsg) from None
             token, expires_in = body.get("access_token"), body.get("expires_in")
             if not isinstance(token, str) or not token or not isinstance(expires_in, int):
                 raise WeChatNetworkError("stable_token answer without access_token/expires_in")
@@ -266,7 +270,9 @@ class WeChatClient:
             resp = self._session.request(
                 method, self.api_base + path, params=params, data=data, headers=headers, timeout=self._timeout
             )
-        except requests.Timeout:
+        except requests.ReadTimeout:  # sent, but no answer: it may have taken effect
+            raise WeChatNoAnswer(f"{method} {path}: timed out waiting for the answer") from None
+        except requests.Timeout:  # could not connect: nothing was sent
             raise WeChatNetworkError(f"{method} {path}: timed out") from None
         except requests.RequestException as exc:
             # Not chained: the exception's text carries the URL, with the secret in the query.

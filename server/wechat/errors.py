@@ -95,6 +95,13 @@ class WeChatNetworkError(WeChatError):
         return f"WeChat network error: {self.errmsg}"
 
 
+class WeChatNoAnswer(WeChatNetworkError):
+    """The request went out but no answer came within the read timeout: it may have taken effect.
+
+    Retrying is safe for reads and for the token; a subscribe message may already have reached the user.
+    """
+
+
 _BY_CODE: dict[int, type[WeChatError]] = {
     code: cls
     for cls in (

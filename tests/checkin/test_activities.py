@@ -210,3 +210,27 @@ def test_thirty_members_racing_for_ten_places_get_exactly_ten(
     with app.app_context():
         assert db.session.get(Activity, activity["id"]).taken == 10
         assert db.session.scalar(select(func.count()).select_from(Signup)) == 10
+
+
+def test_ids_beyond_the_integer_range_are_a_422_not_a_500(client, staff_headers, org_tree):
+    # Found by the fuzz run: community and station ids no integer column holds reached PostgreSQL.
+    assert client.get(f"/api/v1/stations?community_id={2**31}", headers=staff_headers).status_code == 422
+    response = _activity(client, staff_headers, org_tree, station_id=2**40)
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["station_id"]
+
+
+def test_times_out_of_range_are_a_422(client, staff_headers, org_tree):
+    # Found by the fuzz run: an activity starting in 1237 was stored and answered with Shanghai's local
+    # mean time offset of then (+08:05:43), which is no RFC 3339 date-time.
+    response = _activity(client, staff_headers, org_tree, starts_at="1237-06-21T18:36:07+05:16")
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["starts_at"]
+
+
+def test_coordinates_are_json_numbers_as_documented(client, staff_headers, org_tree):
+    # Found by the fuzz run: lat/lng (Numeric columns) came out as strings ("31.230400"), the document
+    # says numbers.
+    body = {"community_id": org_tree["C1"].id, "name": "驿站", "lat": 31.2304, "lng": 121.4737}
+    station = client.post("/api/v1/stations", json=body, headers=staff_headers).get_json()
+    assert (station["lat"], station["lng"]) == (31.2304, 121.4737)

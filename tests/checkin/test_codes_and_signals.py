@@ -117,3 +117,11 @@ def test_one_phone_checking_in_several_accounts_is_flagged(app, client, clock, a
         with app.app_context():
             flags.append(db.session.get(CheckIn, response.get_json()["id"]).flags)
     assert flags == [[], ["shared_device"]]
+
+
+def test_the_png_form_of_a_code_is_documented(client):
+    # Found by the fuzz run: ?format=png answered image/png, the document listed only JSON.
+    spec = client.get("/api/openapi.json").get_json()
+    for path in ("/api/v1/activities/{activity_id}/code", "/api/v1/stations/{station_id}/code"):
+        content = spec["paths"][path]["get"]["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "image/png"}

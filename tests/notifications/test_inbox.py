@@ -113,3 +113,11 @@ def test_data_fields_are_cut_to_wechat_limits(key, value, sent):
 
 def test_render_leaves_missing_values_empty():
     assert render("{memo}，当前可用积分 {available}。", {"memo": "x"}) == "x，当前可用积分 。"
+
+
+def test_an_inbox_id_beyond_the_integer_range_is_a_422_not_a_500(client, login_user):
+    response = client.post(
+        "/api/v1/me/notifications/read", json={"ids": [2**40]}, headers=bearer(login_user())
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"

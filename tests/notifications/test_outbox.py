@@ -7,12 +7,13 @@ import redis
 from sqlalchemy import func, select
 
 from server.db import db, utcnow
-from server.jobs import QUEUES, queue, schedule_periodic
+from server.jobs import QUEUES, job_id, queue, schedule_periodic
 from server.notifications import jobs as notification_jobs
 from server.notifications import services
 from server.notifications.jobs import deliver_outbox, relay_outbox
 from server.notifications.models import Delivery, Notification, OutboxMessage, SubscriptionGrant
 from server.notifications.services import publish
+from server.wechat.errors import WeChatNoAnswer
 from tests.conftest import bearer
 
 SEND = "/cgi-bin/message/subscribe/send"
@@ -279,3 +280,59 @@ def test_jobs_status_shows_queues_and_the_outbox(app, member, adjust):
     output = app.test_cli_runner().invoke(args=["jobs", "status"]).output
     assert "queue default  queued      1" in output
     assert "outbox   waiting      1" in output
+
+
+def _queued_ids(app):
+    with app.app_context():
+        return {job_id for name in QUEUES for job_id in queue(name, app.extensions["linli_redis"]).job_ids}
+
+
+def test_a_released_savepoint_does_not_dispatch_before_the_commit(app, member):
+    # SQLAlchemy's after_commit also fires when a savepoint is released. Dispatching then let a worker
+    # run the job before the row was committed ("nothing to do"), and the finished job's id then kept
+    # the relay from handing the row over for minutes (bulk approvals publish inside savepoints).
+    if app.extensions.get("linli_redis") is None:
+        pytest.skip("needs Redis")
+    user_id = member()["user"]["id"]
+    with app.app_context():
+        with db.session.begin_nested():
+            [outbox_id] = publish("points.adjusted", [user_id], {})
+        assert _queued(app) == 0
+        db.session.commit()
+        expected = job_id("outbox", outbox_id)
+    assert _queued_ids(app) == {expected}
+
+
+def test_a_rolled_back_savepoint_keeps_what_was_published_before_it(app, member):
+    if app.extensions.get("linli_redis") is None:
+        pytest.skip("needs Redis")
+    user_id = member()["user"]["id"]
+    with app.app_context():
+        [kept] = publish("points.adjusted", [user_id], {})
+        with pytest.raises(LookupError), db.session.begin_nested():
+            publish("points.adjusted", [user_id], {})
+            raise LookupError("a refusal inside the savepoint")
+        db.session.commit()
+        expected = job_id("outbox", kept)
+    assert expected in _queued_ids(app)
+
+
+def test_a_send_without_an_answer_is_marked_unknown_and_not_retried(app, member, adjust, monkeypatch):
+    tokens = member()
+    with app.app_context():
+        monkeypatch.setattr(deliver_outbox, "enqueue", lambda *a, **k: True)
+    adjust(tokens["user"]["id"])
+    [outbox] = _one(app, OutboxMessage)
+
+    def no_answer(*args, **kwargs):
+        raise WeChatNoAnswer("POST /cgi-bin/message/subscribe/send: timed out waiting for the answer")
+
+    monkeypatch.setattr(app.extensions["linli_wechat"], "send_subscribe_message", no_answer)
+    with app.app_context():
+        assert deliver_outbox(outbox.id) == "unknown (no answer)"
+    monkeypatch.undo()
+    with app.app_context():
+        assert deliver_outbox(outbox.id) == "nothing to do"  # processed: never sent a second time
+    [delivery] = _one(app, Delivery)
+    assert (delivery.status, delivery.attempts) == ("unknown", 1)
+    assert "timed out" in delivery.error

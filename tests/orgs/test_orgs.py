@@ -312,3 +312,10 @@ def test_seed_demo_is_idempotent_and_prints_working_demo_logins(app, client):
         username, password = words[2], words[4]
         response = client.post("/api/v1/auth/staff", json={"username": username, "password": password})
         assert response.status_code == 200, (username, response.get_json())
+
+
+def test_a_page_beyond_the_integer_range_is_a_422_not_a_500(client):
+    # Found by the fuzz run: the offset of page 4467788274826644992 overflowed in PostgreSQL.
+    response = client.get("/api/v1/communities?page=4467788274826644992")
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["page"]

@@ -254,3 +254,34 @@ def test_a_resident_without_a_community_must_name_one(client, login_user, app):
     assert (response.status_code, response.get_json()["error"]["code"]) == (422, "NO_COMMUNITY")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_numbers_beyond_the_integer_range_are_a_422_not_a_500(client, member, make_staff, login_staff):
+    # Found by the fuzz run: a user id and caps no integer column holds reached PostgreSQL.
+    admin = bearer(login_staff(make_staff(role="admin", org="D1")))
+    response = client.post(
+        "/api/v1/points/adjustments", json={"user_id": 2**31, "amount": 5, "reason": "x"}, headers=admin
+    )
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["user_id"]
+    rule = {
+        "code": "BIG_CAP",
+        "name": "大",
+        "category": "志愿",
+        "points": 1,
+        "unit": "event",
+        "daily_cap": 2**31,
+    }
+    response = client.post("/api/v1/points/rules", json=rule, headers=admin)
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["daily_cap"]
+    assert client.get(f"/api/v1/points/leaderboard?community_id={2**31}", headers=admin).status_code == 422
+
+
+def test_the_multiplier_is_documented_as_the_string_it_is(client):
+    # Found by the fuzz run: the document said number with the bounds "0.01" and "99.00" (strings, an
+    # invalid OpenAPI document); the API answers "1.50".
+    spec = client.get("/api/openapi.json").get_json()
+    multiplier = spec["components"]["schemas"]["Rule"]["properties"]["party_member_multiplier"]
+    assert (multiplier["type"], multiplier["format"]) == ("string", "decimal")
+    assert (multiplier["x-minimum"], multiplier["x-maximum"]) == (0.01, 99.0)

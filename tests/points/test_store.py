@@ -345,3 +345,29 @@ def test_the_member_sees_the_pickup_code_as_a_qr(client, staff, item, member):
         f"/api/v1/redemptions/{redemption['id']}/pickup-qr", headers=bearer(member(0, "other"))
     )
     assert other.status_code == 404
+
+
+def test_ids_beyond_the_integer_range_are_a_422_not_a_500(client, staff, member, org_tree):
+    # Found by the fuzz run: community and item ids no integer column holds reached PostgreSQL.
+    tokens = member(points=0)
+    assert (
+        client.get("/api/v1/store/items?community_id=2833012202", headers=bearer(tokens)).status_code == 422
+    )
+    assert client.get(f"/api/v1/redemptions?community_id={-(2**50)}", headers=staff).status_code == 422
+    response = _redeem(client, tokens, 2**31)
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["item_id"]
+    approve = client.post("/api/v1/redemptions/approve", json={"ids": [1, 2**31]}, headers=staff)
+    assert approve.status_code == 422, approve.get_json()
+
+
+def test_sale_times_out_of_range_are_a_422(client, staff, org_tree):
+    body = {
+        "community_id": org_tree["C1"].id,
+        "name": "大米",
+        "points_price": 10,
+        "on_sale_from": "1237-06-21T00:00:00Z",
+    }
+    response = client.post("/api/v1/store/items", json=body, headers=staff)
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["on_sale_from"]

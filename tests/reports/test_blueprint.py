@@ -97,3 +97,10 @@ def test_the_export_of_an_empty_period_still_has_every_sheet(client, staff_of):
     response = client.get("/api/v1/reports/export", query_string=query, headers=headers)
     assert response.status_code == 200
     check_workbook(response.get_data(), summary)
+
+
+def test_dates_out_of_range_are_a_422(client, staff_of):
+    # Near year 1 the local-midnight arithmetic of a period has nowhere to go.
+    response = get_summary(client, staff_of("C1"), "C1", "0001-01-01", "0001-01-02")
+    assert response.status_code == 422, response.get_json()
+    assert set(response.get_json()["error"]["details"]["fields"]) == {"from", "to"}

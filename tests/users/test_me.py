@@ -70,3 +70,10 @@ def test_masks():
     assert mask_name("张三丰") == "张**"
     assert mask_name("李") == "李*"
     assert mask_name("") == "匿名"
+
+
+def test_a_community_id_beyond_the_integer_range_is_a_422_not_a_500(client, login_user):
+    # Found by the fuzz run: an id no integer column holds reached PostgreSQL ("integer out of range").
+    response = client.patch("/api/v1/me", json={"community_id": 2**31}, headers=bearer(login_user()))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["community_id"]

@@ -21,6 +21,7 @@ from server.wechat.errors import (
     WeChatInvalidRecipient,
     WeChatInvalidTemplate,
     WeChatNetworkError,
+    WeChatNoAnswer,
     WeChatRateLimited,
     WeChatTokenInvalid,
     WeChatUserRefused,
@@ -246,6 +247,28 @@ def test_injected_delay_times_out(fake_url: str, control: FakeControl) -> None:
             slow.code2session("oscar")
         assert info.value.retryable
         assert "fake-secret" not in str(info.value)
+
+
+def test_a_send_without_an_answer_may_have_been_delivered(fake_url: str, control: FakeControl) -> None:
+    # A read timeout means the message went out and WeChat may have delivered it: the caller must be able
+    # to tell that from a failure where nothing was sent (the delivery job does not resend it).
+    with WeChatClient(fake_url, APPID, "fake-secret", MemoryTokenCache(), timeout=(2.0, 0.2)) as slow:
+        openid = slow.code2session("olga").openid
+        slow.access_token()
+        control.fail(SEND, times=1, delay=1.0)
+        with pytest.raises(WeChatNoAnswer, match="timed out waiting for the answer"):
+            slow.send_subscribe_message(openid, "tmpl", {"thing1": "hi"})
+        assert control.calls(SEND) == 1
+
+
+def test_a_token_fetch_without_an_answer_is_a_network_error(fake_url: str, control: FakeControl) -> None:
+    with WeChatClient(fake_url, APPID, "fake-secret", MemoryTokenCache(), timeout=(2.0, 0.2)) as slow:
+        openid = slow.code2session("pavel").openid
+        control.fail(TOKEN, times=1, delay=1.0)
+        with pytest.raises(WeChatNetworkError) as info:  # the message itself was never sent
+            slow.send_subscribe_message(openid, "tmpl", {"thing1": "hi"})
+        assert not isinstance(info.value, WeChatNoAnswer)
+        assert control.calls(SEND) == 0
 
 
 def test_connection_refused_does_not_leak_the_secret() -> None:

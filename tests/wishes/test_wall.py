@@ -182,3 +182,25 @@ def test_an_unknown_category_is_refused_and_nothing_is_written(app, client, pers
     assert (response.status_code, response.get_json()["error"]["code"]) == (422, "CATEGORY_UNKNOWN")
     with app.app_context():
         assert db.session.query(Wish).count() == 0
+
+
+def test_ids_beyond_the_integer_range_are_a_422_not_a_500(client, person):
+    # Found by the fuzz run: a community id of 10**30 in the body or the query reached PostgreSQL.
+    resident = person("huge")
+    body = {"title": "想请人修水龙头", "content": "厨房水龙头一直滴水。", "category": "生活帮扶"}
+    for changes, field in [({"community_id": 10**30}, "community_id"), ({"photos": [2**31]}, "photos")]:
+        response = client.post("/api/v1/wishes", json={**body, **changes}, headers=resident.headers)
+        assert response.status_code == 422, response.get_json()
+        assert list(response.get_json()["error"]["details"]["fields"]) == [field]
+    stories = client.get(f"/api/v1/wishes/stories?community_id={2**31}")
+    assert stories.status_code == 422, stories.get_json()
+
+
+def test_a_wanted_by_date_out_of_range_is_a_422(client, person):
+    resident = person("ancient")
+    body = {"title": "想请人修水龙头", "content": "厨房水龙头一直滴水。", "category": "生活帮扶"}
+    response = client.post(
+        "/api/v1/wishes", json={**body, "wanted_by": "0106-11-30"}, headers=resident.headers
+    )
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["details"]["fields"]) == ["wanted_by"]
