@@ -63,7 +63,7 @@ def post_wish(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(WallQuerySchema, location="query")
 @blp.response(200, page_of(WishSchema))
 def list_wishes(args: dict[str, Any]) -> dict[str, Any]:
-    """The wall of a community (open wishes by default; masked names, no contact). Staff: every status."""
+    """The wall (open by default; completed only if shared), masked, without contact. Staff: every status."""
     principal = current_principal()
     if principal.is_staff:
         items, total = services.staff_wishes(
@@ -107,7 +107,7 @@ def list_stories(args: dict[str, Any]) -> dict[str, Any]:
 @auth_required()
 @blp.response(200, WishSchema)
 def get_wish(wish_id: int) -> dict[str, Any]:
-    """One wish; the resident, the claimer and staff of the community also see the contact."""
+    """One wish; the resident, the claimer and staff see the contact, and an unshared completed wish."""
     return _shown(services.get_wish(wish_id))
 
 
@@ -133,7 +133,7 @@ def reject(body: dict[str, str], wish_id: int) -> dict[str, Any]:
 @blp.arguments(ReasonSchema)
 @blp.response(200, WishSchema)
 def release(body: dict[str, str], wish_id: int) -> dict[str, Any]:
-    """Staff: take a claim back with a reason the claimer is told; the wish is open again."""
+    """Staff: take a claim back with a reason; the claimer and the resident are told; it is open again."""
     return _shown(services.release(current_principal(), wish_id, body["reason"]))
 
 

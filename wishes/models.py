@@ -13,7 +13,9 @@ from server.orgs.models import OrgUnit
 from server.users.models import StaffAccount, User
 
 WISH_STATUSES = ("pending_review", "open", "claimed", "fulfilled", "completed", "rejected", "cancelled")
-PUBLIC_STATUSES = ("open", "claimed", "fulfilled", "completed")
+# What the wall lists to anyone logged in; a completed wish is public only as its resident's story.
+WALL_STATUSES = ("open", "claimed", "fulfilled")
+PUBLIC_STATUSES = (*WALL_STATUSES, "completed")
 CLAIM_OUTCOMES = ("active", "fulfilled", "unclaimed", "released", "expired", "cancelled")
 
 
@@ -59,6 +61,7 @@ class Wish(TimestampMixin, db.Model):  # type: ignore[name-defined]
     claim_deadline: Mapped[datetime | None] = mapped_column()
     fulfilled_at: Mapped[datetime | None] = mapped_column()
     fulfil_note: Mapped[str | None] = mapped_column(String(500))
+    fulfil_note_check: Mapped[str | None] = mapped_column(String(16))  # like comment_check
     completed_at: Mapped[datetime | None] = mapped_column()
     completed_by: Mapped[str | None] = mapped_column(String(16))  # "resident" or "timeout"
     rating: Mapped[int | None] = mapped_column()

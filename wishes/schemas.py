@@ -12,6 +12,14 @@ from server.users.models import mask_name
 from wishes.models import WISH_STATUSES, Wish
 from wishes.services import Viewer, masked_resident
 
+
+class Trimmed(fields.String):
+    """Text without its leading and trailing blanks, so the length rules apply to what is stored."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return str(super()._deserialize(value, attr, data, **kwargs)).strip()
+
+
 PHOTOS = fields.List(
     fields.Integer(strict=True, validate=FITS_INT), load_default=list, validate=validate.Length(max=6)
 )
@@ -20,8 +28,8 @@ PHOTOS = fields.List(
 class WishCreateSchema(Schema):
     """A resident's wish; the community defaults to the resident's own."""
 
-    title = fields.String(required=True, validate=validate.Length(min=2, max=50))
-    content = fields.String(required=True, validate=validate.Length(min=5, max=1000))
+    title = Trimmed(required=True, validate=validate.Length(min=2, max=50))
+    content = Trimmed(required=True, validate=validate.Length(min=5, max=1000))
     category = fields.String(required=True, validate=validate.Length(min=1, max=20))
     community_id = fields.Integer(strict=True, validate=FITS_INT)
     photos = PHOTOS
@@ -56,6 +64,12 @@ class ReviewSchema(Schema):
 
     sec_check = fields.String(metadata={"description": "pass | review | unchecked (WeChat unreachable)"})
     sec_label = fields.Integer(allow_none=True)
+    fulfil_note_check = fields.String(
+        allow_none=True, metadata={"description": "the fulfilment note's check; public only when pass"}
+    )
+    comment_check = fields.String(
+        allow_none=True, metadata={"description": "the resident's comment's check; public only when pass"}
+    )
     needs_review = fields.Boolean()
     reviewed_at = LocalDateTime(allow_none=True)
     reviewed_by = fields.String(allow_none=True)
@@ -104,6 +118,11 @@ def _photos(wish: Wish) -> list[dict[str, Any]]:
     ]
 
 
+def shown_note(wish: Wish) -> bool:
+    """The public sees the fulfilment note once the wish is completed, if the content check passed it."""
+    return wish.status == "completed" and wish.fulfil_note_check == "pass"
+
+
 def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]:
     """The fields of a wish this viewer may see: the wall masks names and hides the contact."""
     mine = caller_id is not None and wish.user_id == caller_id and not viewer.staff
@@ -125,11 +144,11 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
         ),
         "claim_deadline": wish.claim_deadline if viewer.contact else None,
         "fulfilled_at": wish.fulfilled_at,
-        "fulfil_note": wish.fulfil_note if viewer.contact or wish.status == "completed" else None,
+        "fulfil_note": wish.fulfil_note if viewer.involved or shown_note(wish) else None,
         "completed_at": wish.completed_at,
         "completed_by": wish.completed_by,
         "rating": wish.rating,
-        "comment": wish.comment if viewer.contact or wish.comment_check == "pass" else None,
+        "comment": wish.comment if viewer.involved or wish.comment_check == "pass" else None,
         "story_consent": wish.story_consent,
         "award_points": wish.award_points if viewer.contact else None,
         "reject_reason": wish.reject_reason if viewer.contact else None,
@@ -145,6 +164,8 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
         body["review"] = {
             "sec_check": wish.sec_check,
             "sec_label": wish.sec_label,
+            "fulfil_note_check": wish.fulfil_note_check,
+            "comment_check": wish.comment_check,
             "needs_review": wish.sec_check != "pass",
             "reviewed_at": wish.reviewed_at,
             "reviewed_by": wish.reviewed_by.display_name or wish.reviewed_by.username
@@ -186,7 +207,7 @@ class StoriesQuerySchema(PageArgs):
 class FulfilSchema(Schema):
     """What the claimer did, with photos."""
 
-    note = fields.String(required=True, validate=validate.Length(min=2, max=500))
+    note = Trimmed(required=True, validate=validate.Length(min=2, max=500))
     photos = PHOTOS
 
 
@@ -227,7 +248,7 @@ class StorySchema(Schema):
     category = fields.String(required=True)
     resident_name = fields.Function(masked_resident)
     claimer_name = fields.Function(lambda w: mask_name(w.claimer.nickname) if w.claimer else None)
-    fulfil_note = fields.String(allow_none=True)
+    fulfil_note = fields.Function(lambda w: w.fulfil_note if shown_note(w) else None)
     rating = fields.Integer(allow_none=True)
     comment = fields.Function(lambda w: w.comment if w.comment_check == "pass" else None)
     photos = fields.Function(_photos)

@@ -27,7 +27,7 @@ from server.orgs.services import get_community
 from server.users.models import User, mask_name
 from server.wechat.errors import WeChatError
 from server.wechat.factory import wechat_client
-from wishes.models import PUBLIC_STATUSES, Wish, WishClaim, WishPhoto
+from wishes.models import PUBLIC_STATUSES, WALL_STATUSES, Wish, WishClaim, WishPhoto
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ register_messages(
         "COMMUNITY_REQUIRED": ("请先选择所在社区", "Choose your community first"),
         "WISH_STATUS_NOT_PUBLIC": ("只能查看公开的心愿", "Only public wishes can be listed"),
         "WANTED_BY_PAST": ("期望完成日期不能早于今天", "The wanted-by date cannot be in the past"),
+        "WISH_OTHER_COMMUNITY": (
+            "只能在您所在的社区发布心愿",
+            "Wishes can only be posted in your own community",
+        ),
     }
 )
 
@@ -95,18 +99,26 @@ class Viewer:
 
     contact: bool  # the resident's name, phone and address
     staff: bool  # review marks and the history
+    involved: bool = False  # the resident, the claimer or staff: the note and comment, however checked
+
+
+def is_public(wish: Wish) -> bool:
+    """On the wall (open, claimed, fulfilled), or completed and shared by its resident as a 微故事."""
+    return wish.status in WALL_STATUSES or (wish.status == "completed" and wish.story_consent)
 
 
 def viewer_of(principal: Principal, wish: Wish) -> Viewer:
-    """The owner, the current claimer and staff of the community see the contact; others only the wall."""
+    """The owner, the current claimer and staff see the contact; others a public wish, masked, or a 404."""
     if principal.is_staff:
         if principal.covers(wish.community):
-            return Viewer(contact=True, staff=True)
+            return Viewer(contact=True, staff=True, involved=True)
         raise NotFound("WISH_NOT_FOUND", details={"id": wish.id})
     user_id = principal.id
     if wish.user_id == user_id or (wish.claimer_id == user_id and wish.status in ("claimed", "fulfilled")):
-        return Viewer(contact=True, staff=False)
-    if wish.status not in PUBLIC_STATUSES:
+        return Viewer(contact=True, staff=False, involved=True)
+    if wish.claimer_id == user_id:  # completed: the claimer keeps seeing what they did, not the contact
+        return Viewer(contact=False, staff=False, involved=True)
+    if not is_public(wish):
         raise NotFound("WISH_NOT_FOUND", details={"id": wish.id})
     return Viewer(contact=False, staff=False)
 
@@ -126,7 +138,7 @@ def wall(
     page: int,
     page_size: int,
 ) -> tuple[list[Wish], int]:
-    """The wall of a community: public wishes, newest or nearest wanted-by date first."""
+    """The wall of a community, newest or nearest wanted-by date first; completed wishes only as shared."""
     user = principal.user
     assert user is not None
     community = community_id or user.community_id or user.party_community_id
@@ -136,6 +148,8 @@ def wall(
     if status not in PUBLIC_STATUSES:
         raise Forbidden("WISH_STATUS_NOT_PUBLIC", details={"status": status})
     query = select(Wish).where(Wish.community_id == community, Wish.status == status)
+    if status == "completed":  # without the resident's consent it stays between them, the claimer and staff
+        query = query.where(Wish.story_consent.is_(True))
     if category:
         query = query.where(Wish.category == category)
     if sort == "deadline":
@@ -205,7 +219,10 @@ def masked_resident(wish: Wish) -> str:
 
 
 def _check_text(user: User, text: str) -> tuple[str, int | None]:
-    """WeChat's msg_sec_check v2: risky is refused; when WeChat cannot answer, staff check by hand."""
+    """WeChat's msg_sec_check v2: risky is refused; when WeChat cannot answer, staff check by hand.
+
+    Call it before locking any row: it is an HTTP round trip to WeChat.
+    """
     try:
         verdict = wechat_client().msg_sec_check(text, user.openid, scene=3)
     except WeChatError as exc:
@@ -227,10 +244,12 @@ def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("USER_NOT_FOUND", details={"id": user_id})
-    community_id = values.get("community_id") or user.community_id
-    if community_id is None:
+    home = user.community_id or user.party_community_id  # where the wall opens for them too
+    if home is None:
         raise AppError("COMMUNITY_REQUIRED", status=422)
-    community = get_community(community_id)
+    if values.get("community_id") not in (None, home):
+        raise Forbidden("WISH_OTHER_COMMUNITY", details={"community_id": home})
+    community = get_community(home)
     if values["category"] not in categories():
         raise AppError("CATEGORY_UNKNOWN", status=422, details={"categories": categories()})
     wanted_by: date | None = values.get("wanted_by")
@@ -308,7 +327,7 @@ def claim(user_id: int, wish_id: int) -> Wish:
         user_query = user_query.with_for_update()
     user = db.session.scalars(user_query).one()
     wish = get_wish(wish_id)
-    if wish.status not in PUBLIC_STATUSES:
+    if not is_public(wish) and user_id not in (wish.user_id, wish.claimer_id):
         raise NotFound("WISH_NOT_FOUND", details={"id": wish_id})
     if wish.user_id == user_id:
         raise Forbidden("WISH_OWN")
@@ -377,7 +396,7 @@ def unclaim(user_id: int, wish_id: int) -> Wish:
 
 
 def release(principal: Principal, wish_id: int, reason: str) -> Wish:
-    """Staff take a claim back with a reason the claimer is told."""
+    """Staff take a claim back with a reason; the claimer is told, and the resident that it is open again."""
     reason = reason.strip()
     if not reason:
         raise AppError("REASON_REQUIRED", status=422)
@@ -386,6 +405,7 @@ def release(principal: Principal, wish_id: int, reason: str) -> Wish:
     _require(wish, "claimed", "WISH_NOT_CLAIMED")
     claimer = _end_claim(wish, "released", reason, principal.id)
     publish("wish.released", [claimer] if claimer else [], _payload(wish, reason=reason))
+    publish("wish.reopened", [wish.user_id], _payload(wish, reason=reason))
     return wish
 
 
@@ -422,16 +442,23 @@ def remind_claim(claim_id: int) -> bool:
 # --- fulfilment, confirmation, cancellation ------------------------------------------------------------
 
 
-def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
-    """The claimer says it is done, with a note and photos; the resident is asked to confirm."""
-    wish = get_wish(wish_id, lock=True)
+def _fulfillable(wish: Wish, user_id: int) -> None:
     if wish.claimer_id != user_id:
         raise _not_claimer(wish, user_id)
     _require(wish, "claimed", "WISH_NOT_CLAIMED")
+
+
+def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
+    """The claimer says it is done, with a note and photos; the resident is asked to confirm."""
+    wish = get_wish(wish_id)
+    _fulfillable(wish, user_id)
     note = note.strip()
-    _check_text(wish.claimer, note)  # type: ignore[arg-type]
+    note_check = _check_text(wish.claimer, note)[0]  # type: ignore[arg-type]
+    wish = get_wish(wish_id, lock=True)  # the state again, now under the lock: it may have moved meanwhile
+    _fulfillable(wish, user_id)
     _end_claim(wish, "fulfilled")
-    wish.status, wish.fulfilled_at, wish.fulfil_note = "fulfilled", utcnow(), note
+    wish.status, wish.fulfilled_at = "fulfilled", utcnow()
+    wish.fulfil_note, wish.fulfil_note_check = note, note_check
     _attach_photos(wish, user_id, photo_ids, "fulfilment")
     db.session.flush()
     days = int(current_app.config["WISH_CONFIRM_DAYS"])
@@ -456,18 +483,24 @@ def complete_wish(wish: Wish, by: str) -> None:
     db.session.flush()
 
 
-def confirm(user_id: int, wish_id: int, rating: int, comment: str | None, story_consent: bool) -> Wish:
-    """The resident confirms with a rating: completed, and the claimer's points are awarded."""
-    wish = get_wish(wish_id, lock=True)
+def _confirmable(wish: Wish, user_id: int) -> None:
     if wish.user_id != user_id:
         raise Forbidden("NOT_WISH_OWNER")
     if wish.status == "completed":
         raise Conflict("WISH_ALREADY_COMPLETED", details={"completed_by": wish.completed_by})
     _require(wish, "fulfilled", "WISH_NOT_FULFILLED")
+
+
+def confirm(user_id: int, wish_id: int, rating: int, comment: str | None, story_consent: bool) -> Wish:
+    """The resident confirms with a rating: completed, and the claimer's points are awarded."""
+    wish = get_wish(wish_id)
+    _confirmable(wish, user_id)
     comment = (comment or "").strip() or None
-    if comment:
-        wish.comment_check = _check_text(wish.user, comment)[0]
-    wish.rating, wish.comment, wish.story_consent = rating, comment, story_consent
+    comment_check = _check_text(wish.user, comment)[0] if comment else None
+    wish = get_wish(wish_id, lock=True)  # the state again, now under the lock (the job may have completed it)
+    _confirmable(wish, user_id)
+    wish.rating, wish.comment, wish.comment_check = rating, comment, comment_check
+    wish.story_consent = story_consent
     complete_wish(wish, "resident")
     publish(
         "wish.completed",

@@ -55,6 +55,9 @@ FORMATS = {
     "PNG": ImageFormat("PNG", "image/png", "png"),
     "WEBP": ImageFormat("WEBP", "image/webp", "webp"),
 }
+# What Pillow's JPEG, PNG and WebP plugins may name an image, and the format it is stored as. Phones write
+# multi-picture JPEGs (MPO: the photo, then previews or a depth map); only the first picture is kept.
+STORED_AS = {**FORMATS, "MPO": FORMATS["JPEG"]}
 ALLOWED_CONTENT_TYPES = [f.content_type for f in FORMATS.values()]
 # Exceptions Pillow raises on malformed input, besides its own UnidentifiedImageError (an OSError).
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
@@ -89,9 +92,7 @@ def _open(data: bytes) -> Image.Image:
     except DECODE_ERRORS as exc:
         if _looks_like_allowed_format(data):
             raise AppError("FILE_INVALID", status=422) from exc
-        raise AppError(
-            "FILE_TYPE_NOT_ALLOWED", status=415, details={"allowed": ALLOWED_CONTENT_TYPES}
-        ) from exc
+        raise _type_not_allowed() from exc
     width, height = image.size
     if width < 1 or height < 1:
         raise AppError("FILE_INVALID", status=422)
@@ -100,13 +101,17 @@ def _open(data: bytes) -> Image.Image:
     return image
 
 
+def _type_not_allowed() -> AppError:
+    return AppError("FILE_TYPE_NOT_ALLOWED", status=415, details={"allowed": ALLOWED_CONTENT_TYPES})
+
+
 def _too_many_pixels() -> AppError:
     return AppError("IMAGE_TOO_LARGE", status=422, details={"max_pixels": MAX_PIXELS})
 
 
 def _decode(image: Image.Image, max_side: int) -> Image.Image:
     """Decode the pixels (a JPEG at a reduced scale when it will be downscaled anyway)."""
-    if image.format == "JPEG":
+    if image.format in ("JPEG", "MPO"):
         width, height = image.size
         scale = max(width, height) / max_side
         if scale > 1:
@@ -194,7 +199,10 @@ def _encode(image: Image.Image, fmt: ImageFormat) -> bytes:
 def clean_image(data: bytes, max_side: int) -> tuple[bytes, ImageFormat, tuple[int, int]]:
     """Check ``data`` is an allowed image and re-encode it upright, at most ``max_side``, metadata-free."""
     with _open(data) as source:
-        fmt = FORMATS[str(source.format)]
+        fmt = STORED_AS.get(str(source.format))
+        if fmt is None:  # a plugin named a variant we have no encoder for: the type is refused, never a 500
+            log.info("refusing an image Pillow reads as %s", source.format)
+            raise _type_not_allowed()
         icc_profile = source.info.get("icc_profile")
         image = _resizable(_upright(_decode(source, max_side)))
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)

@@ -55,7 +55,7 @@ class SecCheckResult:
     """The verdict of ``msg_sec_check`` v2: ``suggest`` is "pass", "review" or "risky"."""
 
     suggest: str
-    label: int
+    label: int | None  # the category WeChat saw (100 normal, 20001 politics, ...); None when it sent none
     trace_id: str | None
 
 
@@ -199,10 +199,11 @@ class WeChatClient:
         result = body.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("suggest"), str):
             raise WeChatNetworkError("msg_sec_check answer without result.suggest")
-        trace_id = body.get("trace_id")
+        trace_id, label = body.get("trace_id"), result.get("label")
         return SecCheckResult(
             suggest=result["suggest"],
-            label=int(result.get("label", 0)),
+            # ``suggest`` is the verdict; a label that is not a whole number is left out, never a 500.
+            label=label if isinstance(label, int) and not isinstance(label, bool) else None,
             trace_id=trace_id if isinstance(trace_id, str) else None,
         )
 

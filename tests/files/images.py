@@ -38,6 +38,14 @@ def halves_bytes(fmt: str = "JPEG", exif: Image.Exif | None = None) -> bytes:
     return out.getvalue()
 
 
+def mpo_bytes(exif: Image.Exif | None = None) -> bytes:
+    """A multi-picture JPEG (MPO) as phones write it: a red 20×10 photo, then a blue second picture."""
+    first, second = Image.new("RGB", (20, 10), (255, 0, 0)), Image.new("RGB", (20, 10), (0, 0, 255))
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second], **({"exif": exif} if exif else {}))
+    return out.getvalue()
+
+
 def gps_exif() -> Image.Exif:
     """EXIF as a phone writes it: camera make and model, and where the photo was taken (GPS IFD 0x8825)."""
     exif = Image.Exif()

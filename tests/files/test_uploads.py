@@ -7,10 +7,11 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
 from server.db import db
+from server.files import services
 from server.files.models import StoredFile
 from server.files.services import MAX_PIXELS
 from tests.conftest import bearer
-from tests.files.images import gps_exif, halves_bytes, image_bytes, noise_bytes, png_claiming
+from tests.files.images import gps_exif, halves_bytes, image_bytes, mpo_bytes, noise_bytes, png_claiming
 
 EXIF_MARKER = b"Exif\x00\x00"
 
@@ -85,6 +86,47 @@ def test_other_types_under_a_jpeg_name_are_refused_with_415(app, upload, alice, 
     error = response.get_json()["error"]
     assert error["code"] == "FILE_TYPE_NOT_ALLOWED"
     assert error["details"]["allowed"] == ["image/jpeg", "image/png", "image/webp"]
+    with app.app_context():
+        assert db.session.query(StoredFile).count() == 0
+
+
+def test_a_multi_picture_jpeg_from_a_phone_is_stored_as_its_first_picture_in_a_plain_jpeg(
+    app, client, upload, alice
+):
+    original = mpo_bytes(exif=gps_exif())
+    with Image.open(io.BytesIO(original)) as premise:
+        assert (premise.format, premise.n_frames) == ("MPO", 2)
+    assert b"PhoneMaker" in original and b"MPF\x00" in original
+
+    response = upload(alice, original)
+
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["content_type"], body["width"], body["height"]) == ("image/jpeg", 20, 10)
+    assert body["url"].endswith(".jpg")
+    served = download(client, body).data
+    image = reopen(served)
+    assert (image.format, getattr(image, "n_frames", 1)) == ("JPEG", 1)
+    red, _, blue = image.convert("RGB").getpixel((10, 5))
+    assert red > 200 and blue < 60  # the first picture, not the second
+    assert image.getexif() == {}
+    for secret in (EXIF_MARKER, b"PhoneMaker", b"MPF\x00"):
+        assert secret not in served
+
+
+def test_a_variant_the_plugins_name_but_that_is_not_stored_is_a_415_not_a_500(
+    app, upload, alice, monkeypatch
+):
+    monkeypatch.delitem(services.STORED_AS, "MPO")  # as if Pillow named a JPEG variant we do not know
+
+    response = upload(alice, mpo_bytes())
+
+    assert response.status_code == 415
+    error = response.get_json()["error"]
+    assert (error["code"], error["details"]) == (
+        "FILE_TYPE_NOT_ALLOWED",
+        {"allowed": ["image/jpeg", "image/png", "image/webp"]},
+    )
     with app.app_context():
         assert db.session.query(StoredFile).count() == 0
 

@@ -1,5 +1,6 @@
-"""Factories of the wish tests: residents, serving members, staff, and wishes in a chosen state."""
+"""Factories of the wish tests: residents, serving members, staff, photos, and wishes in a chosen state."""
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 
 from server.db import db
 from server.users.models import User
@@ -60,6 +62,26 @@ def staff(make_staff: Callable[..., Any], login_staff: Callable[..., dict[str, A
 
 
 @pytest.fixture
+def upload_photo(client: FlaskClient) -> Callable[[Person], int]:
+    """Upload a 40×30 PNG as ``who`` through the API; returns the file id."""
+
+    def upload(who: Person) -> int:
+        buffer = io.BytesIO()
+        Image.new("RGB", (40, 30), (200, 80, 40)).save(buffer, format="PNG")
+        response = client.post(
+            "/api/v1/files",
+            data={"file": (io.BytesIO(buffer.getvalue()), "photo.png", "image/png")},
+            headers=who.headers,
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 201, response.get_json()
+        file_id: int = response.get_json()["id"]
+        return file_id
+
+    return upload
+
+
+@pytest.fixture
 def post_wish(client: FlaskClient) -> Callable[..., dict[str, Any]]:
     """Post a wish as ``who`` through the API; returns the response body (asserting 201)."""
 
@@ -81,7 +103,8 @@ def post_wish(client: FlaskClient) -> Callable[..., dict[str, Any]]:
 def wish_in(
     client: FlaskClient, staff: dict[str, str], post_wish: Callable[..., dict[str, Any]]
 ) -> Callable[..., int]:
-    """A wish of ``owner`` brought to ``state`` (open, claimed, fulfilled by ``claimer``); returns its id."""
+    """A wish of ``owner`` brought to ``state`` (open, claimed, fulfilled by ``claimer``, completed: rated 5,
+    not shared); returns its id."""
 
     def make(state: str, owner: Person, claimer: Person | None = None, **changes: Any) -> int:
         wish_id: int = post_wish(owner, **changes)["id"]
@@ -99,7 +122,11 @@ def wish_in(
             f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "已经修好了"}, headers=claimer.headers
         )
         assert response.status_code == 200, response.get_json()
-        assert state == "fulfilled", state
+        if state == "fulfilled":
+            return wish_id
+        response = client.post(f"/api/v1/wishes/{wish_id}/confirm", json={"rating": 5}, headers=owner.headers)
+        assert response.status_code == 200, response.get_json()
+        assert state == "completed", state
         return wish_id
 
     return make

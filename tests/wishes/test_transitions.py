@@ -1,5 +1,7 @@
 """Every transition of a wish, and every refused one: who may do what, in which state, and nothing changes."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -134,6 +136,39 @@ def test_a_second_claim_is_409_already_claimed(client, person, wish_in):
     assert (second.status_code, _code(second)) == (409, "WISH_ALREADY_CLAIMED")
 
 
+def test_a_claim_lasts_seven_days_by_default(client, person, wish_in):
+    wish_id = wish_in("open", person("granny"))
+    before = datetime.now(UTC)
+    claimed = client.post(f"/api/v1/wishes/{wish_id}/claim", headers=person("helper", serves="party").headers)
+    after = datetime.now(UTC)
+    deadline = datetime.fromisoformat(claimed.get_json()["claim_deadline"])
+    assert before + timedelta(days=7) <= deadline <= after + timedelta(days=7)
+
+
+@pytest.mark.parametrize("state", ["cancelled", "rejected", "completed"])
+def test_a_cancelled_rejected_or_completed_wish_cannot_be_claimed(app, client, person, staff, wish_in, state):
+    resident, first = person("granny"), person("first", serves="party")
+    if state == "cancelled":
+        wish_id = wish_in("open", resident)
+        client.post(f"/api/v1/wishes/{wish_id}/cancel", json={}, headers=resident.headers)
+    elif state == "rejected":
+        wish_id = wish_in("pending_review", resident)
+        client.post(f"/api/v1/wishes/{wish_id}/reject", json={"reason": "请走物业报修"}, headers=staff)
+    else:
+        wish_id = wish_in("completed", resident, first)
+    refused = client.post(f"/api/v1/wishes/{wish_id}/claim", headers=person("late", serves="party").headers)
+    # None of them is public (a completed wish is, only once its resident shares it as a story).
+    assert (refused.status_code, _code(refused)) == (404, "WISH_NOT_FOUND")
+    assert _wish(app, wish_id).status == state
+    if state == "completed":
+        client.put(f"/api/v1/wishes/{wish_id}/story", json={"consent": True}, headers=resident.headers)
+        shared = client.post(
+            f"/api/v1/wishes/{wish_id}/claim", headers=person("later", serves="party").headers
+        )
+        assert (shared.status_code, _code(shared)) == (409, "WISH_ALREADY_CLAIMED")
+        assert _claims(app, wish_id) == [(first.id, "fulfilled", None)]
+
+
 def test_a_member_holds_at_most_the_configured_number_of_open_claims(app, client, person, wish_in):
     resident, member = person("granny"), person("helper", serves="party")
     ids = [wish_in("open", resident, title=f"心愿{i}号") for i in range(4)]
@@ -163,7 +198,9 @@ def test_the_claimer_unclaims_and_the_wish_is_open_again(app, client, person, wi
     assert client.post(f"/api/v1/wishes/{wish_id}/claim", headers=other.headers).status_code == 200
 
 
-def test_staff_release_a_claim_with_a_reason_the_claimer_is_told(app, client, person, staff, wish_in):
+def test_staff_release_a_claim_with_a_reason_the_claimer_and_the_resident_are_told(
+    app, client, person, staff, wish_in
+):
     resident, member = person("granny"), person("helper", serves="party")
     wish_id = wish_in("claimed", resident, member)
     released = client.post(
@@ -178,6 +215,12 @@ def test_staff_release_a_claim_with_a_reason_the_claimer_is_told(app, client, pe
             {"wish_id": wish_id, "title": "想请人修水龙头", "status": "open", "reason": "长时间未联系居民"},
         )
     ]
+    assert _events(app, "wish.reopened") == [
+        (
+            resident.id,
+            {"wish_id": wish_id, "title": "想请人修水龙头", "status": "open", "reason": "长时间未联系居民"},
+        )
+    ]
     again = client.post(f"/api/v1/wishes/{wish_id}/release", json={"reason": "x"}, headers=staff)
     assert (again.status_code, _code(again)) == (409, "WISH_NOT_CLAIMED")
 
@@ -189,6 +232,26 @@ def test_fulfil_when_not_the_claimer_is_refused(app, client, person, wish_in):
         refused = client.post(f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "好了"}, headers=who.headers)
         assert (refused.status_code, _code(refused)) == (403, "NOT_CLAIMER")
     assert _wish(app, wish_id).status == "claimed"
+
+
+def test_fulfilling_twice_is_refused_and_the_first_note_stays(app, client, person, wish_in):
+    member = person("helper", serves="party")
+    wish_id = wish_in("fulfilled", person("granny"), member)
+    again = client.post(
+        f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "又做了一次"}, headers=member.headers
+    )
+    assert (again.status_code, _code(again)) == (409, "WISH_NOT_CLAIMED")
+    assert (_wish(app, wish_id).status, _wish(app, wish_id).fulfil_note) == ("fulfilled", "已经修好了")
+    assert len(_events(app, "wish.fulfilled")) == 1
+
+
+def test_unclaiming_after_fulfilment_is_refused(app, client, person, wish_in):
+    member = person("helper", serves="party")
+    wish_id = wish_in("fulfilled", person("granny"), member)
+    refused = client.post(f"/api/v1/wishes/{wish_id}/unclaim", headers=member.headers)
+    assert (refused.status_code, _code(refused)) == (409, "WISH_NOT_CLAIMED")
+    assert (_wish(app, wish_id).status, _wish(app, wish_id).claimer_id) == ("fulfilled", member.id)
+    assert _events(app, "wish.unclaimed") == []
 
 
 def test_fulfil_needs_a_note_and_takes_the_claimers_photos(app, client, person, wish_in):
@@ -266,6 +329,27 @@ def test_a_fulfilled_wish_cannot_be_cancelled(app, client, person, wish_in):
     refused = client.post(f"/api/v1/wishes/{wish_id}/cancel", json={}, headers=resident.headers)
     assert (refused.status_code, _code(refused)) == (409, "WISH_NOT_CANCELLABLE")
     assert _wish(app, wish_id).status == "fulfilled"
+
+
+def test_the_resident_cancels_an_open_wish_and_it_leaves_the_wall(app, client, person, wish_in):
+    resident = person("granny")
+    wish_id = wish_in("open", resident)
+    cancelled = client.post(
+        f"/api/v1/wishes/{wish_id}/cancel", json={"reason": "已解决"}, headers=resident.headers
+    )
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["status"] == "cancelled"
+    assert (_wish(app, wish_id).cancel_reason, _claims(app, wish_id)) == ("已解决", [])
+    assert _events(app, "wish.cancelled") == []  # nobody held it
+    assert client.get("/api/v1/wishes", headers=person("viewer").headers).get_json()["total"] == 0
+
+
+def test_a_completed_wish_cannot_be_cancelled(app, client, person, wish_in):
+    resident = person("granny")
+    wish_id = wish_in("completed", resident, person("helper", serves="party"))
+    refused = client.post(f"/api/v1/wishes/{wish_id}/cancel", json={}, headers=resident.headers)
+    assert (refused.status_code, _code(refused)) == (409, "WISH_NOT_CANCELLABLE")
+    assert _wish(app, wish_id).status == "completed"
 
 
 def test_unknown_wishes_are_404(client, person, staff):

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from points.ledger import local_today
 from server.db import db
 from tests.conftest import bearer
@@ -149,6 +151,65 @@ def test_stories_show_completed_wishes_with_consent_only(app, client, person, wi
     assert client.get("/api/v1/wishes/stories").status_code == 422
 
 
+def test_a_completed_wish_is_public_only_once_its_resident_shares_it(app, client, person, staff, wish_in):
+    resident, member = person("granny"), person("helper", serves="party")
+    wish_id = wish_in("fulfilled", resident, member)
+    confirm = {"rating": 5, "comment": "谢谢小李", "story_consent": False}
+    client.post(f"/api/v1/wishes/{wish_id}/confirm", json=confirm, headers=resident.headers)
+    neighbour = person("neighbour")
+    community_id = elsewhere_community(app, resident)
+    wall = f"/api/v1/wishes?status=completed&community_id={community_id}"
+
+    assert client.get(wall, headers=neighbour.headers).get_json() == {
+        "items": [],
+        "total": 0,
+        "page": 1,
+        "page_size": 20,
+    }
+    hidden = client.get(f"/api/v1/wishes/{wish_id}", headers=neighbour.headers)
+    assert (hidden.status_code, hidden.get_json()["error"]["code"]) == (404, "WISH_NOT_FOUND")
+    for who in (resident.headers, member.headers, staff):  # those it is between still see it
+        seen = client.get(f"/api/v1/wishes/{wish_id}", headers=who)
+        assert (seen.status_code, seen.get_json()["comment"]) == (200, "谢谢小李")
+    assert client.get(f"/api/v1/wishes/{wish_id}", headers=member.headers).get_json()["contact"] is None
+    assert client.get(wall, headers=staff).get_json()["total"] == 1
+
+    client.put(f"/api/v1/wishes/{wish_id}/story", json={"consent": True}, headers=resident.headers)
+    [shared] = client.get(wall, headers=neighbour.headers).get_json()["items"]
+    assert (shared["id"], shared["rating"], shared["contact"]) == (wish_id, 5, None)
+    assert client.get(f"/api/v1/wishes/{wish_id}", headers=neighbour.headers).status_code == 200
+
+
+def test_claimed_and_fulfilled_wishes_are_listed_on_the_wall_without_contact(client, person, wish_in):
+    resident, member = person("granny"), person("helper", serves="party")
+    claimed = wish_in("claimed", resident, member, contact_phone="13912345678", address="3号楼2单元501")
+    fulfilled = wish_in("fulfilled", resident, member, title="已经做完的", contact_phone="13912345678")
+    viewer = person("viewer").headers
+    for status, wish_id in (("claimed", claimed), ("fulfilled", fulfilled)):
+        listed = client.get(f"/api/v1/wishes?status={status}", headers=viewer)
+        [item] = listed.get_json()["items"]
+        assert (item["id"], item["contact"], item["claim_deadline"]) == (wish_id, None, None)
+        assert "13912345678" not in listed.get_data(as_text=True)
+
+
+def test_stories_carry_the_wish_and_fulfilment_photos(client, person, wish_in, upload_photo):
+    resident, member = person("granny"), person("helper", serves="party")
+    asked = upload_photo(resident)
+    wish_id = wish_in("claimed", resident, member, photos=[asked])
+    done = upload_photo(member)
+    client.post(
+        f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "送到了", "photos": [done]}, headers=member.headers
+    )
+    confirm = {"rating": 5, "story_consent": True}
+    client.post(f"/api/v1/wishes/{wish_id}/confirm", json=confirm, headers=resident.headers)
+
+    [story] = client.get("/api/v1/wishes/stories?org=D1").get_json()["items"]
+    assert [(p["id"], p["kind"]) for p in story["photos"]] == [(asked, "wish"), (done, "fulfilment")]
+    for photo in story["photos"]:
+        assert (photo["width"], photo["height"]) == (40, 30)
+        assert client.get(photo["url"]).status_code == 200  # served without a login, like the story
+
+
 def test_consent_is_only_for_completed_wishes_and_their_resident(client, person, wish_in):
     resident, member = person("granny"), person("helper", serves="party")
     wish_id = wish_in("claimed", resident, member)
@@ -204,3 +265,42 @@ def test_a_wanted_by_date_out_of_range_is_a_422(client, person):
     )
     assert response.status_code == 422, response.get_json()
     assert list(response.get_json()["error"]["details"]["fields"]) == ["wanted_by"]
+
+
+@pytest.mark.parametrize("field", ["title", "content"])
+def test_a_blank_title_or_content_is_a_422_naming_the_field(app, client, person, field):
+    resident = person("blank")
+    body = {
+        "title": "想请人修水龙头",
+        "content": "厨房水龙头一直滴水。",
+        "category": "生活帮扶",
+        field: " \t\n　 ",
+    }
+    response = client.post("/api/v1/wishes", json=body, headers=resident.headers)
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()["error"]
+    assert (error["code"], list(error["details"]["fields"])) == ("VALIDATION_ERROR", [field])
+    padded = client.post("/api/v1/wishes", json={**body, field: "  修  "}, headers=resident.headers)
+    assert padded.status_code == 422  # the length rule counts what would be stored
+    with app.app_context():
+        assert db.session.query(Wish).count() == 0
+
+
+def test_a_resident_posts_only_into_their_own_community(app, client, person, org_tree):
+    resident = person("granny", community="C1")
+    body = {"title": "想请人修水龙头", "content": "厨房水龙头一直滴水。", "category": "生活帮扶"}
+    elsewhere = client.post(
+        "/api/v1/wishes", json={**body, "community_id": org_tree["C3"].id}, headers=resident.headers
+    )
+    assert elsewhere.status_code == 403
+    assert elsewhere.get_json()["error"] == {
+        "code": "WISH_OTHER_COMMUNITY",
+        "message": "只能在您所在的社区发布心愿",
+        "details": {"community_id": org_tree["C1"].id},
+    }
+    with app.app_context():
+        assert db.session.query(Wish).count() == 0
+    own = client.post(
+        "/api/v1/wishes", json={**body, "community_id": org_tree["C1"].id}, headers=resident.headers
+    )
+    assert (own.status_code, own.get_json()["community_id"]) == (201, org_tree["C1"].id)
