@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -19,12 +20,13 @@ from points.models import Redemption, StockChange, StoreItem
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.console import Counter, MenuEntry, current_staff, register_pages
 from server.console.actions import attempt, back
+from server.console.args import int_arg, page_arg, ticked_ids
 from server.db import db
 from server.errors import AppError, NotFound, message_for
 from server.files.services import file_url, store_image
 from server.orgs.models import OrgUnit
 from server.orgs.services import get_community, list_communities
-from server.schemas import SERVER_ZONE
+from server.schemas import IN_SERVICE_TIME, SERVER_ZONE
 from server.users.models import StaffAccount, User
 
 bp = Blueprint("console_points", __name__, url_prefix="/console", template_folder="templates")
@@ -61,19 +63,9 @@ def init_app(app: Flask) -> None:
         counters=[
             Counter("兑换待审核", _requested_count, "console_points.redemptions", order=30),
             Counter("待领取", _awaiting_pickup_count, "console_points.pickup", order=31),
+            Counter("今日已核销", _picked_up_today_count, "console_points.pickup", order=32, waiting=False),
         ],
     )
-
-
-@bp.context_processor
-def _page_links() -> dict[str, Any]:
-    """``page_url(n)``: this page with the same filters, at page ``n``."""
-
-    def page_url(number: int) -> str:
-        values = {**(request.view_args or {}), **request.args.to_dict(), "page": number}
-        return url_for(str(request.endpoint), **values)
-
-    return {"page_url": page_url}
 
 
 # --- counters -------------------------------------------------------------------------------------------
@@ -94,6 +86,13 @@ def _awaiting_pickup_count(principal: Principal) -> int:
     return _count_in_scope(principal, Redemption.status == "approved")
 
 
+def _picked_up_today_count(principal: Principal) -> int:
+    """Goods collected today (a tally of the desk's day, not something waiting)."""
+    return _count_in_scope(
+        principal, Redemption.status == "picked_up", Redemption.picked_up_at >= _today_start()
+    )
+
+
 def _today_start() -> datetime:
     """Midnight of today in the server's zone (Asia/Shanghai)."""
     today = local_today()
@@ -107,11 +106,6 @@ def _communities(principal: Principal) -> list[OrgUnit]:
     """The communities a staff member looks after, by code."""
     assert principal.staff is not None
     return list_communities(principal.staff.org)
-
-
-def _page_arg() -> int:
-    """The ``page`` query argument, at least 1."""
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _preload_items(redemptions: list[Redemption]) -> None:
@@ -143,8 +137,8 @@ def redemptions() -> str:
     status = request.args.get("status", "requested")
     if status not in STATUS_LABELS:
         status = ""
-    community_id = request.args.get("community", type=int)
-    page = _page_arg()
+    community_id = int_arg("community")
+    page = page_arg()
     rows, total = store.staff_redemptions(principal, status or None, community_id, page, PAGE_SIZE)
     _preload_items(rows)
     members = store.member_balances(sorted({r.user_id for r in rows}))
@@ -209,10 +203,7 @@ def reject(redemption_id: int) -> Response:
 @bp.route("/redemptions/approve", methods=["POST"])
 def approve_many() -> Response:
     """Approve the ticked requests, each on its own; the outcome of every one is flashed."""
-    ids: list[int] = []
-    for raw in request.form.getlist("ids"):
-        if raw.isdigit() and int(raw) not in ids:
-            ids.append(int(raw))
+    ids = ticked_ids()
     if not ids:
         flash("请先勾选要通过的兑换申请", "error")
         return back("console_points.redemptions")
@@ -251,7 +242,7 @@ def _pick_up(principal: Principal, raw: str) -> PickupOutcome:
     try:
         with db.session.begin_nested():
             done = store.pickup(principal, code)
-    except AppError as error:
+    except AppError as error:  # another community's code is PICKUP_CODE_INVALID, as an unknown one
         used_at = None
         when = error.details.get("picked_up_at")
         if isinstance(when, str):
@@ -300,7 +291,7 @@ def items() -> str:
     """Every item of the staff member's communities (on sale or not), with stock and what is reserved."""
     principal = current_staff()
     communities = _communities(principal)
-    community_id = request.args.get("community", type=int)
+    community_id = int_arg("community")
     query = select(StoreItem).where(StoreItem.community_id.in_(staff_scope_ids(principal)))
     if community_id is not None:
         query = query.where(StoreItem.community_id == community_id)
@@ -376,10 +367,13 @@ def _time_field(form: MultiDict[str, str], name: str, errors: dict[str, str]) ->
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=SERVER_ZONE)
+        # In the API's range (2000–2099): a year-1 time would overflow on its way to UTC.
+        return IN_SERVICE_TIME(datetime.fromisoformat(raw).replace(tzinfo=SERVER_ZONE))
     except ValueError:
         errors[name] = "时间格式不正确"
-        return None
+    except ValidationError:
+        errors[name] = "时间应在 2000 年至 2099 年之间"
+    return None
 
 
 def _item_values(form: MultiDict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
@@ -455,7 +449,7 @@ def new_item() -> Any:
     communities = _communities(principal)
     if request.method == "GET":
         form = _blank_form()
-        chosen = request.args.get("community", type=int)
+        chosen = int_arg("community")
         if chosen is None and len(communities) == 1:
             chosen = communities[0].id
         form["community_id"] = str(chosen or "")
@@ -571,7 +565,7 @@ def members() -> str:
     """Search the members of the staff member's communities by nickname or (part of) their phone."""
     principal = current_staff()
     typed = request.args.get("q", "").strip()[:50]
-    page = _page_arg()
+    page = page_arg()
     scope = staff_scope_ids(principal)
     query = select(User).where(or_(User.community_id.in_(scope), User.party_community_id.in_(scope)))
     if typed:
@@ -607,7 +601,7 @@ def member(user_id: int) -> str:
     """A member's points: available and held, the history (paged), recent redemptions, the adjustment form."""
     principal = current_staff()
     user = _member_in_scope(principal, user_id)
-    page = _page_arg()
+    page = page_arg()
     history, total = services.history_of(user.id, page, HISTORY_PAGE_SIZE)
     recent = list(
         db.session.scalars(

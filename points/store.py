@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from points import services as ledger_services
 from points.ledger import fingerprint, local_today
 from points.models import LedgerTransaction, Redemption, StockChange, StoreItem
-from server.auth.policy import Principal, authorize, rule, staff_scope_ids
+from server.auth.policy import Principal, allowed, authorize, rule, staff_scope_ids
 from server.db import db, is_postgres, utcnow
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.notifications.services import publish
@@ -332,9 +332,9 @@ def pickup(principal: Principal, code: str) -> Redemption:
     if is_postgres():
         query = query.with_for_update()
     redemption = db.session.scalars(query).first()
-    if redemption is None:
+    # Another community's code is answered as an unknown one: the desk must not learn that it exists.
+    if redemption is None or not allowed(principal, "store.manage", get_community(redemption.community_id)):
         raise NotFound("PICKUP_CODE_INVALID")
-    authorize(principal, "store.manage", get_community(redemption.community_id))
     if redemption.status == "picked_up":
         raise Conflict(
             "PICKUP_CODE_USED",

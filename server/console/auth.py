@@ -7,13 +7,14 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from server.auth.policy import Principal
+from server.console.errors import error_page
 from server.db import db
-from server.errors import AppError, message_for
+from server.errors import AppError
 from server.users.models import StaffAccount
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,12 +82,6 @@ def _require_login() -> Any:
             return "", 401, {"HX-Redirect": url_for("console.login")}
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     return None
-
-
-def error_page(code: str, status: int) -> tuple[str, int]:
-    """A console page saying what went wrong, in the staff member's words."""
-    page = render_template("console/error.html", code=code, message=message_for(code), status=status)
-    return page, status
 
 
 def _app_error_page(error: AppError) -> tuple[str, int]:

@@ -22,12 +22,15 @@ class MenuEntry:
 
 @dataclass(frozen=True)
 class Counter:
-    """A figure on the today page: how many things wait for this staff member, linking to their queue."""
+    """A figure on the today page: how many things wait for this staff member, linking to their queue.
+
+    ``waiting=False`` for a tally (what was done today), never marked as needing attention."""
 
     label: str
     count: Callable[[Principal], int]
     endpoint: str
     order: int = 50
+    waiting: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, flash, render_template, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from server.auth.policy import Principal, staff_scope_ids
+from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.console import Counter, MenuEntry, current_staff, register_pages
 from server.console.actions import attempt, back
+from server.console.args import int_arg, page_arg, ticked_ids
 from server.db import db
+from server.errors import AppError, message_for
+from server.orgs.models import OrgUnit
+from server.orgs.services import list_communities
 from server.users import services
 from server.users.models import PartyReport
 
 bp = Blueprint("console_users", __name__, url_prefix="/console", template_folder="templates")
+
+PAGE_SIZE = 50
+BULK_LIMIT = 100
+STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
 
 
 def init_app(app: Flask) -> None:
@@ -33,14 +42,52 @@ def _pending_reports(principal: Principal) -> int:
     return int(db.session.scalar(query) or 0)
 
 
+def _communities(principal: Principal) -> list[OrgUnit]:
+    """The communities a staff member looks after, by code (for the filter)."""
+    assert principal.staff is not None
+    return list_communities(principal.staff.org)
+
+
+def _reports(
+    principal: Principal, status: str | None, community_id: int | None, page: int
+) -> tuple[list[PartyReport], int]:
+    """Reports to the staff member's communities (one, when chosen), oldest first, as the API lists them."""
+    authorize(principal, "party_report.list")
+    query = select(PartyReport).where(PartyReport.community_id.in_(staff_scope_ids(principal)))
+    if status:
+        query = query.where(PartyReport.status == status)
+    if community_id is not None:
+        query = query.where(PartyReport.community_id == community_id)
+    total = int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    paged = (
+        query.options(joinedload(PartyReport.user), joinedload(PartyReport.community))
+        .order_by(PartyReport.created_at, PartyReport.id)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    )
+    return list(db.session.scalars(paged)), total
+
+
 @bp.route("/party-reports")
 def party_reports() -> str:
-    """The queue of party reports, oldest first, filtered by status."""
+    """The queue of party reports, oldest first, by status (default: waiting) and community, in pages."""
+    principal = current_staff()
     status = request.args.get("status", "pending")
-    page = max(1, request.args.get("page", 1, type=int))
-    reports, total = services.list_party_reports(current_staff(), status or None, page, 50)
+    if status not in STATUS_LABELS:
+        status = ""
+    community_id = int_arg("community")
+    page = page_arg()
+    reports, total = _reports(principal, status or None, community_id, page)
     return render_template(
-        "console/users/party_reports.html", reports=reports, total=total, status=status, page=page
+        "console/users/party_reports.html",
+        reports=reports,
+        total=total,
+        status=status,
+        community_id=community_id,
+        communities=_communities(principal),
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        labels=STATUS_LABELS,
     )
 
 
@@ -56,4 +103,35 @@ def reject_party_report(report_id: int) -> Response:
     """Reject one report with a reason."""
     reason = request.form.get("reason", "")
     attempt(lambda: services.reject_party_report(current_staff(), report_id, reason), "已驳回党员报到")
+    return back("console_users.party_reports")
+
+
+def approve_many(principal: Principal, report_ids: list[int]) -> list[tuple[int, str | None]]:
+    """Approve each report in its own savepoint: (id, None) when approved, (id, code) when refused."""
+    results: list[tuple[int, str | None]] = []
+    for report_id in report_ids:
+        try:
+            with db.session.begin_nested():
+                services.approve_party_report(principal, report_id)
+            results.append((report_id, None))
+        except AppError as error:
+            results.append((report_id, error.code))
+    return results
+
+
+@bp.route("/party-reports/approve", methods=["POST"])
+def approve_party_reports() -> Response:
+    """Approve the ticked reports, each on its own; the outcome of every one is flashed."""
+    ids = ticked_ids()
+    if not ids:
+        flash("请先勾选要通过的党员报到", "error")
+        return back("console_users.party_reports")
+    if len(ids) > BULK_LIMIT:
+        flash(f"一次最多批量通过 {BULK_LIMIT} 条", "error")
+        return back("console_users.party_reports")
+    for report_id, code in approve_many(current_staff(), ids):
+        if code is None:
+            flash(f"#{report_id} 已通过", "ok")
+        else:
+            flash(f"#{report_id} 未通过：{message_for(code)}（{code}）", "error")
     return back("console_users.party_reports")

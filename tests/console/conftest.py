@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests.conftest import Staff
@@ -66,5 +68,25 @@ def console_login(page: Any) -> Callable[[Staff], Any]:
         page.get_by_role("button", name="登录").click()
         page.wait_for_url("**/console/")
         return page
+
+    return login
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a console page carries (its <meta> or a form's hidden field)."""
+    found = re.search(r'name="csrf[-_]token" (?:content|value)="([^"]+)"', html)
+    assert found is not None, "no CSRF token on the page"
+    return found[1]
+
+
+@pytest.fixture
+def client_login(client: FlaskClient) -> Callable[[Staff], str]:
+    """Log a staff member in to the console with the test client; returns the CSRF token to post with."""
+
+    def login(staff: Staff) -> str:
+        token = csrf_of(client.get("/console/login").get_data(as_text=True))
+        form = {"username": staff.username, "password": staff.password, "csrf_token": token}
+        assert client.post("/console/login", data=form).status_code == 302
+        return csrf_of(client.get("/console/").get_data(as_text=True))
 
     return login

@@ -1,5 +1,7 @@
 """Members' points in a browser: search by name or phone, the member page, the adjustment form."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
@@ -116,3 +118,21 @@ def test_a_member_of_another_community_cannot_be_opened(page, console_login, mak
     response = page.goto(f"/console/members/{tokens['user']['id']}")
     assert response.status == 403
     expect(page.get_by_label("调整积分")).to_have_count(0)
+
+
+def test_more_members_than_a_page_are_paged_with_links_that_keep_the_search(
+    app, client, client_login, make_staff, org_tree
+):
+    with app.app_context():
+        for i in range(31):
+            db.session.add(User(openid=f"o-page-{i}", nickname=f"张{i:02d}", community_id=org_tree["C1"].id))
+        db.session.commit()
+    client_login(make_staff(org="C1"))
+    first = client.get("/console/members?q=张").get_data(as_text=True)
+    assert first.count('id="member-') == 30
+    assert "第 1 / 2 页，共 31 条" in first
+    next_link = re.search(r'<a href="([^"]+)">下一页</a>', first)
+    assert next_link is not None
+    second = client.get(next_link[1].replace("&amp;", "&")).get_data(as_text=True)
+    assert second.count('id="member-') == 1
+    assert "上一页" in second

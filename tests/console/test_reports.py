@@ -98,3 +98,25 @@ def test_a_period_that_ends_before_it_starts_is_explained(page, console_login, m
     page.get_by_role("button", name="查看报表").click()
     expect(page).to_have_url(re.compile(r"from=2026-01-01"))
     expect(page.locator("[data-figure='checkins'] .value")).to_have_text("0")
+
+
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        ("from=0001-01-01&to=0001-01-02", "开始日期应在 2000-01-01 至 2099-12-31 之间"),
+        ("from=9999-12-01&to=9999-12-31", "开始日期应在 2000-01-01 至 2099-12-31 之间"),
+        ("from=2026-01-01&to=2100-01-01", "结束日期应在 2000-01-01 至 2099-12-31 之间"),
+        ("from=2026-02-30", "开始日期格式不正确，应为 YYYY-MM-DD"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/console/reports", "/console/reports/export"])
+def test_a_date_outside_2000_to_2099_or_no_date_is_explained_on_the_form(
+    client, client_login, make_staff, org_tree, path, period, message
+):
+    client_login(make_staff(org="S1"))
+    response = client.get(f"{path}?org=S1&{period}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert response.mimetype == "text/html"
+    assert f'<p class="flash error" role="alert">{message}（VALIDATION_ERROR）</p>' in html
+    assert 'name="from" value="' + period.split("&")[0].removeprefix("from=") + '"' in html

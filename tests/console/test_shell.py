@@ -1,6 +1,7 @@
 """The console shell in a browser: login, lockout, logout, CSRF, the today page's counters."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -121,3 +122,60 @@ def test_a_reject_without_a_reason_is_refused_and_changes_nothing(app, page, con
     expect(page.locator(".flash.error")).to_contain_text("REASON_REQUIRED")
     with app.app_context():
         assert db.session.query(PartyReport).one().status == "pending"
+
+
+def _session_cookie(flask_app) -> str:
+    """The Set-Cookie of the console session, as a first visit to the login page gets it."""
+    response = flask_app.test_client().get("/console/login")
+    [cookie] = [
+        h
+        for h in response.headers.getlist("Set-Cookie")
+        if h.startswith(flask_app.config["SESSION_COOKIE_NAME"] + "=")
+    ]
+    return cookie
+
+
+@pytest.fixture
+def make_app(app):
+    """Another app on the test database, built by ``create_app`` with these settings on top."""
+    from server.app import create_app
+    from tests.conftest import close_app
+
+    made = []
+
+    def make(**settings):
+        config = {
+            key: app.config[key]
+            for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "FILES_DIR")
+        }
+        made.append(create_app({**config, "WECHAT_API_BASE": app.config["WECHAT_API_BASE"], **settings}))
+        return made[-1]
+
+    yield make
+    for flask_app in made:
+        close_app(flask_app)
+
+
+def test_in_production_the_session_cookie_is_secure_httponly_and_samesite(make_app):
+    production = make_app(
+        LINLI_ENV="production", WECHAT_APPID="wx0123456789", WECHAT_SECRET="real-wechat-secret"
+    )
+    cookie = _session_cookie(production)
+    assert cookie.startswith("linli_console=")
+    assert "; Secure" in cookie
+    assert "; HttpOnly" in cookie
+    assert "; SameSite=Lax" in cookie
+
+
+def test_the_session_cookie_settings_can_be_changed_through_the_config(make_app):
+    changed = make_app(
+        LINLI_ENV="testing",
+        SESSION_COOKIE_NAME="linli_desk",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=2),
+    )
+    cookie = _session_cookie(changed)
+    assert cookie.startswith("linli_desk=")
+    assert "; Secure" in cookie and "; SameSite=Strict" in cookie
+    assert changed.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=2)

@@ -8,7 +8,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from points import services
-from points.models import Redemption
+from points.models import Redemption, StoreItem
 from server.auth.policy import Principal
 from server.db import db
 from server.users.models import StaffAccount, User
@@ -218,3 +218,94 @@ def test_goods_a_new_item_with_a_photo_and_an_audited_stock_change(page, console
     expect(row).to_contain_text("食用油 1.8L")
     expect(row.locator(".available")).to_have_text("26")
     expect(row.locator("img.thumb")).to_be_visible()
+
+
+def _today_counters(client):
+    html = client.get("/console/").get_data(as_text=True)
+    found = re.findall(
+        r'<a class="counter( waiting)?" href="[^"]+">\s*'
+        r'<span class="figure" data-counter="([^"]+)">(\d+)</span>',
+        html,
+    )
+    return {label: (int(count), bool(waiting)) for waiting, label, count in found}
+
+
+def test_today_counts_goods_waiting_for_pickup_and_todays_pickups_apart(
+    client, client_login, make_staff, item, member, api_staff
+):
+    item_id = item(stock=10)
+    first = _redeem(client, member(30, "m1", "居民1"), item_id)
+    second = _redeem(client, member(30, "m2", "居民2"), item_id)
+    code = client.post(f"/api/v1/redemptions/{first['id']}/approve", headers=api_staff).get_json()[
+        "pickup_code"
+    ]
+    client.post(f"/api/v1/redemptions/{second['id']}/approve", headers=api_staff)
+    token = client_login(make_staff(org="C1"))
+    assert _today_counters(client)["待领取"] == (2, True)
+    assert _today_counters(client)["今日已核销"] == (0, False)
+    client.post("/console/pickup", data={"code": code, "csrf_token": token})
+    counters = _today_counters(client)
+    assert counters["待领取"] == (1, True)  # still waiting: marked
+    assert counters["今日已核销"] == (1, False)  # done today: a tally, not marked as waiting
+
+
+def _pickup_result(response):
+    html = response.get_data(as_text=True)
+    found = re.search(r'<div class="result-big.*?</div>\s*</div>', html, re.S)
+    assert found is not None, html
+    return found[0]
+
+
+def test_another_communitys_pickup_code_is_answered_as_an_unknown_one(
+    app, client, client_login, make_staff, item, member, api_staff
+):
+    redemption = _redeem(client, member(30), item())
+    code = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=api_staff).get_json()[
+        "pickup_code"
+    ]
+    unknown = "WRONG234" if code != "WRONG234" else "WRONG345"
+    token = client_login(make_staff(org="C2"))
+    theirs = _pickup_result(client.post("/console/pickup", data={"code": code, "csrf_token": token}))
+    nobodys = _pickup_result(client.post("/console/pickup", data={"code": unknown, "csrf_token": token}))
+    assert "PICKUP_CODE_INVALID" in theirs
+    assert "没有权限" not in theirs and "FORBIDDEN" not in theirs
+    assert theirs.replace(code, "CODE") == nobodys.replace(unknown, "CODE")
+    assert _status(app, redemption["id"]) == "approved"
+
+
+NEW_ITEM = {"name": "香皂", "points_price": "5", "stock": "3", "per_user_limit": "1", "limit_period": "month"}
+
+
+@pytest.mark.parametrize("field", ["on_sale_from", "on_sale_until"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00", "9999-12-31T23:59", "1999-12-31T23:59"])
+def test_a_new_item_on_sale_outside_2000_to_2099_is_refused_with_the_message(
+    app, client, client_login, make_staff, org_tree, field, moment
+):
+    token = client_login(make_staff(org="C1"))
+    form = NEW_ITEM | {"community_id": str(org_tree["C1"].id), field: moment, "csrf_token": token}
+    response = client.post("/console/store/new", data=form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'id="{field}-error">时间应在 2000 年至 2099 年之间' in html
+    assert f'value="{moment}"' in html  # what was typed, shown again
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(StoreItem)) == 0
+
+
+def test_an_item_edited_to_a_year_one_sale_start_is_refused_and_kept(
+    app, client, client_login, make_staff, item
+):
+    item_id = item()
+    token = client_login(make_staff(org="C1"))
+    form = NEW_ITEM | {
+        "stock_was": "3",
+        "on_sale_from": "0001-01-01T00:00",
+        "active": "on",
+        "csrf_token": token,
+    }
+    response = client.post(f"/console/store/{item_id}", data=form)
+    assert response.status_code == 422
+    assert 'id="on_sale_from-error">时间应在 2000 年至 2099 年之间' in response.get_data(as_text=True)
+    with app.app_context():
+        kept = db.session.get(StoreItem, item_id)
+        assert kept.name == "大米 5kg" and kept.on_sale_from is None

@@ -267,7 +267,7 @@ def test_staff_of_another_community_cannot_collect_the_goods(
         "pickup_code"
     ]
     other = console(make_staff(org="C3")).post("/console/pickup", {"code": code}).get_data(as_text=True)
-    assert 'class="result-big refused"' in other and "FORBIDDEN" in other
+    assert 'class="result-big refused"' in other and "PICKUP_CODE_INVALID" in other
 
 
 # --- goods ------------------------------------------------------------------------------------------------
