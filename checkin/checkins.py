@@ -200,11 +200,6 @@ def _check_in_activity(
         )
         if signed is None:
             raise Forbidden("NOT_SIGNED_UP")
-    already = db.session.scalar(
-        select(CheckIn.id).where(CheckIn.activity_id == activity.id, CheckIn.user_id == user_id)
-    )
-    if already is not None:
-        raise Conflict("ALREADY_CHECKED_IN", details={"checkin_id": already})
     checkin = _new_checkin(activity, user_id, nonce, lat, lng, now, device_id, source)
     result = _insert_taking_place(checkin, activity, user_id, nonce)
     if result.created and not activity.hours_count:
@@ -230,11 +225,15 @@ def _insert_taking_place(checkin: CheckIn, activity: Activity, user_id: int, non
             db.session.add(checkin)
             db.session.flush()
     except IntegrityError:
-        # A racing twin: the same nonce replays, another nonce of the same member is a second check-in.
+        # The unique constraint decides, not a query before the insert: the same nonce (a racing twin)
+        # replays, another nonce of the same member is a second check-in, refused with the first one's id.
         replay = _replay(user_id, nonce)
         if replay is not None:
             return CheckInResult(replay, False)
-        raise Conflict("ALREADY_CHECKED_IN") from None
+        first = db.session.scalar(
+            select(CheckIn.id).where(CheckIn.activity_id == activity.id, CheckIn.user_id == user_id)
+        )
+        raise Conflict("ALREADY_CHECKED_IN", details={"checkin_id": first}) from None
     return CheckInResult(checkin, True)
 
 

@@ -13,17 +13,20 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select, true
 from sqlalchemy.orm import aliased
 
 from points import policy  # noqa: F401  (registers the points rules of the policy)
 from points.ledger import (
+    LedgerAccount,
     LedgerResult,
     Plan,
     Refused,
+    core_connection,
     expired_account,
     fingerprint,
     issuing_account,
+    issuing_key,
     local_today,
     month_start,
     post,
@@ -112,7 +115,7 @@ def update_rule(principal: Principal, code: str, values: dict[str, Any]) -> Poin
     return rule
 
 
-def points_for(rule: PointsRule, quantity: Decimal, party_member: bool) -> int:
+def points_for(rule: PointsRule | AwardTerms, quantity: Decimal, party_member: bool) -> int:
     """Points of ``quantity`` events or hours (hours rounded down to the quarter hour)."""
     if rule.unit == "hour":
         quarters = int((quantity * 4).to_integral_value(rounding=ROUND_FLOOR))
@@ -124,7 +127,7 @@ def points_for(rule: PointsRule, quantity: Decimal, party_member: bool) -> int:
     return raw
 
 
-def _quantity(rule: PointsRule, quantity: Any) -> Decimal:
+def _quantity(rule: PointsRule | AwardTerms, quantity: Any) -> Decimal:
     try:
         value = Decimal(str(quantity))
     except (InvalidOperation, ValueError) as exc:
@@ -138,23 +141,77 @@ def _quantity(rule: PointsRule, quantity: Any) -> Decimal:
 
 
 _reversal = aliased(LedgerTransaction, name="reversal")
+_transactions = LedgerTransaction.__table__
+_reversals = _transactions.alias("reversal")
+_accounts = Account.__table__
+_rules = PointsRule.__table__
+_users = User.__table__
 
-
-def _awarded_by_rule(user_id: int, rule_code: str, since: date, until: date) -> int:
-    """Points a user got from a rule between two local dates, leaving out reversed awards."""
-    reversal = _reversal
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerTransaction.amount), 0))
-        .outerjoin(reversal, reversal.reverses_id == LedgerTransaction.id)
-        .where(
-            LedgerTransaction.user_id == user_id,
-            LedgerTransaction.rule_code == rule_code,
-            LedgerTransaction.kind == "award",
-            LedgerTransaction.local_date.between(since, until),
-            reversal.id.is_(None),
-        )
+# Awards are on the path of every check-in and fulfilled wish: their reads are two prepared Core statements
+# (the rule and the user; then, under the lock, the caps and the issuing account), not ORM loads.
+_AWARD_FACTS = (
+    select(
+        _rules.c.code,
+        _rules.c.name,
+        _rules.c.category,
+        _rules.c.points,
+        _rules.c.unit,
+        _rules.c.daily_cap,
+        _rules.c.yearly_cap,
+        _rules.c.party_member_multiplier,
+        _rules.c.active,
+        _users.c.community_id,
+        _users.c.party_community_id,
     )
-    return int(total or 0)
+    .select_from(_rules.join(_users, true()))
+    .where(_rules.c.code == bindparam("code"), _users.c.id == bindparam("user_id"))
+)
+_AWARDED_BY_RULE = (
+    select(
+        func.coalesce(
+            func.sum(_transactions.c.amount).filter(_transactions.c.local_date == bindparam("today")), 0
+        ).label("today"),
+        func.coalesce(func.sum(_transactions.c.amount), 0).label("this_year"),
+        select(_accounts.c.id)
+        .where(_accounts.c.key == bindparam("issuing_key"))
+        .scalar_subquery()
+        .label("issuing_id"),
+    )
+    .select_from(_transactions.outerjoin(_reversals, _reversals.c.reverses_id == _transactions.c.id))
+    .where(
+        _transactions.c.user_id == bindparam("user_id"),
+        _transactions.c.rule_code == bindparam("rule_code"),
+        _transactions.c.kind == "award",
+        _transactions.c.local_date.between(bindparam("year_start"), bindparam("year_end")),
+        _reversals.c.id.is_(None),
+    )
+)
+
+
+@dataclass(frozen=True)
+class AwardTerms:
+    """What an award reads of its rule and its user."""
+
+    code: str
+    name: str
+    category: str
+    points: int
+    unit: str
+    daily_cap: int | None
+    yearly_cap: int | None
+    party_member_multiplier: Decimal | None
+    active: bool
+    community_id: int | None
+    party_community_id: int | None
+
+
+def _award_terms(rule_code: str, user_id: int) -> AwardTerms:
+    row = core_connection().execute(_AWARD_FACTS, {"code": rule_code, "user_id": user_id}).first()
+    if row is None:  # which one is missing says the error
+        get_rule(rule_code)
+        _user(user_id)
+        raise AssertionError("unreachable: both the rule and the user exist")
+    return AwardTerms(**row._mapping)
 
 
 def _user(user_id: int) -> User:
@@ -176,34 +233,50 @@ def award(
 
     ``source`` names what earned them (e.g. ``("checkin", 42)``); the community defaults to the user's.
     """
-    rule = get_rule(rule_code)
-    amount_of = _quantity(rule, quantity)
-    user = _user(user_id)
-    if not rule.active:
+    terms = _award_terms(rule_code, user_id)
+    amount_of = _quantity(terms, quantity)
+    if not terms.active:
         return LedgerResult("refused", code="RULE_INACTIVE")
-    community = community_id or user.community_id or user.party_community_id
+    community = community_id or terms.community_id or terms.party_community_id
     if community is None:
         return LedgerResult("refused", code="NO_COMMUNITY")
-    raw = points_for(rule, amount_of, user.party_member)
+    raw = points_for(terms, amount_of, terms.party_community_id is not None)
     if raw <= 0:
         return LedgerResult("refused", code="ZERO_POINTS")
 
-    def plan(available: Account, _held: Account) -> Plan:
+    def plan(available: LedgerAccount, _held: LedgerAccount) -> Plan:
         today = local_today()
-        allowed = raw
-        if rule.daily_cap is not None:
-            allowed = min(allowed, rule.daily_cap - _awarded_by_rule(user_id, rule.code, today, today))
-        if rule.yearly_cap is not None:
-            year_start, year_end = today.replace(month=1, day=1), today.replace(month=12, day=31)
-            allowed = min(
-                allowed, rule.yearly_cap - _awarded_by_rule(user_id, rule.code, year_start, year_end)
+        awarded = (
+            core_connection()
+            .execute(
+                _AWARDED_BY_RULE,
+                {
+                    "today": today,
+                    "user_id": user_id,
+                    "rule_code": terms.code,
+                    "year_start": today.replace(month=1, day=1),
+                    "year_end": today.replace(month=12, day=31),
+                    "issuing_key": issuing_key(community, terms.category),
+                },
             )
+            .one()
+        )
+        allowed = raw
+        if terms.daily_cap is not None:
+            allowed = min(allowed, terms.daily_cap - int(awarded.today))
+        if terms.yearly_cap is not None:
+            allowed = min(allowed, terms.yearly_cap - int(awarded.this_year))
         if allowed <= 0:
             raise Refused("CAP_REACHED")
+        issuing = (
+            LedgerAccount(awarded.issuing_id, None)
+            if awarded.issuing_id is not None
+            else issuing_account(community, terms.category)
+        )
         return Plan(
-            legs=[(issuing_account(community, rule.category), -allowed), (available, allowed)],
+            legs=[(issuing, -allowed), (available, allowed)],
             amount=allowed,
-            memo=f"{rule.name} +{allowed}",
+            memo=f"{terms.name} +{allowed}",
             capped=allowed < raw,
             earning=allowed,
             earning_month=month_start(today),
@@ -214,10 +287,10 @@ def award(
         user_id,
         plan,
         idempotency_key=idempotency_key,
-        request_hash=fingerprint(user=user_id, rule=rule.code, quantity=amount_of, community=community),
+        request_hash=fingerprint(user=user_id, rule=terms.code, quantity=amount_of, community=community),
         community_id=community,
-        category=rule.category,
-        rule_code=rule.code,
+        category=terms.category,
+        rule_code=terms.code,
         quantity=amount_of,
         ref_type=source[0],
         ref_id=str(source[1]),
@@ -245,7 +318,7 @@ def hold(
     user = _user(user_id)
     community = community_id or user.community_id or user.party_community_id
 
-    def plan(available: Account, held: Account) -> Plan:
+    def plan(available: LedgerAccount, held: LedgerAccount) -> Plan:
         if (available.balance or 0) < points:
             raise Refused("INSUFFICIENT_POINTS")
         return Plan(
@@ -282,7 +355,7 @@ def _settle(hold_id: int, kind: str, reason: str | None) -> LedgerResult:
     held_txn = _hold_of(hold_id)
     points = held_txn.amount
 
-    def plan(available: Account, held: Account) -> Plan:
+    def plan(available: LedgerAccount, held: LedgerAccount) -> Plan:
         if _settlement_of(hold_id) is not None:
             raise Refused("ALREADY_SETTLED")
         if kind == "capture":
@@ -329,7 +402,7 @@ def reverse(transaction_id: int, reason: str, actor_staff_id: int | None = None)
         return LedgerResult("refused", code="NOT_REVERSIBLE")
     entries = list(db.session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == original.id)))
 
-    def plan(available: Account, held: Account) -> Plan:
+    def plan(available: LedgerAccount, held: LedgerAccount) -> Plan:
         reversed_before = db.session.scalars(
             select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)
         ).first()
@@ -337,9 +410,11 @@ def reverse(transaction_id: int, reason: str, actor_staff_id: int | None = None)
             raise Refused("ALREADY_REVERSED")
         legs = []
         for entry in entries:
-            acct = available if entry.account_id == held.id else db.session.get(Account, entry.account_id)
-            assert acct is not None
-            legs.append((acct, -entry.amount))
+            # A user's leg comes back to available (a capture's held points too); a system account's as is.
+            if entry.account_id in (available.id, held.id):
+                legs.append((available, -entry.amount))
+            else:
+                legs.append((LedgerAccount(entry.account_id, None), -entry.amount))
         into_available = sum(e.amount for e in entries if e.account_id == available.id)
         return Plan(
             legs=legs,
@@ -377,7 +452,7 @@ def adjust(
     community = user.community_id if principal.covers(user.community) else user.party_community_id
     assert community is not None  # the policy refuses users outside every community
 
-    def plan(available: Account, _held: Account) -> Plan:
+    def plan(available: LedgerAccount, _held: LedgerAccount) -> Plan:
         return Plan(
             legs=[(issuing_account(community, "adjustment"), -amount), (available, amount)],
             amount=abs(amount),
@@ -436,7 +511,7 @@ def expire_user_points(user_id: int, as_of: date | None = None) -> LedgerResult:
         return LedgerResult("refused", code="EXPIRY_DISABLED")
     user = _user(user_id)
 
-    def plan(available: Account, _held: Account) -> Plan:
+    def plan(available: LedgerAccount, _held: LedgerAccount) -> Plan:
         earned_by_then, earned_ever = _earned_through(user_id, year)
         # Whatever left the available balance (spent, held for a redemption, expired, adjusted away)
         # took the oldest points first, so the old points still there are what newer earnings don't explain.

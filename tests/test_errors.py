@@ -266,3 +266,15 @@ def test_an_id_beyond_the_integer_range_in_a_path_is_a_404_from_the_router(clien
     assert error["code"] == "NOT_FOUND"
     error = error_of(client.delete(f"/api/v1/communities/{10**36}/volunteers/1"), 404)
     assert error["code"] == "NOT_FOUND"
+
+
+def test_every_error_code_is_listed_in_the_readme(app):
+    # The README's "Errors" section is where client authors look codes up: a new code must appear there.
+    from pathlib import Path
+
+    from server.errors import MESSAGES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Errors\n", 1)[1]
+    missing = sorted(code for code in MESSAGES if f"`{code}`" not in section)
+    assert not missing, f"codes missing from the README's Errors section: {missing}"

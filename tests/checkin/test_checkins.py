@@ -61,6 +61,7 @@ def test_a_member_checks_in_once_and_gets_the_points(app, client, clock, activit
     other = _scan(client, member, activity_id, clock, "nonce-0002")
     assert (repeat.status_code, repeat.get_json()) == (200, body)
     assert (other.status_code, other.get_json()["error"]["code"]) == (409, "ALREADY_CHECKED_IN")
+    assert other.get_json()["error"]["details"] == {"checkin_id": body["id"]}
     assert client.get("/api/v1/me/points", headers=bearer(member)).get_json()["available"] == 5
     assert client.get("/api/v1/me/checkins", headers=bearer(member)).get_json()["total"] == 1
 

@@ -96,7 +96,8 @@ def _stop_postgres_at(world, point: str) -> Iterator[list[str]]:
 
 REDEMPTION_POINTS = [
     ("after the stock is reserved", r"^UPDATE store_items SET reserved", False),
-    ("after the hold's entries", r"^INSERT INTO points_entries", False),
+    # The ledger posts a transaction, its entries and the balances in one statement (points/ledger.py).
+    ("after the hold is posted", r"^\s*WITH txn AS \(\s*INSERT INTO points_transactions", False),
     ("after the redemption row", r"^INSERT INTO redemptions", False),
     ("as it commits", "commit", False),
     ("right after the commit", "after-commit", True),
@@ -153,8 +154,7 @@ def test_a_redemption_cut_by_a_crash_is_all_or_nothing(make_world, where, point,
 
 
 AWARD_POINTS = [
-    ("after the transaction row", r"^INSERT INTO points_transactions", False),
-    ("after the entries", r"^INSERT INTO points_entries", False),
+    ("after the ledger posting", r"^\s*WITH txn AS \(\s*INSERT INTO points_transactions", False),
     ("after the outbox row", r"^INSERT INTO outbox ", False),
     ("as it commits", "commit", False),
 ]

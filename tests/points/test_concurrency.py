@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 
 from points import ledger, services
 from points.ledger import LedgerResult
-from points.models import Account, LedgerTransaction, PointsRule
+from points.models import LedgerTransaction, PointsRule
 from server.auth.policy import Principal
 from server.db import db
 from server.users.models import StaffAccount, User
@@ -264,14 +264,17 @@ def test_twenty_reversals_of_one_award_reverse_it_once(app, community):
 # --- the lock is what makes it work ------------------------------------------------------------------
 
 
-def _unlocked_user_accounts(user_id: int) -> tuple[Account, Account]:
-    """lock_user_accounts without FOR UPDATE: what the ledger would do without its row lock."""
+def _unlocked_user_accounts(
+    user_id: int, idempotency_key: str | None
+) -> tuple[ledger.LedgerAccount, ledger.LedgerAccount, ledger.Prior | None]:
+    """The ledger's _lock without FOR UPDATE: what posting would do without its row lock."""
     keys = (f"user:{user_id}:available", f"user:{user_id}:held")
-    for key, kind in zip(keys, ("available", "held"), strict=True):
-        ledger.account(key, kind, user_id=user_id)
-    query = select(Account).where(Account.key.in_(keys)).execution_options(populate_existing=True)
-    found = {a.key: a for a in db.session.scalars(query)}
-    return found[keys[0]], found[keys[1]]
+    found = {
+        key: ledger.account(key, kind, user_id=user_id)
+        for key, kind in zip(keys, ("available", "held"), strict=True)
+    }
+    prior = ledger.find_by_key(idempotency_key) if idempotency_key is not None else None
+    return found[keys[0]], found[keys[1]], prior
 
 
 def _wait_until_a_backend_waits_for_a_lock(app: Flask) -> None:
@@ -301,7 +304,7 @@ def test_the_row_lock_is_what_keeps_the_cap_when_awards_interleave(app, communit
     user = make_user(app, community, "交错")
     open_accounts(app, user, community, "race")
     if not locked:
-        monkeypatch.setattr(ledger, "lock_user_accounts", _unlocked_user_accounts)
+        monkeypatch.setattr(ledger, "_lock", _unlocked_user_accounts)
     second: list[Outcome] = []
 
     with app.app_context():
