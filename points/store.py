@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from points import services as ledger_services
 from points.ledger import fingerprint, local_today
@@ -213,8 +214,9 @@ def request_redemption(
             db.session.flush()
     except IntegrityError as exc:
         raise Conflict("IDEMPOTENCY_KEY_REUSED") from exc
-    db.session.refresh(item)
-    if not item.requires_approval:
+    needs_approval = item.requires_approval
+    db.session.expire(item)  # the reservation went around the ORM; read again only if asked
+    if not needs_approval:
         _approve(redemption, None)
     return redemption, True
 
@@ -354,7 +356,10 @@ def my_redemptions(user_id: int, page: int, page_size: int) -> tuple[list[Redemp
     query = select(Redemption).where(Redemption.user_id == user_id)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = db.session.scalars(
-        query.order_by(Redemption.id.desc()).limit(page_size).offset((page - 1) * page_size)
+        query.options(selectinload(Redemption.item))
+        .order_by(Redemption.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
     )
     return list(items), total
 
@@ -371,7 +376,12 @@ def staff_redemptions(
     if community_id is not None:
         query = query.where(Redemption.community_id == community_id)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(query.order_by(Redemption.id).limit(page_size).offset((page - 1) * page_size))
+    items = db.session.scalars(
+        query.options(selectinload(Redemption.item))  # the item's name on each line, in one query
+        .order_by(Redemption.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
     return list(items), total
 
 

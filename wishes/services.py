@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
 from points import services as points
@@ -124,8 +125,15 @@ def viewer_of(principal: Principal, wish: Wish) -> Viewer:
 
 
 def _page(query: Select[Wish], order: list[Any], page: int, page_size: int) -> tuple[list[Wish], int]:
+    """One page of wishes with what a list shows of each (photos and their files, resident, claimer) in
+    four queries more, not four per wish."""
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(query.order_by(*order).limit(page_size).offset((page - 1) * page_size))
+    shown = query.options(
+        selectinload(Wish.photos).selectinload(WishPhoto.file),
+        selectinload(Wish.user),
+        selectinload(Wish.claimer),
+    )
+    items = db.session.scalars(shown.order_by(*order).limit(page_size).offset((page - 1) * page_size))
     return list(items), total
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from server.auth.passwords import hash_password
 from server.auth.policy import Principal, authorize, staff_scope_ids
@@ -112,7 +113,10 @@ def list_party_reports(
         query = query.where(PartyReport.status == status)
     total = db.session.scalar(select(db.func.count()).select_from(query.subquery())) or 0
     items = db.session.scalars(
-        query.order_by(PartyReport.created_at, PartyReport.id).limit(page_size).offset((page - 1) * page_size)
+        query.options(selectinload(PartyReport.user))  # each reporter's name, in one query
+        .order_by(PartyReport.created_at, PartyReport.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
     )
     return list(items), total
 

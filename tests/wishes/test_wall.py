@@ -304,3 +304,37 @@ def test_a_resident_posts_only_into_their_own_community(app, client, person, org
         "/api/v1/wishes", json={**body, "community_id": org_tree["C1"].id}, headers=resident.headers
     )
     assert (own.status_code, own.get_json()["community_id"]) == (201, org_tree["C1"].id)
+
+
+def _statements_of(app, call):
+    from sqlalchemy import event
+
+    sent = []
+
+    def count(*args):
+        sent.append(args[2])
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = call()
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert response.status_code == 200, response.get_json()
+    return len(sent)
+
+
+def test_a_page_of_the_wall_costs_the_same_queries_whatever_its_length(
+    app, client, person, wish_in, upload_photo
+):
+    # Photos and their files, residents and claimers of a page are loaded together, not per wish (N+1).
+    reader = person("reader")
+    few = _statements_of(app, lambda: client.get("/api/v1/wishes", headers=reader.headers))
+    for n in range(6):
+        resident = person(f"resident{n}", nickname=f"居民{n}")
+        wish_in("open", resident, photos=[upload_photo(resident)])
+    many = _statements_of(app, lambda: client.get("/api/v1/wishes", headers=reader.headers))
+    listed = client.get("/api/v1/wishes", headers=reader.headers).get_json()["items"]
+    assert len(listed) == 6 and all(item["photos"] for item in listed)
+    assert many - few <= 4, (few, many)  # the four eager loads, which an empty page does not need
