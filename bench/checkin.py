@@ -22,7 +22,7 @@ import psycopg
 import requests
 from flask_migrate import upgrade
 
-from bench.common import create_database, drop_database, record, serve, sized
+from bench.common import create_database, drop_database, record, serve, sized, start_fake_wechat
 
 MEMBERS = sized("LINLI_BENCH_MEMBERS", 300, 100)
 ACTIVITIES = int(os.environ.get("LINLI_BENCH_ACTIVITIES", "20"))
@@ -90,10 +90,8 @@ def main() -> None:
     from server.db import db, utcnow
     from server.orgs.services import create_org
     from server.users.models import User
-    from server.wechat.fake import create_fake_wechat, serve_fake_wechat
 
-    fake_server = serve_fake_wechat(create_fake_wechat())
-    threading.Thread(target=fake_server.serve_forever, daemon=True).start()
+    fake_server = start_fake_wechat()
     settings = {
         "LINLI_ENV": "testing",
         "SECRET_KEY": secrets.token_hex(32),

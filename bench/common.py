@@ -48,6 +48,25 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def start_fake_wechat(fake: Any = None) -> Any:
+    """The fake WeChat served on a free port in a daemon thread (``.server_port``, ``.shutdown()``)."""
+    from server.wechat.fake import create_fake_wechat, serve_fake_wechat
+
+    server = serve_fake_wechat(fake if fake is not None else create_fake_wechat())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def drop_redis_keys(connection: Any, prefix: str) -> None:
+    """Remove what a run left in Redis under its prefix (RQ writes some keys with ``-`` for ``:``)."""
+    keys = [
+        *connection.scan_iter(match=f"*{prefix}*"),
+        *connection.scan_iter(match=f"*{prefix.replace(':', '-')}*"),
+    ]
+    if keys:
+        connection.delete(*keys)
+
+
 def in_threads(work: Callable[[int, float], int], threads: int, seconds: float) -> float:
     """Operations per second of ``work(thread, deadline)`` running in ``threads`` threads until a deadline."""
     counts = [0] * threads

@@ -12,13 +12,20 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 
 import redis
 from flask_migrate import upgrade
 
-from bench.common import REDIS_URL, create_database, drop_database, record, sized
+from bench.common import (
+    REDIS_URL,
+    create_database,
+    drop_database,
+    drop_redis_keys,
+    record,
+    sized,
+    start_fake_wechat,
+)
 
 NOTIFICATIONS = sized("LINLI_BENCH_NOTIFICATIONS", 10_000, 1_000)
 USERS = 500
@@ -73,11 +80,10 @@ def main() -> None:
     from server.notifications.models import SubscriptionGrant
     from server.notifications.services import publish
     from server.users.models import User
-    from server.wechat.fake import create_fake_wechat, fake_state, serve_fake_wechat
+    from server.wechat.fake import create_fake_wechat, fake_state
 
     fake = create_fake_wechat()
-    server = serve_fake_wechat(fake)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = start_fake_wechat(fake)
     settings = {
         "LINLI_ENV": "testing",
         "SECRET_KEY": secrets.token_hex(32),
@@ -149,12 +155,7 @@ def main() -> None:
             db.engine.dispose()
     finally:
         server.shutdown()
-        keys = [
-            *connection.scan_iter(match=f"*{prefix}*"),
-            *connection.scan_iter(match=f"*{prefix.replace(':', '-')}*"),
-        ]
-        if keys:
-            connection.delete(*keys)
+        drop_redis_keys(connection, prefix)
         connection.close()
         drop_database(name)
 

@@ -44,7 +44,18 @@ import requests
 from flask_migrate import upgrade
 from sqlalchemy import insert
 
-from bench.common import REDIS_URL, ROOT, create_database, drop_database, percentile, record, serve, sized
+from bench.common import (
+    REDIS_URL,
+    ROOT,
+    create_database,
+    drop_database,
+    drop_redis_keys,
+    percentile,
+    record,
+    serve,
+    sized,
+    start_fake_wechat,
+)
 
 MEMBERS = sized("LINLI_BENCH_PARTY_MEMBERS", 2000, 300)  # party members, each checks in once
 WINDOW = sized("LINLI_BENCH_PARTY_SECONDS", 120.0, 20.0)  # within this long
@@ -564,10 +575,7 @@ def main() -> None:
     connection = redis_or_none()  # without Redis: rate limits in memory, jobs in-process
     name, url = create_database("party_day")
 
-    from server.wechat.fake import create_fake_wechat, serve_fake_wechat
-
-    fake = serve_fake_wechat(create_fake_wechat())
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    fake = start_fake_wechat()
     settings = {
         "LINLI_ENV": "testing",
         "SECRET_KEY": secrets.token_hex(32),
@@ -593,12 +601,7 @@ def main() -> None:
                     process.wait()
             fake.shutdown()
             if connection is not None:
-                keys = [
-                    *connection.scan_iter(match=f"*{prefix}*"),
-                    *connection.scan_iter(match=f"*{prefix.replace(':', '-')}*"),
-                ]
-                if keys:
-                    connection.delete(*keys)
+                drop_redis_keys(connection, prefix)
                 connection.close()
             drop_database(name)
 
