@@ -19,8 +19,8 @@ from points.ledger import local_today
 from points.models import Redemption, StockChange, StoreItem
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.console import Counter, MenuEntry, current_staff, register_pages
-from server.console.actions import attempt, back
-from server.console.args import int_arg, page_arg, ticked_ids
+from server.console.actions import approve_ticked, attempt, back
+from server.console.args import int_arg, page_arg
 from server.db import db
 from server.errors import AppError, NotFound, message_for
 from server.files.services import file_url, store_image
@@ -34,7 +34,6 @@ bp = Blueprint("console_points", __name__, url_prefix="/console", template_folde
 PAGE_SIZE = 50
 MEMBERS_PAGE_SIZE = 30
 HISTORY_PAGE_SIZE = 20
-BULK_LIMIT = 100
 STATUS_LABELS = {
     "requested": "待审核",
     "approved": "待领取",
@@ -203,20 +202,12 @@ def reject(redemption_id: int) -> Response:
 @bp.route("/redemptions/approve", methods=["POST"])
 def approve_many() -> Response:
     """Approve the ticked requests, each on its own; the outcome of every one is flashed."""
-    ids = ticked_ids()
-    if not ids:
-        flash("请先勾选要通过的兑换申请", "error")
-        return back("console_points.redemptions")
-    if len(ids) > BULK_LIMIT:
-        flash(f"一次最多批量通过 {BULK_LIMIT} 条", "error")
-        return back("console_points.redemptions")
-    for outcome in store.approve_many(current_staff(), ids):
-        if outcome["result"] == "approved":
-            flash(f"#{outcome['id']} 已通过", "ok")
-        else:
-            code = outcome["code"]
-            flash(f"#{outcome['id']} 未通过：{message_for(code)}（{code}）", "error")
-    return back("console_points.redemptions")
+    principal = current_staff()
+    return approve_ticked(
+        "console_points.redemptions",
+        "请先勾选要通过的兑换申请",
+        lambda redemption_id: store.approve(principal, redemption_id),
+    )
 
 
 # --- the pickup desk ------------------------------------------------------------------------------------

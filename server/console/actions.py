@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from server.console.args import ticked_ids
 from server.db import db
 from server.errors import AppError, message_for
 
@@ -25,6 +26,29 @@ def attempt(action: Callable[[], T], done: str) -> T | None:
         return None
     flash(done, "ok")
     return result
+
+
+BULK_LIMIT = 100  # ticked rows approved in one form post
+
+
+def approve_ticked(endpoint: str, nothing_ticked: str, approve_one: Callable[[int], object]) -> Response:
+    """Approve each ticked row in its own savepoint (a refusal leaves the others approved) and flash the
+    outcome of every one; back to ``endpoint``'s page."""
+    ids = ticked_ids()
+    if not ids:
+        flash(nothing_ticked, "error")
+    elif len(ids) > BULK_LIMIT:
+        flash(f"一次最多批量通过 {BULK_LIMIT} 条", "error")
+    else:
+        for row_id in ids:
+            try:
+                with db.session.begin_nested():
+                    approve_one(row_id)
+            except AppError as error:
+                flash(f"#{row_id} 未通过：{message_for(error.code)}（{error.code}）", "error")
+            else:
+                flash(f"#{row_id} 已通过", "ok")
+    return back(endpoint)
 
 
 def back(endpoint: str, **values: Any) -> Response:

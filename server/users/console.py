@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, flash, render_template, request
+from flask import Blueprint, Flask, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.console import Counter, MenuEntry, current_staff, register_pages
-from server.console.actions import attempt, back
-from server.console.args import int_arg, page_arg, ticked_ids
+from server.console.actions import approve_ticked, attempt, back
+from server.console.args import int_arg, page_arg
 from server.db import db
-from server.errors import AppError, message_for
 from server.orgs.models import OrgUnit
 from server.orgs.services import list_communities
 from server.users import services
@@ -21,7 +20,6 @@ from server.users.models import PartyReport
 bp = Blueprint("console_users", __name__, url_prefix="/console", template_folder="templates")
 
 PAGE_SIZE = 50
-BULK_LIMIT = 100
 STATUS_LABELS = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
 
 
@@ -106,32 +104,12 @@ def reject_party_report(report_id: int) -> Response:
     return back("console_users.party_reports")
 
 
-def approve_many(principal: Principal, report_ids: list[int]) -> list[tuple[int, str | None]]:
-    """Approve each report in its own savepoint: (id, None) when approved, (id, code) when refused."""
-    results: list[tuple[int, str | None]] = []
-    for report_id in report_ids:
-        try:
-            with db.session.begin_nested():
-                services.approve_party_report(principal, report_id)
-            results.append((report_id, None))
-        except AppError as error:
-            results.append((report_id, error.code))
-    return results
-
-
 @bp.route("/party-reports/approve", methods=["POST"])
 def approve_party_reports() -> Response:
     """Approve the ticked reports, each on its own; the outcome of every one is flashed."""
-    ids = ticked_ids()
-    if not ids:
-        flash("请先勾选要通过的党员报到", "error")
-        return back("console_users.party_reports")
-    if len(ids) > BULK_LIMIT:
-        flash(f"一次最多批量通过 {BULK_LIMIT} 条", "error")
-        return back("console_users.party_reports")
-    for report_id, code in approve_many(current_staff(), ids):
-        if code is None:
-            flash(f"#{report_id} 已通过", "ok")
-        else:
-            flash(f"#{report_id} 未通过：{message_for(code)}（{code}）", "error")
-    return back("console_users.party_reports")
+    principal = current_staff()
+    return approve_ticked(
+        "console_users.party_reports",
+        "请先勾选要通过的党员报到",
+        lambda report_id: services.approve_party_report(principal, report_id),
+    )
