@@ -206,13 +206,13 @@ def seed(app: Any) -> Seeded:
     from checkin.models import Activity
     from checkin.tokens import printed_scene
     from points import services
-    from points.models import StoreItem
     from server.auth.policy import Principal
     from server.auth.tokens import issue_access_token
     from server.db import db, utcnow
     from server.orgs.services import create_org
     from server.users.models import User
     from server.users.services import create_staff
+    from store.models import StoreItem
     from wishes.models import Wish
     from wishes.services import categories
 

@@ -31,14 +31,15 @@ def main() -> None:
     """Seed, measure, race, print."""
     name, url = create_database("store")
 
-    from points import store
     from points.ledger import add_earning, issuing_account, lock_user_accounts
-    from points.models import Account, LedgerEntry, LedgerTransaction, StoreItem
+    from points.models import Account, LedgerEntry, LedgerTransaction
     from points.verify import verify_ledger
     from server.app import create_app
     from server.db import db, utcnow
     from server.orgs.services import create_org
     from server.users.models import User
+    from store import services as store
+    from store.models import StoreItem
 
     try:
         app: Flask = create_app({"LINLI_ENV": "testing", "DATABASE_URL": url, "REDIS_URL": None})

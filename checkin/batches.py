@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from checkin.checkins import _check_in_activity, check_out
+from checkin.checkins import check_in_activity, check_out
 from checkin.models import Activity, BatchItem, CheckIn
 from checkin.services import get_activity
 from checkin.tokens import verify_token
@@ -55,7 +55,7 @@ def _apply(principal: Principal, item: dict[str, Any]) -> tuple[str, str | None,
     when = _clamp(at, activity)
     if item["kind"] == "in":
         if existing is None:
-            result = _check_in_activity(user_id, activity, item["nonce"], None, None, when, source="batch")
+            result = check_in_activity(user_id, activity, item["nonce"], None, None, when, source="batch")
             return "accepted", None, result.checkin.id
         if when < existing.checked_in_at:  # the earliest entry wins
             existing.checked_in_at = when

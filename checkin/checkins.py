@@ -130,7 +130,7 @@ def check_in(
     now = utcnow()
     kind, target_id = _target(token, now)
     if kind == "activity":
-        return _check_in_activity(user_id, get_activity(target_id), nonce, lat, lng, now, device_id=device_id)
+        return check_in_activity(user_id, get_activity(target_id), nonce, lat, lng, now, device_id=device_id)
     return _check_in_station(user_id, get_station(target_id), nonce, lat, lng, now, device_id=device_id)
 
 
@@ -172,7 +172,7 @@ def _insert(checkin: CheckIn, user_id: int, nonce: str) -> CheckInResult | None:
     return CheckInResult(checkin, True)
 
 
-def _check_in_activity(
+def check_in_activity(
     user_id: int,
     activity: Activity,
     nonce: str,
@@ -182,6 +182,10 @@ def _check_in_activity(
     source: str = "scan",
     device_id: str | None = None,
 ) -> CheckInResult:
+    """Check a member in at an activity, as of ``now``: the checks in order (cancelled, window, range
+    for a scan, sign-up), then the insert, where the unique constraint decides, then the points.
+
+    ``source`` is "scan" (the member's phone), "staff" (a staff scan on site) or "batch" (offline)."""
     if activity.cancelled_at is not None:
         raise Conflict("ACTIVITY_CANCELLED")
     if not activity.checkin_opens_at <= now <= activity.checkin_closes_at:
@@ -343,5 +347,5 @@ def staff_scan(activity_id: int, member_token: str, nonce: str) -> tuple[CheckIn
     ).first()
     if open_checkin is not None:
         return check_out(member.target_id, open_checkin.id), "out"
-    result = _check_in_activity(member.target_id, activity, nonce, None, None, now, source="staff")
+    result = check_in_activity(member.target_id, activity, nonce, None, None, now, source="staff")
     return result.checkin, "in"

@@ -7,9 +7,26 @@ from datetime import date
 import click
 from flask.cli import with_appcontext
 
+from points.services import expire_user_points, users_with_points
+from points.services import rebuild_earnings as rebuild
 from server.db import db
 
 points_group = click.Group("points", help="The points ledger.")
+
+
+def expire_points(as_of: date | None = None) -> dict[str, int]:
+    """Apply the expiry policy to every user with points, one transaction per user."""
+    counts = {"users": 0, "expired_points": 0}
+    for user_id in users_with_points():
+        result = expire_user_points(user_id, as_of)
+        if result.status == "refused" and result.code == "EXPIRY_DISABLED":
+            db.session.rollback()
+            break
+        db.session.commit()
+        if result.moved:
+            counts["users"] += 1
+            counts["expired_points"] += result.points
+    return counts
 
 
 @points_group.command("verify")
@@ -34,8 +51,6 @@ def verify() -> None:
 @with_appcontext
 def expire(as_of: object) -> None:
     """Apply the expiry policy (POINTS_EXPIRY_POLICY); running it twice expires nothing twice."""
-    from points.jobs import expire_points
-
     day = as_of.date() if hasattr(as_of, "date") else None
     counts = expire_points(day if isinstance(day, date) else None)
     click.echo(f"expired {counts['expired_points']} points of {counts['users']} users")
@@ -45,8 +60,6 @@ def expire(as_of: object) -> None:
 @with_appcontext
 def rebuild_earnings() -> None:
     """Recompute the leaderboard summary from the ledger."""
-    from points.jobs import rebuild_earnings as rebuild
-
     rows = rebuild()
     db.session.commit()
     click.echo(f"rebuilt {rows} earnings rows")

@@ -8,8 +8,6 @@ here hands out ORM objects, so none can go stale.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -84,11 +82,6 @@ def local_today(at: datetime | None = None) -> date:
 def month_start(day: date) -> date:
     """The first day of ``day``'s month."""
     return day.replace(day=1)
-
-
-def fingerprint(**fields: Any) -> str:
-    """A stable hash of what a request asked for, to tell a replay from a changed request."""
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # --- the statements, built once (SQLAlchemy caches their compiled form) ----------------------------

@@ -7,13 +7,14 @@ what happened (points moved, or why not) and flushes; the caller's boundary comm
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, select, true
+from sqlalchemy import and_, bindparam, delete, func, select, true
 from sqlalchemy.orm import aliased
 
 from points import policy  # noqa: F401  (registers the points rules of the policy)
@@ -24,7 +25,6 @@ from points.ledger import (
     Refused,
     core_connection,
     expired_account,
-    fingerprint,
     issuing_account,
     issuing_key,
     local_today,
@@ -36,6 +36,7 @@ from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning
 from server.auth.policy import Principal, authorize
 from server.db import db
 from server.errors import AppError, Conflict, NotFound, register_messages
+from server.idempotency import fingerprint
 from server.notifications.services import publish
 from server.orgs.models import OrgUnit
 from server.users.models import User, mask_name
@@ -378,6 +379,12 @@ def _settle(hold_id: int, kind: str, reason: str | None) -> LedgerResult:
     )
 
 
+def capture_of(hold_id: int) -> int | None:
+    """The id of the capture that spent a hold, or None while it is not captured."""
+    settlement = _settlement_of(hold_id)
+    return settlement.id if settlement is not None and settlement.kind == "capture" else None
+
+
 def capture(hold_id: int) -> LedgerResult:
     """Spend held points (a redemption approved): held → redeemed. At most once per hold."""
     return _settle(hold_id, "capture", None)
@@ -557,6 +564,38 @@ def users_with_points() -> list[int]:
     )
 
 
+def rebuild_earnings() -> int:
+    """Recompute the leaderboard summary from the ledger (a repair tool); returns the rows written."""
+    original = aliased(LedgerTransaction)
+    rows = db.session.execute(
+        select(
+            LedgerTransaction.user_id,
+            LedgerTransaction.community_id,
+            LedgerTransaction.kind,
+            LedgerTransaction.local_date,
+            original.local_date,
+            LedgerEntry.amount,
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(Account, (Account.id == LedgerEntry.account_id) & (Account.kind == "available"))
+        .outerjoin(original, original.id == LedgerTransaction.reverses_id)
+        .where(
+            (LedgerTransaction.kind.in_(["award", "adjust"]))
+            | ((LedgerTransaction.kind == "reverse") & original.kind.in_(["award", "adjust"]))
+        )
+    ).all()
+    totals: dict[tuple[int, int | None, date], int] = defaultdict(int)
+    for user_id, community_id, kind, day, original_day, amount in rows:
+        # A reversal counts against the month of what it reverses.
+        totals[(user_id, community_id, month_start(original_day if kind == "reverse" else day))] += amount
+    db.session.execute(delete(PointsEarning))
+    db.session.add_all(
+        PointsEarning(user_id=u, community_id=c, month=m, points=p) for (u, c, m), p in totals.items() if c
+    )
+    db.session.flush()
+    return len(totals)
+
+
 # --- reading ----------------------------------------------------------------------------------------
 
 
@@ -607,6 +646,16 @@ class HistoryItem:
     memo: str
     reason: str | None
     created_at: datetime
+
+
+def member_balances(user_ids: list[int]) -> dict[int, tuple[str, int]]:
+    """(nickname, available points) of members, in one query, for staff lists."""
+    rows = db.session.execute(
+        select(User.id, User.nickname, Account.balance)
+        .outerjoin(Account, (Account.user_id == User.id) & (Account.kind == "available"))
+        .where(User.id.in_(user_ids))
+    )
+    return {user_id: (nickname, int(balance or 0)) for user_id, nickname, balance in rows}
 
 
 def history_of(user_id: int, page: int, page_size: int) -> tuple[list[HistoryItem], int]:

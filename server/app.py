@@ -13,8 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import checkin
 import points
 import reports
+import store
 import wishes
-from server import cli, console, db, errors, extensions, files, inputs
+from server import cli, console, db, errors, extensions, files, inputs, worker
 from server.config import Settings
 from server.notifications import console as notifications_console
 from server.users import console as users_console
@@ -44,12 +45,14 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     inputs.init_app(app)
     wechat.init_app(app)
     cli.init_app(app)
+    worker.init_app(app)
     register_blueprints(app)
     files.init_app(app)
     console.init_app(app)
     users_console.init_app(app)
     notifications_console.init_app(app)
     points.init_app(app)
+    store.init_app(app)
     checkin.init_app(app)
     wishes.init_app(app)
     reports.init_app(app)
@@ -60,7 +63,6 @@ def register_blueprints(app: Flask) -> None:
     """Routes of the core, then one line per feature package."""
     from server import health
     from server.auth.blueprint import blp as auth_blp
-    from server.notifications import cli as notifications_cli
     from server.notifications import jobs as notification_jobs  # noqa: F401  (declares the periodic jobs)
     from server.notifications.blueprint import blp as notifications_blp
     from server.orgs.blueprint import blp as orgs_blp
@@ -72,5 +74,3 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(users_blp)
     api.register_blueprint(orgs_blp)
     api.register_blueprint(notifications_blp)
-    app.cli.add_command(notifications_cli.worker)
-    app.cli.add_command(notifications_cli.jobs_group)

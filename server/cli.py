@@ -8,7 +8,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -18,6 +17,7 @@ from server.db import db
 from server.errors import MESSAGES, AppError
 from server.orgs.models import ORG_KINDS
 from server.users.models import STAFF_ROLES
+from server.wechat import factory as wechat
 
 
 @contextmanager
@@ -101,23 +101,20 @@ def _serve_fake_wechat(host: str, port: int) -> Callable[[], None]:
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 @click.option("--fake-wechat-port", default=5001, type=int)
+@with_appcontext
 def dev(host: str, port: int, fake_wechat_port: int) -> None:
     """Serve the API for local use, with the fake WeChat when no real WECHAT_APPID is set."""
-    from server.app import create_app
-
-    override: dict[str, Any] = {}
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if not os.environ.get("WECHAT_APPID"):
-        override["WECHAT_API_BASE"] = f"http://127.0.0.1:{fake_wechat_port}"
-    app = create_app(override)
-    with app.app_context():
-        if not os.environ.get("WECHAT_APPID"):
-            _serve_fake_wechat("127.0.0.1", fake_wechat_port)
-            click.echo(
-                f" * fake WeChat on http://127.0.0.1:{fake_wechat_port} (any code logs in, e.g. alice.1)"
-            )
-        click.echo(f" * database: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
-        click.echo(f" * API docs: http://{host}:{port}/api/docs")
-        click.echo(f" * staff console: http://{host}:{port}/console/ (staff / linli-staff-demo)")
+        fake_base = f"http://127.0.0.1:{fake_wechat_port}"
+        app.config["WECHAT_API_BASE"] = os.environ["WECHAT_API_BASE"] = fake_base  # the worker's too
+        wechat.init_app(app)
+        _serve_fake_wechat("127.0.0.1", fake_wechat_port)
+        click.echo(f" * fake WeChat on {fake_base} (any code logs in, e.g. alice.1)")
+    click.echo(f" * database: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+    click.echo(f" * API docs: http://{host}:{port}/api/docs")
+    click.echo(f" * staff console: http://{host}:{port}/console/ (staff / linli-staff-demo)")
+    db.session.remove()  # the server's threads open their own sessions
     worker = _start_jobs(app)
     from werkzeug.serving import run_simple
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from typing import Any
 
 from flask import request
 
@@ -27,3 +30,8 @@ def idempotency_key(scope: str) -> str | None:
     if not _KEY.match(raw):
         raise AppError("IDEMPOTENCY_KEY_INVALID", status=400)
     return f"{scope}:{raw}"
+
+
+def fingerprint(**fields: Any) -> str:
+    """A stable hash of what a request asked for, to tell a replay from a changed request."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()

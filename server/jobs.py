@@ -58,9 +58,8 @@ def set_job_app(app: Flask) -> None:
 def _app_for_job() -> Flask:
     global _job_app, _job_pid
     if _job_app is None:
-        from server.app import create_app
-
-        _job_app = create_app()
+        # The worker command (server/worker.py) and the in-process runner hand their app over.
+        raise RuntimeError("no app to run jobs in: start workers with `flask --app wsgi worker`")
     if _job_pid != os.getpid():
         # A forked RQ work-horse must not share the parent's database connections.
         with _job_app.app_context():
@@ -77,6 +76,20 @@ def _run_in_transaction(fn: Callable[..., R], args: tuple[Any, ...], kwargs: dic
     except BaseException:
         db.session.rollback()
         raise
+
+
+def each_in_own_transaction(ids: list[int], step: Callable[[int], bool], what: str) -> int:
+    """Run ``step`` on each id in its own transaction and count the Trues; a failing item is logged, rolled
+    back and stays due for the next run, and the rest go on (one member's ledger locks at a time)."""
+    done = 0
+    for item_id in ids:
+        try:
+            done += step(item_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("%s %s failed; it stays due for the next run", what, item_id)
+    return done
 
 
 def queue(name: str, connection: redis.Redis) -> Queue:
@@ -219,6 +232,7 @@ def schedule_periodic(connection: redis.Redis, now: datetime | None = None) -> i
 
 def run_periodic_inline(app: Flask, stop: threading.Event) -> threading.Thread:
     """Without Redis (``make run``): run the periodic jobs from a thread of the web process."""
+    set_job_app(app)
 
     def loop() -> None:
         last: dict[str, float] = {}

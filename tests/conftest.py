@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -376,3 +377,90 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
     """The Authorization header for a token response or a raw access token."""
     token = tokens if isinstance(tokens, str) else tokens["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Console:
+    """A logged-in console session of a test client, with its CSRF token."""
+
+    def __init__(self, client: FlaskClient, token: str) -> None:
+        self.client, self.token = client, token
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """GET a console page."""
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """POST a console form with the session's CSRF token."""
+        return self.client.post(path, data={"csrf_token": self.token, **(data or {})}, **kwargs)
+
+
+@pytest.fixture
+def console(app: Flask) -> Callable[[Staff], Console]:
+    """``console(staff)`` logs a fresh client in through the login form."""
+
+    def login(staff: Staff) -> Console:
+        client = app.test_client()
+        token = _csrf_token(client.get("/console/login").get_data(as_text=True))
+        done = client.post(
+            "/console/login",
+            data={"username": staff.username, "password": staff.password, "csrf_token": token},
+        )
+        assert done.status_code == 302
+        # Logging in starts a fresh session, and with it a fresh CSRF token.
+        return Console(client, _csrf_token(client.get("/console/").get_data(as_text=True)))
+
+    return login
+
+
+def _csrf_token(html: str) -> str:
+    found = CSRF_TOKEN.search(html)
+    assert found is not None
+    return found[1]
+
+
+@pytest.fixture
+def member(
+    app: Flask,
+    client: FlaskClient,
+    login_user: Callable[..., dict[str, Any]],
+    org_tree: dict[str, Org],
+    make_staff: Callable[..., Staff],
+) -> Callable[..., dict[str, Any]]:
+    """``member(points=30, name="member", community="C1", nickname=None, phone=None)``: a resident logged
+    in through the fake WeChat, living in ``community``, opened with ``points`` by a staff adjustment (开户);
+    returns the API tokens. The same ``name`` is the same person."""
+    staff_ids: dict[str, int] = {}
+
+    def make(
+        points: int = 30,
+        name: str = "member",
+        community: str = "C1",
+        nickname: str | None = None,
+        phone: str | None = None,
+    ) -> dict[str, Any]:
+        from points import services
+        from server.auth.policy import Principal
+        from server.db import db
+        from server.users.models import StaffAccount, User
+
+        tokens = login_user(name)
+        client.patch("/api/v1/me", json={"community_id": org_tree[community].id}, headers=bearer(tokens))
+        if points and community not in staff_ids:
+            staff_ids[community] = make_staff(org=community).id
+        with app.app_context():
+            user = db.session.get(User, tokens["user"]["id"])
+            assert user is not None
+            if nickname is not None:
+                user.nickname = nickname
+            if phone is not None:
+                user.phone = phone
+            if points:
+                principal = Principal(kind="staff", staff=db.session.get(StaffAccount, staff_ids[community]))
+                assert services.adjust(principal, user.id, points, "开户").status == "done"
+            db.session.commit()
+        return tokens
+
+    return make

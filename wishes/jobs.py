@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from server.db import db, utcnow
-from server.jobs import job, periodic
+from server.jobs import each_in_own_transaction, job, periodic
 from wishes import services
-
-log = logging.getLogger(__name__)
-
-
-def _each(ids: list[int], step: Callable[[int], bool], what: str) -> int:
-    """Run ``step`` on each id in its own transaction; a failing item is logged and does not stop the rest."""
-    done = 0
-    for item_id in ids:
-        try:
-            done += step(item_id)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("%s %s failed; it stays due for the next run", what, item_id)
-    return done
 
 
 @periodic("wish_claims", every=timedelta(minutes=15))
@@ -34,8 +17,8 @@ def sweep_wish_claims() -> dict[str, int]:
     to_remind, expired = services.claims_to_remind(now), services.claims_past_deadline(now)
     db.session.commit()
     return {
-        "reminded": _each(to_remind, services.remind_claim, "claim reminder"),
-        "released": _each(expired, services.expire_claim, "claim release"),
+        "reminded": each_in_own_transaction(to_remind, services.remind_claim, "claim reminder"),
+        "released": each_in_own_transaction(expired, services.expire_claim, "claim release"),
     }
 
 
@@ -45,4 +28,4 @@ def complete_unconfirmed_wishes() -> int:
     """Complete fulfilled wishes whose resident did not answer in time; the claimer earns the points."""
     due = services.wishes_to_complete(utcnow())
     db.session.commit()
-    return _each(due, services.auto_complete, "auto-completion of wish")
+    return each_in_own_transaction(due, services.auto_complete, "auto-completion of wish")

@@ -10,11 +10,12 @@ from flask_wtf.csrf import generate_csrf
 from server.console import errors
 from server.console.auth import console_principal, current_staff, protect
 from server.console.errors import error_page
-from server.console.registry import Counter, MenuEntry, Panel, register_pages, registry
+from server.console.registry import Counter, MemberSection, MenuEntry, Panel, register_pages, registry
 from server.schemas import SERVER_ZONE
 
 __all__ = [
     "Counter",
+    "MemberSection",
     "MenuEntry",
     "Panel",
     "current_staff",

@@ -1,4 +1,4 @@
-"""What features hang on the console shell: menu entries, "waiting for you" counters, today panels."""
+"""What features hang on the console shell: menu entries, counters, today panels, member sections."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask
+from markupsafe import Markup
 
 from server.auth.policy import Principal
+from server.users.models import User
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ class Panel:
     refresh_seconds: int = 10
 
 
+@dataclass(frozen=True)
+class MemberSection:
+    """A box on a member's points page from another feature: its HTML, or None to leave it out."""
+
+    title: str
+    render: Callable[[Principal, User], Markup | None]
+    order: int = 50
+
+
 @dataclass
 class ConsoleRegistry:
     """Everything features registered, kept per app."""
@@ -50,6 +61,7 @@ class ConsoleRegistry:
     menu: list[MenuEntry] = field(default_factory=list)
     counters: list[Counter] = field(default_factory=list)
     panels: list[Panel] = field(default_factory=list)
+    member_sections: list[MemberSection] = field(default_factory=list)
 
 
 def registry(app: Flask) -> ConsoleRegistry:
@@ -66,6 +78,7 @@ def register_pages(
     menu: list[MenuEntry] | None = None,
     counters: list[Counter] | None = None,
     panels: list[Panel] | None = None,
+    member_sections: list[MemberSection] | None = None,
 ) -> None:
     """A feature's console pages: its blueprint (under /console, CSRF-checked, staff only) and its entries."""
     from server.console.auth import protect
@@ -76,3 +89,4 @@ def register_pages(
     found.menu.extend(menu or [])
     found.counters.extend(counters or [])
     found.panels.extend(panels or [])
+    found.member_sections.extend(member_sections or [])

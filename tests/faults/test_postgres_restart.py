@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy import exc as sa_exc
 
-from points.models import LedgerEntry, LedgerTransaction, Redemption, StoreItem
+from points.models import LedgerEntry, LedgerTransaction
 from server.db import db
 from server.errors import database_unreachable
 from server.notifications.models import OutboxMessage
+from store.models import Redemption, StoreItem
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.faults

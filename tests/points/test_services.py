@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from points import services
-from points.jobs import expire_points, rebuild_earnings
+from points.cli import expire_points
 from points.ledger import add_earning
 from points.models import Account, LedgerTransaction, PointsEarning, PointsRule
+from points.services import rebuild_earnings
 from points.verify import verify_ledger
 from server.auth.policy import Principal
 from server.db import db

@@ -22,10 +22,11 @@ from sqlalchemy import select, update
 
 from checkin.models import Activity
 from checkin.tokens import issue_token
-from points.models import LedgerTransaction, Redemption
+from points.models import LedgerTransaction
 from server.db import db
 from server.schemas import SERVER_ZONE
 from server.users.models import mask_name
+from store.models import Redemption
 from tests.conftest import Org, bearer
 from wishes.models import Wish, WishClaim
 
@@ -35,7 +36,7 @@ CLOCKED_MODULES = (
     "checkin.batches",
     "checkin.jobs",
     "points.ledger",
-    "points.store",
+    "store.services",
     "wishes.services",
 )
 

@@ -430,7 +430,7 @@ def test_every_text_field_stores_the_payload_as_plain_text(app, client, written)
     # what the API does not send back, as stored: reasons of a release, a cancellation, a stock change
     with app.app_context():
         from checkin.models import CheckIn
-        from points.models import StockChange
+        from store.models import StockChange
         from wishes.models import Wish, WishClaim
 
         released = db.session.scalars(select(WishClaim).where(WishClaim.outcome == "released")).one()

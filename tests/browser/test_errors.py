@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from points import console as points_console
 from server.db import db
+from store import console as store_console
 
 E20 = "100000000000000000000"  # 1e20 typed out: beyond any `integer` column
 E23 = "1" + "0" * 23
@@ -68,7 +68,7 @@ def test_an_unexpected_error_is_a_console_page_too(client, client_login, make_st
     def broken(*_args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(points_console.store, "staff_redemptions", broken)
+    monkeypatch.setattr(store_console.store, "staff_redemptions", broken)
     _is_console_page(client.get("/console/redemptions"), 500, "服务器开小差了，请稍后再试")
 
 

@@ -5,10 +5,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from points import services
-from points.models import Redemption, StockChange, StoreItem
 from server.db import db
 from server.notifications.models import OutboxMessage
+from store.models import Redemption, StockChange, StoreItem
 from tests.conftest import bearer
 
 
@@ -32,26 +31,6 @@ def item(client, staff, org_tree):
         response = client.post("/api/v1/store/items", json=body, headers=staff)
         assert response.status_code == 201, response.get_json()
         return response.get_json()["id"]
-
-    return make
-
-
-@pytest.fixture
-def member(app, client, login_user, org_tree, make_staff):
-    """A resident of C1 with some points."""
-    from server.auth.policy import Principal
-    from server.users.models import StaffAccount
-
-    def make(points=30, name="member"):
-        tokens = login_user(name)
-        client.patch("/api/v1/me", json={"community_id": org_tree["C1"].id}, headers=bearer(tokens))
-        if points:
-            staff_id = make_staff(org="C1").id
-            with app.app_context():
-                principal = Principal(kind="staff", staff=db.session.get(StaffAccount, staff_id))
-                assert services.adjust(principal, tokens["user"]["id"], points, "开户").status == "done"
-                db.session.commit()
-        return tokens
 
     return make
 
@@ -269,7 +248,7 @@ def test_an_approval_racing_a_cancel_has_one_winner(app, client, staff, item, me
 
 
 def test_undecided_requests_and_uncollected_goods_expire_once(app, client, staff, item, member):
-    from points.jobs import expire_redemptions
+    from store.jobs import expire_redemptions
 
     item_id = item(stock=5)
     tokens = member()

@@ -7,11 +7,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from points import services
-from points.models import Redemption, StoreItem
-from server.auth.policy import Principal
 from server.db import db
-from server.users.models import StaffAccount, User
+from store.models import Redemption, StoreItem
 from tests.conftest import bearer
 
 
@@ -30,24 +27,6 @@ def item(client, org_tree, api_staff):
         response = client.post("/api/v1/store/items", json=body | changes, headers=api_staff)
         assert response.status_code == 201, response.get_json()
         return response.get_json()["id"]
-
-    return make
-
-
-@pytest.fixture
-def member(app, client, login_user, org_tree, make_staff):
-    """A resident of C1 with points; returns the API tokens."""
-    staff_id = make_staff(org="C1").id
-
-    def make(points=30, name="member", nickname="王阿姨"):
-        tokens = login_user(name)
-        client.patch("/api/v1/me", json={"community_id": org_tree["C1"].id}, headers=bearer(tokens))
-        with app.app_context():
-            db.session.get(User, tokens["user"]["id"]).nickname = nickname
-            principal = Principal(kind="staff", staff=db.session.get(StaffAccount, staff_id))
-            assert services.adjust(principal, tokens["user"]["id"], points, "开户").status == "done"
-            db.session.commit()
-        return tokens
 
     return make
 
@@ -72,7 +51,7 @@ def _status(app, redemption_id):
 def test_approving_in_the_queue_captures_the_members_held_points(
     page, console_login, make_staff, item, member, client
 ):
-    tokens = member(30)
+    tokens = member(30, nickname="王阿姨")
     redemption = _redeem(client, tokens, item(), 2)
     assert _points(client, tokens)["held"] == 20
     console_login(make_staff(org="C1"))
@@ -91,7 +70,7 @@ def test_approving_in_the_queue_captures_the_members_held_points(
 def test_reject_needs_a_reason_and_gives_the_points_back(
     app, page, console_login, make_staff, item, member, client
 ):
-    tokens = member(30)
+    tokens = member(30, nickname="王阿姨")
     redemption = _redeem(client, tokens, item())
     console_login(make_staff(org="C1"))
     page.goto("/console/redemptions")
@@ -108,7 +87,7 @@ def test_reject_needs_a_reason_and_gives_the_points_back(
 
 def test_bulk_approve_the_ticked_requests(app, page, console_login, make_staff, item, member, client):
     item_id = item(stock=10)
-    ids = [_redeem(client, member(30, f"m{i}", f"居民{i}"), item_id)["id"] for i in range(3)]
+    ids = [_redeem(client, member(30, f"m{i}", nickname=f"居民{i}"), item_id)["id"] for i in range(3)]
     console_login(make_staff(org="C1"))
     page.goto("/console/redemptions")
     page.get_by_label(f"选择 #{ids[0]}").check()
@@ -123,7 +102,7 @@ def test_bulk_approve_the_ticked_requests(app, page, console_login, make_staff, 
 def test_the_pickup_page_accepts_a_code_once_and_refuses_it_the_second_time(
     page, console_login, make_staff, item, member, client, api_staff
 ):
-    redemption = _redeem(client, member(30), item())
+    redemption = _redeem(client, member(30, nickname="王阿姨"), item())
     approved = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=api_staff).get_json()
     code = approved["pickup_code"]
     console_login(make_staff(org="C1"))
@@ -156,7 +135,7 @@ def test_the_pickup_page_accepts_a_code_once_and_refuses_it_the_second_time(
 def test_staff_of_another_community_cannot_open_or_approve_a_redemption_by_url(
     app, page, console_login, make_staff, item, member, client, live_url
 ):
-    tokens = member(30)
+    tokens = member(30, nickname="王阿姨")
     redemption = _redeem(client, tokens, item())
     console_login(make_staff(org="C2"))
     response = page.goto(f"/console/redemptions/{redemption['id']}")
@@ -234,8 +213,8 @@ def test_today_counts_goods_waiting_for_pickup_and_todays_pickups_apart(
     client, client_login, make_staff, item, member, api_staff
 ):
     item_id = item(stock=10)
-    first = _redeem(client, member(30, "m1", "居民1"), item_id)
-    second = _redeem(client, member(30, "m2", "居民2"), item_id)
+    first = _redeem(client, member(30, "m1", nickname="居民1"), item_id)
+    second = _redeem(client, member(30, "m2", nickname="居民2"), item_id)
     code = client.post(f"/api/v1/redemptions/{first['id']}/approve", headers=api_staff).get_json()[
         "pickup_code"
     ]
@@ -259,7 +238,7 @@ def _pickup_result(response):
 def test_another_communitys_pickup_code_is_answered_as_an_unknown_one(
     app, client, client_login, make_staff, item, member, api_staff
 ):
-    redemption = _redeem(client, member(30), item())
+    redemption = _redeem(client, member(30, nickname="王阿姨"), item())
     code = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=api_staff).get_json()[
         "pickup_code"
     ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import qrcode
 from flask import Response
 from flask_smorest import Blueprint
 
-from points import store
-from points.models import Redemption, StoreItem
-from points.store_schemas import (
+from server.auth.policy import auth_required, current_principal, current_user_id
+from server.idempotency import idempotency_key
+from server.qr import png
+from server.schemas import PageArgs, page_body, page_of
+from server.users.schemas import ReasonSchema
+from store import services as store
+from store.models import Redemption, StoreItem
+from store.schemas import (
     BulkApproveSchema,
     BulkResultSchema,
     ItemListSchema,
@@ -24,10 +27,6 @@ from points.store_schemas import (
     RedemptionSchema,
     StaffRedemptionSchema,
 )
-from server.auth.policy import auth_required, current_principal, current_user_id
-from server.idempotency import idempotency_key
-from server.schemas import PageArgs, page_body, page_of
-from server.users.schemas import ReasonSchema
 
 blp = Blueprint("store", __name__, url_prefix="/api/v1", description="The points-exchange supermarket")
 
@@ -100,10 +99,6 @@ def staff_list(args: dict[str, Any]) -> dict[str, Any]:
     items, total = store.staff_redemptions(
         current_principal(), args.get("status"), args.get("community_id"), args["page"], args["page_size"]
     )
-    members = store.member_balances(sorted({r.user_id for r in items}))
-    for redemption in items:
-        nickname, available = members.get(redemption.user_id, (None, 0))
-        redemption.member_nickname, redemption.member_available = nickname, available
     return page_body(items, total, args["page"], args["page_size"])
 
 
@@ -148,7 +143,4 @@ def pickup(body: dict[str, str]) -> Redemption:
 def pickup_qr(redemption_id: int) -> Response:
     """My pickup code as a QR image, for the desk's scanner."""
     code = store.pickup_code_of(current_user_id(), redemption_id)
-    image = qrcode.make(code, box_size=10, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return Response(buffer.getvalue(), mimetype="image/png", headers={"Cache-Control": "no-store"})
+    return Response(png(code), mimetype="image/png", headers={"Cache-Control": "no-store"})

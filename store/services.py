@@ -6,23 +6,26 @@ Lock order, everywhere: the redemption row, then the item row, then the user's l
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from points import services as ledger_services
-from points.ledger import fingerprint, local_today
-from points.models import LedgerTransaction, Redemption, StockChange, StoreItem
-from server.auth.policy import Principal, allowed, authorize, rule, staff_scope_ids
+from points import services as points
+from points.ledger import local_today
+from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
 from server.db import db, is_postgres, utcnow
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
+from server.idempotency import fingerprint
 from server.notifications.services import publish
 from server.orgs.services import get_community
 from server.schemas import SERVER_ZONE
 from server.users.models import User
+from store import policy  # noqa: F401  (registers the rule "store.manage")
+from store.models import Redemption, StockChange, StoreItem
 
 register_messages(
     {
@@ -41,11 +44,6 @@ register_messages(
 )
 PICKUP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: staff type these
 LIVE_STATUSES = ("requested", "approved", "picked_up")
-
-
-@rule("store.manage")
-def _manage(principal: Principal, community: Any) -> bool:
-    return principal.covers(community)
 
 
 # --- catalogue ------------------------------------------------------------------------------------------
@@ -168,7 +166,7 @@ def request_redemption(
         or (item.on_sale_until and now > item.on_sale_until)
     ):
         raise Conflict("NOT_ON_SALE")
-    points = item.points_price * quantity
+    price = item.points_price * quantity
     try:
         with db.session.begin_nested():
             # One conditional update reserves the stock and locks the item row for the rest of the
@@ -194,17 +192,17 @@ def request_redemption(
                 if taken + quantity > item.per_user_limit:
                     raise Conflict("LIMIT_REACHED", details={"limit": item.per_user_limit, "taken": taken})
             key = idempotency_key or f"once-{secrets.token_hex(8)}"
-            held = ledger_services.hold(
-                user_id, points, f"redeem:{user_id}:{key}", ("redemption", key), item.community_id
+            held = points.hold(
+                user_id, price, f"redeem:{user_id}:{key}", ("redemption", key), item.community_id
             )
             if held.status == "refused":
-                raise Conflict(held.code or "INSUFFICIENT_POINTS", details={"points": points})
+                raise Conflict(held.code or "INSUFFICIENT_POINTS", details={"points": price})
             redemption = Redemption(
                 user_id=user_id,
                 item_id=item.id,
                 community_id=item.community_id,
                 quantity=quantity,
-                points=points,
+                points=price,
                 status="requested",
                 hold_id=held.transaction_id,
                 idempotency_key=idempotency_key,
@@ -259,7 +257,7 @@ def _new_pickup_code() -> str:
 
 def _approve(redemption: Redemption, staff_id: int | None) -> None:
     _free_reservation(redemption, take_from_stock=True)
-    captured = ledger_services.capture(redemption.hold_id)
+    captured = points.capture(redemption.hold_id)
     if captured.status == "refused":
         raise RuntimeError(f"redemption {redemption.id}: hold could not be captured ({captured.code})")
     redemption.status, redemption.decided_by_id, redemption.decided_at = "approved", staff_id, utcnow()
@@ -289,7 +287,7 @@ def approve(principal: Principal, redemption_id: int) -> Redemption:
 
 def _release(redemption: Redemption, status: str, reason: str | None, staff_id: int | None) -> None:
     _free_reservation(redemption, take_from_stock=False)
-    released = ledger_services.release(redemption.hold_id, reason)
+    released = points.release(redemption.hold_id, reason)
     if released.status == "refused":
         raise RuntimeError(f"redemption {redemption.id}: hold could not be released ({released.code})")
     redemption.status, redemption.reason = status, reason
@@ -367,7 +365,8 @@ def my_redemptions(user_id: int, page: int, page_size: int) -> tuple[list[Redemp
 def staff_redemptions(
     principal: Principal, status: str | None, community_id: int | None, page: int, page_size: int
 ) -> tuple[list[Redemption], int]:
-    """Redemptions of the communities the caller looks after, oldest first."""
+    """Redemptions of the communities the caller looks after, oldest first, each with the member's
+    nickname and available points (``member_nickname``, ``member_available``)."""
     if not principal.is_staff:
         raise Forbidden()
     query = select(Redemption).where(Redemption.community_id.in_(staff_scope_ids(principal)))
@@ -382,10 +381,45 @@ def staff_redemptions(
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
-    return list(items), total
+    found = list(items)
+    members = points.member_balances(sorted({r.user_id for r in found}))
+    for redemption in found:
+        redemption.member_nickname, redemption.member_available = members.get(redemption.user_id, (None, 0))
+    return found, total
 
 
 # --- expiry -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueRedemptions:
+    """What the hourly sweep has to do: ids of requests and approvals to expire, and approvals to warn of."""
+
+    stale_requests: list[int]
+    stale_approvals: list[int]
+    to_warn: list[int]
+
+
+def redemptions_due(now: datetime, request_days: int, pickup_days: int) -> DueRedemptions:
+    """Requests undecided for ``request_days``, approvals not collected in ``pickup_days``, and those a day
+    from it not yet warned."""
+
+    def ids(*conditions: ColumnElement[bool]) -> list[int]:
+        return list(db.session.scalars(select(Redemption.id).where(*conditions).order_by(Redemption.id)))
+
+    return DueRedemptions(
+        stale_requests=ids(
+            Redemption.status == "requested", Redemption.created_at < now - timedelta(days=request_days)
+        ),
+        stale_approvals=ids(
+            Redemption.status == "approved", Redemption.decided_at < now - timedelta(days=pickup_days)
+        ),
+        to_warn=ids(
+            Redemption.status == "approved",
+            Redemption.expiry_warned_at.is_(None),
+            Redemption.decided_at < now - timedelta(days=pickup_days - 1),
+        ),
+    )
 
 
 def expire_request(redemption_id: int) -> bool:
@@ -417,13 +451,9 @@ def expire_approval(redemption_id: int) -> bool:
         .values(stock=StoreItem.stock + redemption.quantity)
         .execution_options(synchronize_session=False)
     )
-    capture_id = db.session.scalar(
-        select(LedgerTransaction.id).where(
-            LedgerTransaction.settles_id == redemption.hold_id, LedgerTransaction.kind == "capture"
-        )
-    )
+    capture_id = points.capture_of(redemption.hold_id)
     assert capture_id is not None
-    reversed_ = ledger_services.reverse(capture_id, "逾期未领取")
+    reversed_ = points.reverse(capture_id, "逾期未领取")
     if reversed_.status == "refused":
         raise RuntimeError(f"redemption {redemption.id}: capture not reversible ({reversed_.code})")
     redemption.status, redemption.reason = "expired", "逾期未领取"
@@ -469,18 +499,6 @@ def approve_many(principal: Principal, redemption_ids: list[int]) -> list[dict[s
         except AppError as error:
             results.append({"id": redemption_id, "result": "refused", "code": error.code})
     return results
-
-
-def member_balances(user_ids: list[int]) -> dict[int, tuple[str, int]]:
-    """(nickname, available points) of members, in one query, for the staff queue."""
-    from points.models import Account
-
-    rows = db.session.execute(
-        select(User.id, User.nickname, Account.balance)
-        .outerjoin(Account, (Account.user_id == User.id) & (Account.kind == "available"))
-        .where(User.id.in_(user_ids))
-    )
-    return {user_id: (nickname, int(balance or 0)) for user_id, nickname, balance in rows}
 
 
 def pickup_code_of(user_id: int, redemption_id: int) -> str:

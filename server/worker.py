@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from rq import SimpleWorker, Worker
 
@@ -34,8 +34,6 @@ def worker(queues: str, burst: bool, name: str | None, fork: bool) -> None:
     Jobs run in the worker process by default (RQ's SimpleWorker): they reuse its database pool and
     its keep-alive connection to WeChat, where a fork per job would open both anew for every message.
     """
-    from server.notifications import jobs  # noqa: F401  (registers the periodic jobs)
-
     connection = _redis()
     set_job_app(current_app._get_current_object())  # type: ignore[attr-defined]
     db.session.remove()
@@ -79,3 +77,9 @@ def relay() -> None:
     from server.notifications.jobs import relay_outbox
 
     click.echo(f"enqueued {relay_outbox()} outbox rows")
+
+
+def init_app(app: Flask) -> None:
+    """Register ``worker`` and ``jobs`` on ``flask --app wsgi``."""
+    app.cli.add_command(worker)
+    app.cli.add_command(jobs_group)

@@ -1,0 +1,546 @@
+"""Console pages of the supermarket: the redemption queue, the pickup desk, the goods."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
+from marshmallow import ValidationError
+from sqlalchemy import ColumnElement, func, select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from points import services as points
+from points.ledger import local_today
+from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.console import Counter, MemberSection, MenuEntry, current_staff, register_pages
+from server.console.actions import approve_ticked, attempt, back
+from server.console.args import int_arg, page_arg
+from server.db import db
+from server.errors import AppError, NotFound, message_for
+from server.files.services import file_url, store_image
+from server.orgs.models import OrgUnit
+from server.orgs.services import get_community, list_communities
+from server.schemas import IN_SERVICE_TIME, SERVER_ZONE
+from server.users.models import StaffAccount, User
+from store import services as store
+from store.models import Redemption, StockChange, StoreItem
+
+bp = Blueprint("console_store", __name__, url_prefix="/console", template_folder="templates")
+
+PAGE_SIZE = 50
+RECENT_REDEMPTIONS = 10
+STATUS_LABELS = {
+    "requested": "待审核",
+    "approved": "待领取",
+    "picked_up": "已领取",
+    "rejected": "已驳回",
+    "cancelled": "已取消",
+    "expired": "已过期",
+}
+PERIOD_LABELS = {"month": "每月", "year": "每年", "ever": "累计"}
+
+
+def init_app(app: Flask) -> None:
+    """Hang the redemption queue, the pickup desk and the goods on the console, and a member's redemptions."""
+    register_pages(
+        app,
+        bp,
+        menu=[
+            MenuEntry("兑换审核", "console_store.redemptions", order=30),
+            MenuEntry("兑换核销", "console_store.pickup", order=31),
+            MenuEntry("积分超市", "console_store.items", order=32),
+        ],
+        counters=[
+            Counter("兑换待审核", _requested_count, "console_store.redemptions", order=30),
+            Counter("待领取", _awaiting_pickup_count, "console_store.pickup", order=31),
+            Counter("今日已核销", _picked_up_today_count, "console_store.pickup", order=32, waiting=False),
+        ],
+        member_sections=[MemberSection("最近的兑换", _recent_redemptions, order=30)],
+    )
+
+
+# --- counters -------------------------------------------------------------------------------------------
+
+
+def _count_in_scope(principal: Principal, *conditions: ColumnElement[bool]) -> int:
+    query = select(func.count()).where(Redemption.community_id.in_(staff_scope_ids(principal)), *conditions)
+    return int(db.session.scalar(query) or 0)
+
+
+def _requested_count(principal: Principal) -> int:
+    """Requests waiting for a decision in the staff member's communities."""
+    return _count_in_scope(principal, Redemption.status == "requested")
+
+
+def _awaiting_pickup_count(principal: Principal) -> int:
+    """Approved goods not yet collected."""
+    return _count_in_scope(principal, Redemption.status == "approved")
+
+
+def _picked_up_today_count(principal: Principal) -> int:
+    """Goods collected today (a tally of the desk's day, not something waiting)."""
+    return _count_in_scope(
+        principal, Redemption.status == "picked_up", Redemption.picked_up_at >= _today_start()
+    )
+
+
+def _today_start() -> datetime:
+    """Midnight of today in the server's zone (Asia/Shanghai)."""
+    today = local_today()
+    return datetime(today.year, today.month, today.day, tzinfo=SERVER_ZONE)
+
+
+# --- shared helpers -------------------------------------------------------------------------------------
+
+
+def _communities(principal: Principal) -> list[OrgUnit]:
+    """The communities a staff member looks after, by code."""
+    assert principal.staff is not None
+    return list_communities(principal.staff.org)
+
+
+def _preload_items(redemptions: list[Redemption]) -> None:
+    """Load the items of a page of redemptions in one query (``r.item`` then reads the identity map)."""
+    ids = {r.item_id for r in redemptions}
+    if ids:
+        list(db.session.scalars(select(StoreItem).where(StoreItem.id.in_(ids))))
+
+
+def _staff_names(ids: set[int | None]) -> dict[int, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(StaffAccount.id, StaffAccount.display_name, StaffAccount.username).where(
+            StaffAccount.id.in_(wanted)
+        )
+    )
+    return {staff_id: display or username for staff_id, display, username in rows}
+
+
+# --- the redemption queue -------------------------------------------------------------------------------
+
+
+@bp.route("/redemptions")
+def redemptions() -> str:
+    """The queue of redemptions, oldest first, filtered by status (default: waiting) and community."""
+    principal = current_staff()
+    status = request.args.get("status", "requested")
+    if status not in STATUS_LABELS:
+        status = ""
+    community_id = int_arg("community")
+    page = page_arg()
+    rows, total = store.staff_redemptions(principal, status or None, community_id, page, PAGE_SIZE)
+    _preload_items(rows)
+    members = points.member_balances(sorted({r.user_id for r in rows}))
+    communities = _communities(principal)
+    return render_template(
+        "console/store/redemptions.html",
+        rows=rows,
+        total=total,
+        members=members,
+        status=status,
+        community_id=community_id,
+        communities=communities,
+        community_names={c.id: c.name for c in communities},
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        labels=STATUS_LABELS,
+    )
+
+
+def _redemption_in_scope(principal: Principal, redemption_id: int) -> Redemption:
+    """One redemption, for staff of its community only (403 otherwise, 404 when there is none)."""
+    redemption = db.session.get(Redemption, redemption_id)
+    if redemption is None:
+        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    authorize(principal, "store.manage", get_community(redemption.community_id))
+    return redemption
+
+
+@bp.route("/redemptions/<int:redemption_id>")
+def redemption(redemption_id: int) -> str:
+    """One redemption: the goods, the member and their points, who decided and when."""
+    principal = current_staff()
+    found = _redemption_in_scope(principal, redemption_id)
+    member = db.session.get(User, found.user_id)
+    assert member is not None
+    return render_template(
+        "console/store/redemption.html",
+        r=found,
+        member=member,
+        balance=points.balance_of(member.id),
+        community=get_community(found.community_id),
+        decided_by=_staff_names({found.decided_by_id}).get(found.decided_by_id or 0),
+        labels=STATUS_LABELS,
+    )
+
+
+@bp.route("/redemptions/<int:redemption_id>/approve", methods=["POST"])
+def approve(redemption_id: int) -> Response:
+    """Approve one request: the held points are spent, a pickup code is sent to the member."""
+    attempt(lambda: store.approve(current_staff(), redemption_id), f"已通过兑换申请 #{redemption_id}")
+    return back("console_store.redemptions")
+
+
+@bp.route("/redemptions/<int:redemption_id>/reject", methods=["POST"])
+def reject(redemption_id: int) -> Response:
+    """Reject one request with a reason the member reads: points and stock go back."""
+    reason = request.form.get("reason", "")
+    attempt(lambda: store.reject(current_staff(), redemption_id, reason), f"已驳回兑换申请 #{redemption_id}")
+    return back("console_store.redemptions")
+
+
+@bp.route("/redemptions/approve", methods=["POST"])
+def approve_many() -> Response:
+    """Approve the ticked requests, each on its own; the outcome of every one is flashed."""
+    principal = current_staff()
+    return approve_ticked(
+        "console_store.redemptions",
+        "请先勾选要通过的兑换申请",
+        lambda redemption_id: store.approve(principal, redemption_id),
+    )
+
+
+# --- the pickup desk ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PickupOutcome:
+    """What the desk shows after a scan: the goods handed over, or why not."""
+
+    ok: bool
+    code: str
+    item: str | None = None
+    quantity: int | None = None
+    member: str | None = None
+    error: str | None = None
+    message: str | None = None
+    used_at: datetime | None = None
+
+
+def _pick_up(principal: Principal, raw: str) -> PickupOutcome:
+    """Collect the goods of a pickup code, in a savepoint; a refusal says why."""
+    code = raw.strip().upper()
+    try:
+        with db.session.begin_nested():
+            done = store.pickup(principal, code)
+    except AppError as error:  # another community's code is PICKUP_CODE_INVALID, as an unknown one
+        used_at = None
+        when = error.details.get("picked_up_at")
+        if isinstance(when, str):
+            used_at = datetime.fromisoformat(when)
+        return PickupOutcome(False, code, error=error.code, message=message_for(error.code), used_at=used_at)
+    member = db.session.get(User, done.user_id)
+    return PickupOutcome(
+        True, code, item=done.item.name, quantity=done.quantity, member=member.nickname if member else None
+    )
+
+
+def _todays_pickups(principal: Principal) -> list[tuple[Redemption, str]]:
+    """Goods collected today in the staff member's communities, latest first, with the member's name."""
+    rows = db.session.execute(
+        select(Redemption, User.nickname)
+        .join(User, User.id == Redemption.user_id)
+        .where(
+            Redemption.community_id.in_(staff_scope_ids(principal)),
+            Redemption.status == "picked_up",
+            Redemption.picked_up_at >= _today_start(),
+        )
+        .order_by(Redemption.picked_up_at.desc())
+        .limit(20)
+    ).all()
+    found = [(r, nickname) for r, nickname in rows]
+    _preload_items([r for r, _ in found])
+    return found
+
+
+@bp.route("/pickup", methods=["GET", "POST"])
+def pickup() -> str:
+    """核销: one big input; a USB scanner types the code and presses Enter; the result is shown large."""
+    principal = current_staff()
+    outcome = _pick_up(principal, request.form.get("code", "")) if request.method == "POST" else None
+    today = _todays_pickups(principal)
+    if request.method == "POST" and request.headers.get("HX-Request"):
+        return render_template("console/store/_pickup_result.html", outcome=outcome, today=today, oob=True)
+    return render_template("console/store/pickup.html", outcome=outcome, today=today)
+
+
+# --- the supermarket's goods ----------------------------------------------------------------------------
+
+
+@bp.route("/store")
+def items() -> str:
+    """Every item of the staff member's communities (on sale or not), with stock and what is reserved."""
+    principal = current_staff()
+    communities = _communities(principal)
+    community_id = int_arg("community")
+    query = select(StoreItem).where(StoreItem.community_id.in_(staff_scope_ids(principal)))
+    if community_id is not None:
+        query = query.where(StoreItem.community_id == community_id)
+    found = list(
+        db.session.scalars(query.order_by(StoreItem.community_id, StoreItem.active.desc(), StoreItem.id))
+    )
+    return render_template(
+        "console/store/items.html",
+        items=found,
+        communities=communities,
+        community_names={c.id: c.name for c in communities},
+        community_id=community_id,
+        periods=PERIOD_LABELS,
+        now=datetime.now(SERVER_ZONE),
+    )
+
+
+def _local_input(moment: datetime | None) -> str:
+    """A stored time as a datetime-local input's value, in the server's zone."""
+    return moment.astimezone(SERVER_ZONE).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+def _form_of(item: StoreItem) -> dict[str, Any]:
+    """The item as the values of its edit form."""
+    return {
+        "community_id": str(item.community_id),
+        "name": item.name,
+        "description": item.description or "",
+        "sponsor": item.sponsor or "",
+        "points_price": str(item.points_price),
+        "stock": str(item.stock),
+        "stock_was": str(item.stock),
+        "stock_reason": "",
+        "per_user_limit": "" if item.per_user_limit is None else str(item.per_user_limit),
+        "limit_period": item.limit_period,
+        "on_sale_from": _local_input(item.on_sale_from),
+        "on_sale_until": _local_input(item.on_sale_until),
+        "requires_approval": item.requires_approval,
+        "active": item.active,
+    }
+
+
+def _blank_form() -> dict[str, Any]:
+    """The values of a new item's form."""
+    return {
+        "community_id": "",
+        "name": "",
+        "description": "",
+        "sponsor": "",
+        "points_price": "",
+        "stock": "0",
+        "per_user_limit": "1",
+        "limit_period": "month",
+        "on_sale_from": "",
+        "on_sale_until": "",
+        "requires_approval": True,
+        "active": True,
+    }
+
+
+def _int_field(
+    form: MultiDict[str, str], name: str, low: int, high: int, errors: dict[str, str], label: str
+) -> int | None:
+    raw = form.get(name, "").strip()
+    if not re.fullmatch(r"\d{1,7}", raw) or not low <= int(raw) <= high:
+        errors[name] = f"{label}应为 {low}–{high} 的整数"
+        return None
+    return int(raw)
+
+
+def _time_field(form: MultiDict[str, str], name: str, errors: dict[str, str]) -> datetime | None:
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        # In the API's range (2000–2099): a year-1 time would overflow on its way to UTC.
+        return IN_SERVICE_TIME(datetime.fromisoformat(raw).replace(tzinfo=SERVER_ZONE))
+    except ValueError:
+        errors[name] = "时间格式不正确"
+    except ValidationError:
+        errors[name] = "时间应在 2000 年至 2099 年之间"
+    return None
+
+
+def _item_values(form: MultiDict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The item's fields from a submitted form, and a message per field that is wrong."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if creating:
+        raw_community = form.get("community_id", "")
+        if raw_community.isdigit():
+            values["community_id"] = int(raw_community)
+        else:
+            errors["community_id"] = "请选择社区"
+    name = form.get("name", "").strip()
+    if not name or len(name) > 100:
+        errors["name"] = "请填写名称（最多 100 字）"
+    description = form.get("description", "").strip()
+    if len(description) > 1000:
+        errors["description"] = "说明最多 1000 字"
+    sponsor = form.get("sponsor", "").strip()
+    if len(sponsor) > 100:
+        errors["sponsor"] = "赞助方最多 100 字"
+    values.update(name=name, description=description, sponsor=sponsor or None)
+    values["points_price"] = _int_field(form, "points_price", 1, 1_000_000, errors, "所需积分")
+    stock = _int_field(form, "stock", 0, 1_000_000, errors, "库存")
+    # Only a stock the staff member changed is sent: goods handed out meanwhile must not be written back.
+    if creating or form.get("stock_was", "").strip() != form.get("stock", "").strip():
+        values["stock"] = stock
+    limit = form.get("per_user_limit", "").strip()
+    values["per_user_limit"] = None
+    if limit:
+        values["per_user_limit"] = _int_field(form, "per_user_limit", 1, 1000, errors, "每人限兑")
+    period = form.get("limit_period", "month")
+    if period not in PERIOD_LABELS:
+        errors["limit_period"] = "限兑周期不正确"
+    values["limit_period"] = period
+    starts = values["on_sale_from"] = _time_field(form, "on_sale_from", errors)
+    ends = values["on_sale_until"] = _time_field(form, "on_sale_until", errors)
+    if starts and ends and ends <= starts:
+        errors["on_sale_until"] = "下架时间应晚于上架时间"
+    values["requires_approval"] = form.get("requires_approval") == "on"
+    values["active"] = form.get("active") == "on"
+    return values, errors
+
+
+def _submitted_form(form: MultiDict[str, str]) -> dict[str, Any]:
+    """What the staff member typed, to show it again next to the errors."""
+    shown: dict[str, Any] = {key: form.get(key, "") for key in _blank_form()}
+    shown.update(
+        stock_was=form.get("stock_was", ""),
+        stock_reason=form.get("stock_reason", ""),
+        requires_approval=form.get("requires_approval") == "on",
+        active=form.get("active") == "on",
+    )
+    return shown
+
+
+def _uploaded_photo() -> Any:
+    """The file of the form's ``photo`` field, or None when none was chosen."""
+    sent = request.files.get("photo")
+    return sent if sent is not None and sent.filename else None
+
+
+def _set_photo(principal: Principal, item_id: int, photo: Any) -> StoreItem:
+    """Store the uploaded image (checked, cleaned) and make it the item's photo."""
+    stored = store_image(photo.stream, principal)
+    return store.update_item(principal, item_id, {"photo_url": file_url(stored)}, None)
+
+
+@bp.route("/store/new", methods=["GET", "POST"])
+def new_item() -> Any:
+    """Add an item to one of the staff member's communities (with a photo, optionally)."""
+    principal = current_staff()
+    communities = _communities(principal)
+    if request.method == "GET":
+        form = _blank_form()
+        chosen = int_arg("community")
+        if chosen is None and len(communities) == 1:
+            chosen = communities[0].id
+        form["community_id"] = str(chosen or "")
+        return render_template(
+            "console/store/item_form.html",
+            item=None,
+            form=form,
+            errors={},
+            communities=communities,
+            periods=PERIOD_LABELS,
+        )
+    values, errors = _item_values(request.form, creating=True)
+    if not errors:
+        photo = _uploaded_photo()
+
+        def create() -> StoreItem:
+            item = store.create_item(principal, values)
+            return _set_photo(principal, item.id, photo) if photo is not None else item
+
+        created = attempt(create, f"已上架：{values['name']}")
+        if created is not None:
+            return redirect(url_for("console_store.item", item_id=created.id))
+    page = render_template(
+        "console/store/item_form.html",
+        item=None,
+        form=_submitted_form(request.form),
+        errors=errors,
+        communities=communities,
+        periods=PERIOD_LABELS,
+    )
+    return page, 422
+
+
+def _item_in_scope(principal: Principal, item_id: int) -> StoreItem:
+    """The item, for staff of its community only."""
+    item = store.get_item(item_id)
+    authorize(principal, "store.manage", get_community(item.community_id))
+    return item
+
+
+def _item_page(item: StoreItem, form: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    changes = db.session.execute(
+        select(StockChange, StaffAccount.display_name, StaffAccount.username)
+        .outerjoin(StaffAccount, StaffAccount.id == StockChange.staff_id)
+        .where(StockChange.item_id == item.id)
+        .order_by(StockChange.id.desc())
+    ).all()
+    page = render_template(
+        "console/store/item.html",
+        item=item,
+        form=form,
+        errors=errors,
+        changes=[(change, display or username or "系统") for change, display, username in changes],
+        community=get_community(item.community_id),
+        periods=PERIOD_LABELS,
+    )
+    return page, status
+
+
+@bp.route("/store/<int:item_id>", methods=["GET", "POST"])
+def item(item_id: int) -> Any:
+    """One item: its photo, the edit form (a stock change needs a reason) and the audit of its stock."""
+    principal = current_staff()
+    found = _item_in_scope(principal, item_id)
+    if request.method == "GET":
+        return _item_page(found, _form_of(found), {})
+    values, errors = _item_values(request.form, creating=False)
+    if not errors:
+        reason = request.form.get("stock_reason", "")
+        if attempt(lambda: store.update_item(principal, item_id, values, reason), "已保存") is not None:
+            return redirect(url_for("console_store.item", item_id=item_id))
+    return _item_page(found, _submitted_form(request.form), errors, 422)
+
+
+@bp.route("/store/<int:item_id>/photo", methods=["POST"])
+def item_photo(item_id: int) -> Response:
+    """Replace the item's photo with an uploaded image."""
+    principal = current_staff()
+    _item_in_scope(principal, item_id)
+    photo = _uploaded_photo()
+    if photo is None:
+        flash(f"{message_for('FILE_REQUIRED')}（FILE_REQUIRED）", "error")
+    else:
+        attempt(lambda: _set_photo(principal, item_id, photo), "已更新商品图片")
+    return redirect(url_for("console_store.item", item_id=item_id))
+
+
+# --- on a member's page ---------------------------------------------------------------------------------
+
+
+def _recent_redemptions(principal: Principal, member: User) -> Markup | None:
+    """The member's latest redemptions in the staff member's communities (nothing when there are none)."""
+    recent = list(
+        db.session.scalars(
+            select(Redemption)
+            .where(Redemption.user_id == member.id, Redemption.community_id.in_(staff_scope_ids(principal)))
+            .order_by(Redemption.id.desc())
+            .limit(RECENT_REDEMPTIONS)
+        )
+    )
+    if not recent:
+        return None
+    _preload_items(recent)
+    return Markup(
+        render_template("console/store/_member_redemptions.html", recent=recent, labels=STATUS_LABELS)
+    )

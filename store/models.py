@@ -1,0 +1,88 @@
+"""The points-exchange supermarket (积分兑换超市): goods, audited stock changes, redemptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import TimestampMixin, db
+
+REDEMPTION_STATUSES = ("requested", "approved", "rejected", "cancelled", "expired", "picked_up")
+
+
+class StoreItem(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """Goods of a community's points-exchange supermarket (积分兑换超市)."""
+
+    __tablename__ = "store_items"
+    __table_args__ = (
+        CheckConstraint("points_price > 0", name="price_positive"),
+        # Invariant 5, backstopped: requests reserve, approvals take from stock.
+        CheckConstraint("reserved >= 0 AND reserved <= stock", name="reserved_within_stock"),
+        CheckConstraint("per_user_limit IS NULL OR per_user_limit > 0", name="limit_positive"),
+        CheckConstraint("limit_period IN ('month','year','ever')", name="limit_period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    photo_url: Mapped[str | None] = mapped_column(String(255))
+    sponsor: Mapped[str | None] = mapped_column(String(100))
+    points_price: Mapped[int] = mapped_column()
+    stock: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+    per_user_limit: Mapped[int | None] = mapped_column()
+    limit_period: Mapped[str] = mapped_column(String(8), default="month")
+    on_sale_from: Mapped[datetime | None] = mapped_column()
+    on_sale_until: Mapped[datetime | None] = mapped_column()
+    requires_approval: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class StockChange(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """An audited change of an item's stock by staff: who, from, to, why."""
+
+    __tablename__ = "store_stock_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("store_items.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    stock_from: Mapped[int] = mapped_column()
+    stock_to: Mapped[int] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(255))
+
+
+class Redemption(TimestampMixin, db.Model):  # type: ignore[name-defined]
+    """A request to exchange points for goods: held, decided by staff, picked up with a code."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('requested','approved','rejected','cancelled','expired','picked_up')", name="status"
+        ),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        UniqueConstraint("user_id", "idempotency_key"),
+        Index("ix_redemptions_item_status", "item_id", "status"),
+        Index("ix_redemptions_community_status", "community_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("store_items.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    quantity: Mapped[int] = mapped_column()
+    points: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    hold_id: Mapped[int] = mapped_column(ForeignKey("points_transactions.id"), unique=True)
+    pickup_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    reason: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    picked_up_at: Mapped[datetime | None] = mapped_column()
+    expiry_warned_at: Mapped[datetime | None] = mapped_column()
+
+    item: Mapped[StoreItem] = relationship()
