@@ -23,6 +23,7 @@ import requests
 from flask_migrate import upgrade
 
 from bench.common import create_database, drop_database, record, serve, sized, start_fake_wechat
+from server import clock
 
 MEMBERS = sized("LINLI_BENCH_MEMBERS", 300, 100)
 ACTIVITIES = int(os.environ.get("LINLI_BENCH_ACTIVITIES", "20"))
@@ -87,7 +88,7 @@ def main() -> None:
     from checkin.models import Activity
     from checkin.tokens import issue_token
     from server.app import create_app
-    from server.db import db, utcnow
+    from server.db import db
     from server.orgs.services import create_org
     from server.users.models import User
 
@@ -112,7 +113,7 @@ def main() -> None:
             create_org("district", "区", "D", None)
             create_org("street", "街道", "S", "D")
             community = create_org("community", "社区", "C", "S")
-            now = utcnow()
+            now = clock.now()
             activities = [
                 Activity(
                     community_id=community.id,

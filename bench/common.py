@@ -113,7 +113,7 @@ def serve(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start gunicorn for ``app_path`` with ``workers`` sync workers and wait until /healthz answers."""
     port = free_port()
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603  (a fixed argv: this interpreter running gunicorn)
         [
             sys.executable,
             "-m",

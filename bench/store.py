@@ -19,6 +19,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, text
 
 from bench.common import create_database, drop_database, in_threads, record, sized
+from server import clock
 
 THREADS = 8
 SECONDS = sized("LINLI_BENCH_SECONDS", 8.0, 3.0)
@@ -35,7 +36,7 @@ def main() -> None:
     from points.models import Account, LedgerEntry, LedgerTransaction
     from points.verify import verify_ledger
     from server.app import create_app
-    from server.db import db, utcnow
+    from server.db import db
     from server.orgs.services import create_org
     from server.users.models import User
     from store import services as store
@@ -64,8 +65,8 @@ def main() -> None:
                     amount=100_000,
                     memo="基准测试 +100000",
                     reason="bench",
-                    local_date=utcnow().date(),
-                    created_at=utcnow(),
+                    local_date=clock.now().date(),
+                    created_at=clock.now(),
                 )
                 db.session.add(txn)
                 db.session.flush()
@@ -76,7 +77,7 @@ def main() -> None:
                     ]
                 )
                 db.session.query(Account).filter(Account.id == available.id).update({"balance": 100_000})
-                add_earning(user.id, community, utcnow().date().replace(day=1), 100_000)
+                add_earning(user.id, community, clock.now().date().replace(day=1), 100_000)
             big = StoreItem(
                 community_id=community,
                 name="毛巾",

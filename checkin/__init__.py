@@ -6,62 +6,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the routes of check-in and its console pages."""
+    """Register the routes, console pages, jobs and demo data of check-in."""
     from checkin import jobs  # noqa: F401  (declares the periodic jobs)
     from checkin.blueprint import blp
     from checkin.console import init_app as init_console_pages
+    from checkin.demo import seed_demo_checkin
 
     app.extensions["linli_api"].register_blueprint(blp)
     init_console_pages(app)
     app.extensions.setdefault("linli_demo_seeders", []).append(seed_demo_checkin)
-
-
-def seed_demo_checkin() -> None:
-    """A station and an upcoming themed party day in each demo community (once)."""
-    from datetime import timedelta
-
-    from sqlalchemy import select
-
-    from checkin.models import Activity, Station
-    from server.db import db, utcnow
-    from server.orgs.models import OrgUnit
-
-    hours = {day: [["08:30", "17:30"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat")}
-    for code in ("C01", "C02"):
-        community = db.session.scalars(select(OrgUnit).where(OrgUnit.code == code)).first()
-        if community is None:
-            continue
-        name = f"{community.name}党群服务中心"
-        station = db.session.scalars(select(Station).where(Station.name == name)).first()
-        if station is None:
-            station = Station(
-                community_id=community.id,
-                name=name,
-                address=f"{community.name}居委会一楼",
-                lat=31.2304,
-                lng=121.4737,
-                radius_m=300,
-                opening_hours=hours,
-            )
-            db.session.add(station)
-            db.session.flush()
-        title = f"{community.name}主题党日：学习新思想"
-        if db.session.scalars(select(Activity).where(Activity.title == title)).first() is None:
-            start = (utcnow() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-            db.session.add(
-                Activity(
-                    community_id=community.id,
-                    station_id=station.id,
-                    title=title,
-                    kind="party_day",
-                    place=station.name,
-                    starts_at=start,
-                    ends_at=start + timedelta(hours=2),
-                    checkin_opens_at=start - timedelta(minutes=30),
-                    checkin_closes_at=start + timedelta(hours=2),
-                    capacity=50,
-                    taken=0,
-                    points_rule="PARTY_DAY",
-                )
-            )
-    db.session.flush()

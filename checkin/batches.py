@@ -13,8 +13,9 @@ from checkin.models import Activity, BatchItem, CheckIn
 from checkin.services import get_activity
 from checkin.tokens import verify_token
 from points.services import award
+from server import clock
 from server.auth.policy import Principal, allowed
-from server.db import db, utcnow
+from server.db import db
 from server.errors import AppError, register_messages
 from server.users.models import User
 
@@ -45,7 +46,7 @@ def _apply(principal: Principal, item: dict[str, Any]) -> tuple[str, str | None,
     activity = get_activity(item["activity_id"])
     if not allowed(principal, "checkin.manage", activity.community):
         return "refused", "FORBIDDEN", None
-    if utcnow() > activity.ends_at + SETTLEMENT:
+    if clock.now() > activity.ends_at + SETTLEMENT:
         return "refused", "SETTLED", None
     at = item["at"]
     user_id = _member_id(item, at)

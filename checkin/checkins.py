@@ -14,9 +14,11 @@ from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.services import get_activity, get_station, take_place
 from checkin.tokens import parse_printed, verify_token
 from points.services import award
-from server.db import db, utcnow
+from server import clock
+from server.auth.policy import Principal, authorize
+from server.clock import SERVER_ZONE
+from server.db import db, paginate
 from server.errors import Conflict, Forbidden, NotFound, register_messages
-from server.schemas import SERVER_ZONE
 from server.users.models import User
 
 register_messages(
@@ -127,7 +129,7 @@ def check_in(
     existing = _replay(user_id, nonce)
     if existing is not None:
         return CheckInResult(existing, False)
-    now = utcnow()
+    now = clock.now()
     kind, target_id = _target(token, now)
     if kind == "activity":
         return check_in_activity(user_id, get_activity(target_id), nonce, lat, lng, now, device_id=device_id)
@@ -280,7 +282,7 @@ def check_out(user_id: int, checkin_id: int, status: str = "closed", at: datetim
     if checkin.status != "open":
         return checkin
     opens, closes = _window(checkin)
-    now = at or utcnow()
+    now = at or clock.now()
     start, end = max(checkin.checked_in_at, opens), min(now, closes)
     minutes = max(0, int((end - start) / timedelta(minutes=1)))
     # One conditional update decides who closes it (a member's check-out or the closing job).
@@ -317,23 +319,54 @@ def _hour_rule(checkin: CheckIn) -> tuple[str | None, int]:
     return station.points_rule, station.community_id
 
 
+# --- closing what was left open -------------------------------------------------------------------------
+
+
+def checkins_to_close(now: datetime) -> dict[int, datetime]:
+    """Open check-ins whose window is over, each with the end of its window (where its hours stop)."""
+    rows = db.session.execute(
+        select(CheckIn.id, Activity.checkin_closes_at)
+        .join(Activity, Activity.id == CheckIn.activity_id)
+        .where(CheckIn.status == "open", Activity.checkin_closes_at < now)
+    ).all()
+    due = dict(rows)
+    visits = db.session.scalars(
+        select(CheckIn).where(CheckIn.status == "open", CheckIn.station_id.is_not(None))
+    )
+    for checkin in visits:
+        station = db.session.get(Station, checkin.station_id)
+        span = station_open_span(station, checkin.checked_in_at) if station else None
+        end = span[1] if span else checkin.checked_in_at
+        if end < now:
+            due[checkin.id] = end
+    return due
+
+
+def close_left_open(checkin_id: int, at: datetime) -> bool:
+    """Close a check-in left open, with hours up to ``at``, and flag it; False when the member was first."""
+    checkin = db.session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.status != "open":
+        return False
+    result = check_out(checkin.user_id, checkin.id, status="auto_closed", at=at)
+    if result.status != "auto_closed" or "left_open" in result.flags:
+        return False  # the member checked out first, or an overlapping sweep closed it
+    result.flags = [*result.flags, "left_open"]
+    db.session.flush()
+    return True
+
+
 def my_checkins(user_id: int, page: int, page_size: int) -> tuple[list[CheckIn], int]:
     """A member's check-ins, newest first."""
     query = select(CheckIn).where(CheckIn.user_id == user_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.order_by(CheckIn.id.desc()).limit(page_size).offset((page - 1) * page_size)
-    )
-    return list(items), total
+    return paginate(query.order_by(CheckIn.id.desc()), page, page_size)
 
 
-def staff_scan(activity_id: int, member_token: str, nonce: str) -> tuple[CheckIn, str]:
-    """A staff member scans a member's own code: check them in, or out when their check-in is open.
-
-    The caller has been authorized for the activity's community; returns (check-in, "in" | "out").
-    """
+def staff_scan(principal: Principal, activity_id: int, member_token: str, nonce: str) -> tuple[CheckIn, str]:
+    """Staff of the activity's community scan a member's own code: check them in, or out when their
+    check-in is open; returns (check-in, "in" | "out")."""
     activity = get_activity(activity_id)
-    now = utcnow()
+    authorize(principal, "checkin.manage", activity.community)
+    now = clock.now()
     member = verify_token(member_token, ("member",), now=now.timestamp())
     if db.session.get(User, member.target_id) is None:
         raise NotFound("USER_NOT_FOUND", details={"user_id": member.target_id})

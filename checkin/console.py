@@ -4,35 +4,31 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
-import qrcode
 from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, request, url_for
-from marshmallow import Schema, ValidationError
-from qrcode.image.svg import SvgPathImage
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from checkin import services
 from checkin.checkins import station_open_span
-from checkin.models import ACTIVITY_KINDS, Activity, CheckIn, Signup, Station
+from checkin.models import ACTIVITY_KINDS, Activity, Station
 from checkin.schemas import ActivitySchema, ActivityUpdateSchema, StationSchema, StationUpdateSchema
 from checkin.tokens import WINDOW_SECONDS, issue_token
 from points.services import list_rules
-from server.auth.policy import Principal, authorize, staff_scope_ids
+from server import clock, qr
+from server.auth.policy import Principal
 from server.console import MenuEntry, Panel, current_staff, register_pages
-from server.db import db, utcnow
-from server.errors import AppError, message_for
+from server.console.actions import attempt_form
+from server.console.args import int_arg, page_arg
+from server.console.forms import load_form, local_input, refusal
+from server.db import db, page_count
+from server.errors import AppError
 from server.orgs.models import OrgUnit
 from server.orgs.services import list_communities
-from server.schemas import SERVER_ZONE
-from server.users.models import User
 
 bp = Blueprint("console_checkin", __name__, url_prefix="/console", template_folder="templates")
 
-T = TypeVar("T")
 PAGE_SIZE = 50
 # The door screen asks for its code at least this often, and just after each window turns.
 SCREEN_POLL_MAX_SECONDS = 4
@@ -103,14 +99,9 @@ def init_app(app: Flask) -> None:
 # --- helpers shared by the pages ---------------------------------------------------------------------
 
 
-def _local(moment: datetime) -> datetime:
-    """A UTC time in the server's zone (Asia/Shanghai)."""
-    return moment.astimezone(SERVER_ZONE)
-
-
 def _span(start: datetime, end: datetime) -> str:
     """``12月1日（周二）10:00–12:00``, or both dates when the span crosses midnight."""
-    first, last = _local(start), _local(end)
+    first, last = clock.local(start), clock.local(end)
     day = f"{first.month}月{first.day}日（{DAY_LABELS[services.DAYS[first.weekday()]]}）"
     if first.date() == last.date():
         return f"{day}{first:%H:%M}–{last:%H:%M}"
@@ -145,24 +136,14 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-def _today_bounds(now: datetime) -> tuple[datetime, datetime]:
-    """Midnight to midnight of today in the server's zone, as UTC."""
-    start = _local(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
-
-
 def _managed_activity(activity_id: int) -> Activity:
     """The activity, when the logged-in staff member looks after its community (403 otherwise)."""
-    activity = services.get_activity(activity_id)
-    authorize(current_staff(), "checkin.manage", activity.community)
-    return activity
+    return services.activity_for_staff(current_staff(), activity_id)
 
 
 def _managed_station(station_id: int) -> Station:
     """The station, when the logged-in staff member looks after its community (403 otherwise)."""
-    station = services.get_station(station_id)
-    authorize(current_staff(), "checkin.manage", station.community)
-    return station
+    return services.station_for_staff(current_staff(), station_id)
 
 
 def _communities(principal: Principal) -> list[OrgUnit]:
@@ -170,90 +151,14 @@ def _communities(principal: Principal) -> list[OrgUnit]:
     return list_communities(under=principal.staff.org) if principal.staff else []
 
 
-def _checkin_counts(activity_ids: list[int]) -> dict[int, int]:
-    """Check-ins so far per activity."""
-    if not activity_ids:
-        return {}
-    rows = db.session.execute(
-        select(CheckIn.activity_id, func.count())
-        .where(CheckIn.activity_id.in_(activity_ids))
-        .group_by(CheckIn.activity_id)
-    )
-    return {int(activity_id): int(count) for activity_id, count in rows if activity_id is not None}
-
-
 def _activity_count(activity_id: int) -> int:
     """Check-ins so far of one activity."""
-    return int(db.session.scalar(select(func.count()).where(CheckIn.activity_id == activity_id)) or 0)
+    return services.checkin_counts([activity_id]).get(activity_id, 0)
 
 
 def _station_count(station_id: int, now: datetime) -> int:
     """Visits to a station today."""
-    since, until = _today_bounds(now)
-    query = select(func.count()).where(
-        CheckIn.station_id == station_id, CheckIn.checked_in_at >= since, CheckIn.checked_in_at < until
-    )
-    return int(db.session.scalar(query) or 0)
-
-
-def _submit(action: Callable[[], T]) -> tuple[T | None, AppError | None]:
-    """Run a service in a savepoint; a refusal changes nothing and is flashed (like ``attempt``)."""
-    try:
-        with db.session.begin_nested():
-            return action(), None
-    except AppError as error:
-        flash(f"{message_for(error.code)}（{error.code}）", "error")
-        return None, error
-
-
-def _status(error: AppError | None) -> int:
-    """The status a re-rendered form answers with: the refusal's own (403, 409, 422 …)."""
-    return error.status_code if error is not None else 422
-
-
-def _service_field_errors(error: AppError | None) -> dict[str, str]:
-    """A service's field complaints (VALIDATION_ERROR details) as messages beside the fields."""
-    fields = ((error.details or {}).get("fields") or {}) if error is not None else {}
-    return {name: SERVICE_FIELD_MESSAGES.get(name, "取值不正确") for name in fields}
-
-
-def _load(schema: Schema, payload: dict[str, Any], errors: dict[str, str]) -> dict[str, Any] | None:
-    """Validate by the API's own schema; its complaints become Chinese messages beside the fields."""
-    try:
-        loaded: dict[str, Any] = schema.load(payload)
-    except ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, dict) else {}
-        for name, problems in messages.items():
-            missing = any("Missing data" in str(p) for p in (problems if isinstance(problems, list) else []))
-            errors.setdefault(name, "必填" if missing else "取值不正确")
-        return None
-    return loaded if not errors else None
-
-
-def _int(form: dict[str, str], name: str, payload: dict[str, Any], errors: dict[str, str]) -> None:
-    """An optional whole number of the form into the payload (blank: None)."""
-    raw = form.get(name, "").strip()
-    if not raw:
-        payload[name] = None
-        return
-    try:
-        payload[name] = int(raw)
-    except ValueError:
-        errors[name] = "请输入整数"
-
-
-def _number(form: dict[str, str], name: str, payload: dict[str, Any], errors: dict[str, str]) -> None:
-    """An optional decimal of the form (a coordinate) into the payload, as text for the schema."""
-    raw = form.get(name, "").strip()
-    if not raw:
-        payload[name] = None
-        return
-    try:
-        float(raw)
-    except ValueError:
-        errors[name] = "请输入数字，例如 31.2304"
-        return
-    payload[name] = raw
+    return services.station_visits([station_id], now).get(station_id, 0)
 
 
 # --- activities ------------------------------------------------------------------------------------------
@@ -264,28 +169,20 @@ def activities() -> str:
     """Activities of my communities: upcoming (and under way) soonest first, or past ones latest first."""
     principal = current_staff()
     when = "past" if request.args.get("when") == "past" else "upcoming"
-    community_id = request.args.get("community_id", type=int)
-    page = max(1, request.args.get("page", 1, type=int))
-    now = utcnow()
-    query = select(Activity).where(Activity.community_id.in_(staff_scope_ids(principal)))
-    if community_id:
-        query = query.where(Activity.community_id == community_id)
-    if when == "past":
-        query = query.where(Activity.ends_at < now).order_by(Activity.starts_at.desc(), Activity.id.desc())
-    else:
-        query = query.where(Activity.ends_at >= now).order_by(Activity.starts_at, Activity.id)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = list(db.session.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    community_id = int_arg("community")
+    page = page_arg()
+    now = clock.now()
+    items, total = services.staff_activities(principal, when, community_id, page, PAGE_SIZE)
     return render_template(
         "console/checkin/activities.html",
         activities=items,
-        counts=_checkin_counts([a.id for a in items]),
+        counts=services.checkin_counts([a.id for a in items]),
         communities=_communities(principal),
         community_id=community_id,
         when=when,
         total=total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=page_count(total, PAGE_SIZE),
         now=now,
     )
 
@@ -295,18 +192,15 @@ def _activity_form(activity: Activity | None) -> dict[str, str]:
     if activity is None:
         return {"kind": "party_day", "points_rule": "PARTY_DAY"}
 
-    def stamp(moment: datetime) -> str:
-        return _local(moment).strftime("%Y-%m-%dT%H:%M")
-
     form = {
         "title": activity.title,
         "kind": activity.kind,
         "description": activity.description or "",
         "place": activity.place or "",
-        "starts_at": stamp(activity.starts_at),
-        "ends_at": stamp(activity.ends_at),
-        "checkin_opens_at": stamp(activity.checkin_opens_at),
-        "checkin_closes_at": stamp(activity.checkin_closes_at),
+        "starts_at": local_input(activity.starts_at),
+        "ends_at": local_input(activity.ends_at),
+        "checkin_opens_at": local_input(activity.checkin_opens_at),
+        "checkin_closes_at": local_input(activity.checkin_closes_at),
         "capacity": "" if activity.capacity is None else str(activity.capacity),
         "points_rule": activity.points_rule,
         "lat": "" if activity.lat is None else str(activity.lat),
@@ -319,30 +213,10 @@ def _activity_form(activity: Activity | None) -> dict[str, str]:
     return form
 
 
-def _activity_payload(form: dict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """Form text to the API's payload (times are local, as the schema reads them); errors by field."""
-    errors: dict[str, str] = {}
-    payload: dict[str, Any] = {
-        name: form.get(name, "").strip() for name in ("title", "kind", "description", "place", "points_rule")
-    }
-    for name in ("starts_at", "ends_at", "checkin_opens_at", "checkin_closes_at"):
-        value = form.get(name, "").strip()
-        if value:
-            payload[name] = value
-        elif name in ("starts_at", "ends_at"):
-            errors[name] = "必填"
-    for name in ("capacity", "radius_m"):
-        _int(form, name, payload, errors)
-    for name in ("lat", "lng"):
-        _number(form, name, payload, errors)
-    for name in ("signup_required", "hours_count", "geofence"):
-        payload[name] = name in form
-    if creating:
-        _int(form, "community_id", payload, errors)
-        _int(form, "station_id", payload, errors)
-        if payload.get("community_id") is None:
-            errors.setdefault("community_id", "请选择社区")
-    return payload, errors
+def _activity_values(form: dict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The activity's fields from the form, read by the API's schema (times are local); errors by field."""
+    schema = ActivitySchema() if creating else ActivityUpdateSchema(partial=True)
+    return load_form(schema, form, FIELD_LABELS, {"community_id": "请选择社区"})
 
 
 def _render_activity_form(
@@ -350,19 +224,14 @@ def _render_activity_form(
 ) -> tuple[str, int]:
     """The activity form with its choices (communities, stations, active points rules) and errors."""
     principal = current_staff()
-    scope = staff_scope_ids(principal)
-    stations = db.session.scalars(
-        select(Station)
-        .where(Station.community_id.in_(scope), Station.active.is_(True))
-        .order_by(Station.community_id, Station.id)
-    )
+    stations = services.staff_stations(principal, active_only=True)
     page = render_template(
         "console/checkin/activity_form.html",
         activity=activity,
         form=form,
         errors=errors,
         communities=_communities(principal),
-        stations=list(stations),
+        stations=stations,
         rules=list_rules(include_inactive=False),
         kinds=ACTIVITY_KINDS,
         field_labels=FIELD_LABELS,
@@ -375,23 +244,23 @@ def new_activity() -> Any:
     """The form for a new activity; a refusal re-renders it with what was typed and why."""
     if request.method == "GET":
         form = _activity_form(None)
-        if request.args.get("community_id"):
-            form["community_id"] = request.args["community_id"]
+        chosen = int_arg("community")
+        if chosen is not None:
+            form["community_id"] = str(chosen)
         return _render_activity_form(None, form, {})
     form = request.form.to_dict()
-    payload, errors = _activity_payload(form, creating=True)
-    if payload.get("station_id") and not payload["place"]:
-        station = db.session.get(Station, payload["station_id"])
-        payload["place"] = station.name if station is not None else ""
-    values = _load(ActivitySchema(), payload, errors)
-    if values is None:
+    values, errors = _activity_values(form, creating=True)
+    if errors:
         flash("请检查标出的字段", "error")
         return _render_activity_form(None, form, errors, 422)
+    if values.get("station_id") and not values["place"]:
+        values["place"] = services.get_station(values["station_id"]).name
     principal = current_staff()
-    created, error = _submit(lambda: services.create_activity(principal, values))
+    created, error = attempt_form(
+        lambda: services.create_activity(principal, values), f"已创建活动「{values['title']}」"
+    )
     if created is None:
-        return _render_activity_form(None, form, _service_field_errors(error), _status(error))
-    flash(f"已创建活动「{created.title}」", "ok")
+        return _render_activity_form(None, form, *refusal(error, SERVICE_FIELD_MESSAGES))
     return redirect(url_for("console_checkin.activity_detail", activity_id=created.id))
 
 
@@ -402,17 +271,17 @@ def edit_activity(activity_id: int) -> Any:
     if request.method == "GET":
         return _render_activity_form(activity, _activity_form(activity), {})
     form = request.form.to_dict()
-    payload, errors = _activity_payload(form, creating=False)
-    values = _load(ActivityUpdateSchema(partial=True), payload, errors)
-    if values is None:
+    values, errors = _activity_values(form, creating=False)
+    if errors:
         flash("请检查标出的字段", "error")
         return _render_activity_form(activity, form, errors, 422)
     principal = current_staff()
-    updated, error = _submit(lambda: services.update_activity(principal, activity_id, values))
+    updated, error = attempt_form(
+        lambda: services.update_activity(principal, activity_id, values), "已保存活动"
+    )
     if updated is None:
         db.session.refresh(activity)
-        return _render_activity_form(activity, form, _service_field_errors(error), _status(error))
-    flash("已保存活动", "ok")
+        return _render_activity_form(activity, form, *refusal(error, SERVICE_FIELD_MESSAGES))
     return redirect(url_for("console_checkin.activity_detail", activity_id=activity_id))
 
 
@@ -420,30 +289,19 @@ def edit_activity(activity_id: int) -> Any:
 def activity_detail(activity_id: int) -> str:
     """An activity and its check-ins so far, with the signals staff review."""
     found = _managed_activity(activity_id)
-    rows = db.session.execute(
-        select(CheckIn, User)
-        .join(User, User.id == CheckIn.user_id)
-        .where(CheckIn.activity_id == activity_id)
-        .order_by(CheckIn.checked_in_at, CheckIn.id)
-    ).all()
-    signups = db.session.scalar(select(func.count()).where(Signup.activity_id == activity_id)) or 0
+    rows = services.activity_checkins(found.id)
+    signups = services.signup_count(found.id)
     return render_template(
         "console/checkin/activity.html",
         activity=found,
         checkins=rows,
         signups=signups,
         flagged=sum(1 for checkin, _ in rows if checkin.flags),
-        now=utcnow(),
+        now=clock.now(),
     )
 
 
 # --- the door screen and the poster -------------------------------------------------------------------
-
-
-def _qr_data_url(text: str) -> str:
-    """A QR code as an SVG data URL: sharp at any size on a projector."""
-    svg = qrcode.make(text, image_factory=SvgPathImage, box_size=10, border=2).to_string(encoding="unicode")
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def _window_state(opens: datetime | None, closes: datetime | None, now: datetime) -> tuple[str, str]:
@@ -451,15 +309,15 @@ def _window_state(opens: datetime | None, closes: datetime | None, now: datetime
     if opens is None or closes is None:
         return "closed", "服务站当前不在开放时间"
     if now < opens:
-        return "before", f"签到将于 {_local(opens):%H:%M} 开始"
+        return "before", f"签到将于 {clock.local(opens):%H:%M} 开始"
     if now > closes:
         return "after", "签到已结束"
-    return "open", f"签到进行中，{_local(closes):%H:%M} 截止"
+    return "open", f"签到进行中，{clock.local(closes):%H:%M} 截止"
 
 
 def _screen_code(kind: str, target_id: int) -> dict[str, Any]:
     """The current rotating code of a screen, when it stops being accepted and when a fresher one exists."""
-    now = utcnow()
+    now = clock.now()
     issued = issue_token(kind, target_id, now=now.timestamp())
     next_window = datetime.fromtimestamp((issued.window + 1) * WINDOW_SECONDS[kind], UTC)
     return {
@@ -470,14 +328,14 @@ def _screen_code(kind: str, target_id: int) -> dict[str, Any]:
         "expires_at": issued.expires_at.isoformat(),
         "expires_in": round((issued.expires_at - now).total_seconds(), 3),
         "refresh_in": round(min((next_window - now).total_seconds(), SCREEN_POLL_MAX_SECONDS), 3),
-        "image": _qr_data_url(issued.token),
+        "image": qr.svg_data_url(issued.token),
         "now": now.isoformat(),
     }
 
 
 def _activity_screen_state(activity: Activity) -> dict[str, Any]:
     """The door screen's JSON of an activity: its code, check-ins so far and whether check-in is open."""
-    now = utcnow()
+    now = clock.now()
     state, text = _window_state(activity.checkin_opens_at, activity.checkin_closes_at, now)
     if activity.cancelled_at is not None:
         state, text = "after", "活动已取消"
@@ -492,7 +350,7 @@ def _activity_screen_state(activity: Activity) -> dict[str, Any]:
 
 def _station_screen_state(station: Station) -> dict[str, Any]:
     """The door screen's JSON of a station: its code, today's visits and whether it is open now."""
-    now = utcnow()
+    now = clock.now()
     span = station_open_span(station, now) if station.active else None
     state, text = _window_state(span[0], span[1], now) if span else _window_state(None, None, now)
     return {
@@ -532,7 +390,7 @@ def activity_code(activity_id: int) -> Response:
 def station_screen(station_id: int) -> str:
     """The full-screen rotating code of a station, with today's visits."""
     station = _managed_station(station_id)
-    today = services.DAYS[_local(utcnow()).weekday()]
+    today = services.DAYS[clock.local(clock.now()).weekday()]
     spans = station.opening_hours.get(today, [])
     hours = ", ".join(f"{a}–{b}" for a, b in spans) or "今日不开放"
     return render_template(
@@ -621,31 +479,17 @@ def station_printed_code(station_id: int) -> Response:
 def stations() -> str:
     """The stations of my communities (closed ones last), with today's visits."""
     principal = current_staff()
-    community_id = request.args.get("community_id", type=int)
-    query = select(Station).where(Station.community_id.in_(staff_scope_ids(principal)))
-    if community_id:
-        query = query.where(Station.community_id == community_id)
-    found = list(db.session.scalars(query.order_by(Station.active.desc(), Station.community_id, Station.id)))
-    now = utcnow()
-    since, until = _today_bounds(now)
-    visits = dict(
-        db.session.execute(
-            select(CheckIn.station_id, func.count())
-            .where(
-                CheckIn.station_id.in_([s.id for s in found]),
-                CheckIn.checked_in_at >= since,
-                CheckIn.checked_in_at < until,
-            )
-            .group_by(CheckIn.station_id)
-        ).all()
-    )
+    community_id = int_arg("community")
+    found = services.staff_stations(principal, community_id)
+    now = clock.now()
+    visits = services.station_visits([s.id for s in found], now)
     return render_template(
         "console/checkin/stations.html",
         stations=found,
         visits=visits,
         communities=_communities(principal),
         community_id=community_id,
-        today=services.DAYS[_local(now).weekday()],
+        today=services.DAYS[clock.local(now).weekday()],
     )
 
 
@@ -688,26 +532,20 @@ def _opening_hours(form: dict[str, str], errors: dict[str, str]) -> dict[str, li
     return hours
 
 
-def _station_payload(form: dict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """Station form text to the API's payload; errors by field."""
+def _station_values(form: dict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The station's fields from the form, read by the API's schema; errors by field."""
     errors: dict[str, str] = {}
-    payload: dict[str, Any] = {
-        "name": form.get("name", "").strip(),
-        "address": form.get("address", "").strip(),
-        "points_rule": form.get("points_rule", "").strip(),
-        "active": "active" in form,
-    }
-    for name in ("lat", "lng"):
-        _number(form, name, payload, errors)
-    _int(form, "radius_m", payload, errors)
-    if payload.get("radius_m") is None:
-        errors.setdefault("radius_m", "必填")
-    payload["opening_hours"] = _opening_hours(form, errors)
-    if creating:
-        _int(form, "community_id", payload, errors)
-        if payload.get("community_id") is None:
-            errors.setdefault("community_id", "请选择社区")
-    return payload, errors
+    hours = _opening_hours(form, errors)
+    schema = StationSchema() if creating else StationUpdateSchema(partial=True)
+    values, wrong = load_form(
+        schema,
+        form,
+        FIELD_LABELS,
+        {"community_id": "请选择社区"},
+        required=("radius_m",),
+        extra={"opening_hours": hours},
+    )
+    return values, errors | wrong
 
 
 def _render_station_form(
@@ -726,12 +564,13 @@ def _render_station_form(
     return page, status
 
 
-def _station_service_errors(error: AppError | None) -> dict[str, str]:
-    """A refused station's complaints beside the fields (the weekday whose hours are wrong)."""
+def _station_refusal(error: AppError | None) -> tuple[dict[str, str], int]:
+    """A refused station's complaints beside the fields (the weekday whose hours are wrong); its status."""
+    errors, status = refusal(error, SERVICE_FIELD_MESSAGES)
     if error is not None and error.code == "OPENING_HOURS_INVALID":
         day = (error.details or {}).get("day")
-        return {f"hours_{day}": "开始时间须早于结束时间"} if day else {}
-    return _service_field_errors(error)
+        errors = {f"hours_{day}": "开始时间须早于结束时间"} if day else {}
+    return errors, status
 
 
 @bp.route("/stations/new", methods=["GET", "POST"])
@@ -740,16 +579,16 @@ def new_station() -> Any:
     if request.method == "GET":
         return _render_station_form(None, _station_form(None), {})
     form = request.form.to_dict()
-    payload, errors = _station_payload(form, creating=True)
-    values = _load(StationSchema(), payload, errors)
-    if values is None:
+    values, errors = _station_values(form, creating=True)
+    if errors:
         flash("请检查标出的字段", "error")
         return _render_station_form(None, form, errors, 422)
     principal = current_staff()
-    created, error = _submit(lambda: services.create_station(principal, values))
+    created, error = attempt_form(
+        lambda: services.create_station(principal, values), f"已添加服务站「{values['name']}」"
+    )
     if created is None:
-        return _render_station_form(None, form, _station_service_errors(error), _status(error))
-    flash(f"已添加服务站「{created.name}」", "ok")
+        return _render_station_form(None, form, *_station_refusal(error))
     return redirect(url_for("console_checkin.stations"))
 
 
@@ -760,17 +599,17 @@ def edit_station(station_id: int) -> Any:
     if request.method == "GET":
         return _render_station_form(station, _station_form(station), {})
     form = request.form.to_dict()
-    payload, errors = _station_payload(form, creating=False)
-    values = _load(StationUpdateSchema(partial=True), payload, errors)
-    if values is None:
+    values, errors = _station_values(form, creating=False)
+    if errors:
         flash("请检查标出的字段", "error")
         return _render_station_form(station, form, errors, 422)
     principal = current_staff()
-    updated, error = _submit(lambda: services.update_station(principal, station_id, values))
+    updated, error = attempt_form(
+        lambda: services.update_station(principal, station_id, values), "已保存服务站"
+    )
     if updated is None:
         db.session.refresh(station)
-        return _render_station_form(station, form, _station_service_errors(error), _status(error))
-    flash("已保存服务站", "ok")
+        return _render_station_form(station, form, *_station_refusal(error))
     return redirect(url_for("console_checkin.stations"))
 
 
@@ -781,34 +620,15 @@ def edit_station(station_id: int) -> Any:
 def today_panel() -> str:
     """Today's activities in my communities with their check-ins so far (an htmx fragment)."""
     principal = current_staff()
-    now = utcnow()
-    since, until = _today_bounds(now)
-    found = list(
-        db.session.scalars(
-            select(Activity)
-            .where(
-                Activity.community_id.in_(staff_scope_ids(principal)),
-                Activity.cancelled_at.is_(None),
-                Activity.ends_at >= since,
-                Activity.starts_at < until,
-            )
-            .order_by(Activity.starts_at, Activity.id)
-        )
-    )
-    counts = _checkin_counts([a.id for a in found])
-    open_counts: dict[int, int] = {}
-    if found:
-        rows = db.session.execute(
-            select(CheckIn.activity_id, func.count())
-            .where(CheckIn.activity_id.in_([a.id for a in found]), CheckIn.status == "open")
-            .group_by(CheckIn.activity_id)
-        )
-        open_counts = {int(activity_id): int(count) for activity_id, count in rows if activity_id is not None}
+    now = clock.now()
+    found = services.activities_of_today(principal)
+    counts = services.checkin_counts([a.id for a in found])
+    open_counts = services.checkin_counts([a.id for a in found], open_only=True)
     return render_template(
         "console/checkin/today_panel.html",
         activities=found,
         counts=counts,
         open_counts=open_counts,
         now=now,
-        updated=_local(now),
+        updated=clock.local(now),
     )

@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 from server.orgs.models import OrgUnit
 
 ACTIVITY_KINDS = ("party_day", "volunteer", "meeting", "training", "other")
+# Open until the member checks out (closed) or the closing job ends it at the window (auto_closed).
+CHECKIN_STATUSES = ("open", "closed", "auto_closed")
 
 
-class Station(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Station(TimestampMixin, Model):
     """A fixed place of a community (党群服务中心, 服务驿站) with opening hours."""
 
     __tablename__ = "stations"
@@ -36,7 +38,7 @@ class Station(TimestampMixin, db.Model):  # type: ignore[name-defined]
     community: Mapped[OrgUnit] = relationship()
 
 
-class Activity(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Activity(TimestampMixin, Model):
     """A dated event with a check-in window, an optional capacity and the points rule it awards."""
 
     __tablename__ = "activities"
@@ -79,7 +81,7 @@ class Activity(TimestampMixin, db.Model):  # type: ignore[name-defined]
     station: Mapped[Station | None] = relationship()
 
 
-class Signup(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Signup(TimestampMixin, Model):
     """A member's sign-up for an activity; one per member and activity."""
 
     __tablename__ = "activity_signups"
@@ -90,7 +92,7 @@ class Signup(TimestampMixin, db.Model):  # type: ignore[name-defined]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
 
 
-class CheckIn(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class CheckIn(TimestampMixin, Model):
     """A member's check-in at an activity, or a visit to a station; closed by a check-out."""
 
     __tablename__ = "checkins"
@@ -136,7 +138,7 @@ class CheckIn(TimestampMixin, db.Model):  # type: ignore[name-defined]
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
-class BatchItem(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class BatchItem(TimestampMixin, Model):
     """One item of an offline batch from a staff device, remembered by its nonce so a resend is a no-op."""
 
     __tablename__ = "checkin_batch_items"

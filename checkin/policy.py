@@ -9,4 +9,5 @@ from server.auth.policy import Principal, rule
 
 @rule("checkin.manage")
 def _manage(principal: Principal, community: Any) -> bool:
+    """Staff manage the stations and activities of the communities they look after."""
     return principal.covers(community)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from checkin.models import ACTIVITY_KINDS
-from server.schemas import FITS_INT, IN_SERVICE_TIME, SERVER_ZONE, LocalDateTime, PageArgs
+from checkin.models import ACTIVITY_KINDS, CHECKIN_STATUSES
+from server.clock import SERVER_ZONE
+from server.schemas import FITS_INT, IN_SERVICE_TIME, LocalDateTime, PageArgs
 
 LAT = validate.Range(min=-90, max=90)
 LNG = validate.Range(min=-180, max=180)
@@ -155,7 +156,7 @@ class CheckInSchema(Schema):
     id = fields.Integer(required=True)
     activity_id = fields.Integer(allow_none=True)
     station_id = fields.Integer(allow_none=True)
-    status = fields.String(required=True, metadata={"description": "open | closed | auto_closed"})
+    status = fields.String(required=True, metadata={"description": " | ".join(CHECKIN_STATUSES)})
     checked_in_at = LocalDateTime(required=True)
     checked_out_at = LocalDateTime(allow_none=True)
     minutes = fields.Integer(allow_none=True)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
-import qrcode
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from checkin import policy  # noqa: F401  (registers the check-in rules of the policy)
-from checkin.models import Activity, Signup, Station
-from checkin.tokens import printed_scene
+from checkin import policy  # noqa: F401  (registers the rule "checkin.manage")
+from checkin.models import Activity, CheckIn, Signup, Station
+from checkin.tokens import IssuedToken, issue_token, printed_scene
 from points.services import get_rule
-from server.auth.policy import Principal, authorize
-from server.db import db, utcnow
+from server import clock, qr
+from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.db import db, paginate
 from server.errors import AppError, Conflict, NotFound, register_messages
+from server.notifications.services import publish
 from server.orgs.services import get_community
+from server.users.models import User
 from server.wechat.errors import WeChatError
 from server.wechat.factory import wechat_client, wechat_unavailable
 
@@ -99,6 +100,33 @@ def update_station(principal: Principal, station_id: int, values: dict[str, Any]
         setattr(station, name, value)
     db.session.flush()
     return station
+
+
+def staff_stations(
+    principal: Principal, community_id: int | None = None, active_only: bool = False
+) -> list[Station]:
+    """Stations of the staff member's communities (or one of them): open ones first, by community."""
+    query = select(Station).where(Station.community_id.in_(staff_scope_ids(principal)))
+    if community_id:
+        query = query.where(Station.community_id == community_id)
+    if active_only:
+        query = query.where(Station.active.is_(True))
+    return list(db.session.scalars(query.order_by(Station.active.desc(), Station.community_id, Station.id)))
+
+
+def station_visits(station_ids: list[int], at: datetime | None = None) -> dict[int, int]:
+    """Visits per station on the local day of ``at`` (today)."""
+    if not station_ids:
+        return {}
+    since, until = clock.today_bounds(at)
+    rows = db.session.execute(
+        select(CheckIn.station_id, func.count())
+        .where(
+            CheckIn.station_id.in_(station_ids), CheckIn.checked_in_at >= since, CheckIn.checked_in_at < until
+        )
+        .group_by(CheckIn.station_id)
+    )
+    return {int(station_id): int(count) for station_id, count in rows if station_id is not None}
 
 
 def list_stations(community_id: int) -> list[Station]:
@@ -189,11 +217,67 @@ def list_activities(
         query = query.where(Activity.ends_at >= since)
     if until is not None:
         query = query.where(Activity.starts_at <= until)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.order_by(Activity.starts_at, Activity.id).limit(page_size).offset((page - 1) * page_size)
+    return paginate(query.order_by(Activity.starts_at, Activity.id), page, page_size)
+
+
+def staff_activities(
+    principal: Principal, when: str, community_id: int | None, page: int, page_size: int
+) -> tuple[list[Activity], int]:
+    """Activities of the staff member's communities, cancelled ones too: "upcoming" (and under way)
+    soonest first, or "past" latest first."""
+    now = clock.now()
+    query = select(Activity).where(Activity.community_id.in_(staff_scope_ids(principal)))
+    if community_id:
+        query = query.where(Activity.community_id == community_id)
+    if when == "past":
+        query = query.where(Activity.ends_at < now).order_by(Activity.starts_at.desc(), Activity.id.desc())
+    else:
+        query = query.where(Activity.ends_at >= now).order_by(Activity.starts_at, Activity.id)
+    return paginate(query, page, page_size)
+
+
+def activities_of_today(principal: Principal) -> list[Activity]:
+    """Activities (not cancelled) of the staff member's communities that take place today, soonest first."""
+    since, until = clock.today_bounds()
+    return list(
+        db.session.scalars(
+            select(Activity)
+            .where(
+                Activity.community_id.in_(staff_scope_ids(principal)),
+                Activity.cancelled_at.is_(None),
+                Activity.ends_at >= since,
+                Activity.starts_at < until,
+            )
+            .order_by(Activity.starts_at, Activity.id)
+        )
     )
-    return list(items), total
+
+
+def checkin_counts(activity_ids: list[int], open_only: bool = False) -> dict[int, int]:
+    """Check-ins so far per activity (only those still open, with ``open_only``)."""
+    if not activity_ids:
+        return {}
+    query = select(CheckIn.activity_id, func.count()).where(CheckIn.activity_id.in_(activity_ids))
+    if open_only:
+        query = query.where(CheckIn.status == "open")
+    rows = db.session.execute(query.group_by(CheckIn.activity_id))
+    return {int(activity_id): int(count) for activity_id, count in rows if activity_id is not None}
+
+
+def activity_checkins(activity_id: int) -> list[tuple[CheckIn, User]]:
+    """An activity's check-ins in the order they came, each with its member."""
+    rows = db.session.execute(
+        select(CheckIn, User)
+        .join(User, User.id == CheckIn.user_id)
+        .where(CheckIn.activity_id == activity_id)
+        .order_by(CheckIn.checked_in_at, CheckIn.id)
+    ).all()
+    return [(checkin, user) for checkin, user in rows]
+
+
+def signup_count(activity_id: int) -> int:
+    """How many members signed up for an activity."""
+    return int(db.session.scalar(select(func.count()).where(Signup.activity_id == activity_id)) or 0)
 
 
 # --- sign-ups -------------------------------------------------------------------------------------------
@@ -222,7 +306,7 @@ def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
     ).first()
     if existing is not None:
         return existing, False
-    if utcnow() >= activity.starts_at:
+    if clock.now() >= activity.starts_at:
         raise Conflict("SIGNUP_CLOSED")
     try:
         with db.session.begin_nested():
@@ -240,6 +324,75 @@ def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
     return entry, True
 
 
+# --- reminders ------------------------------------------------------------------------------------------
+
+REMIND_BEFORE = timedelta(hours=1)
+
+
+def activities_to_remind(now: datetime) -> list[Activity]:
+    """Activities (not cancelled) starting within REMIND_BEFORE whose members were not reminded yet."""
+    return list(
+        db.session.scalars(
+            select(Activity).where(
+                Activity.reminded_at.is_(None),
+                Activity.cancelled_at.is_(None),
+                Activity.starts_at > now,
+                Activity.starts_at <= now + REMIND_BEFORE,
+            )
+        )
+    )
+
+
+def remind_signups(activity: Activity, now: datetime) -> None:
+    """Tell the members signed up for an activity that it starts soon, and mark it reminded (once)."""
+    members = list(db.session.scalars(select(Signup.user_id).where(Signup.activity_id == activity.id)))
+    if members:
+        publish(
+            "activity.reminder",
+            members,
+            {
+                "activity_id": activity.id,
+                "title": activity.title,
+                "place": activity.place or (activity.station.name if activity.station else ""),
+                "starts_at": clock.local(activity.starts_at).strftime("%Y-%m-%d %H:%M"),
+            },
+        )
+    activity.reminded_at = now
+    db.session.flush()
+
+
+def _target(kind: str, target_id: int) -> Activity | Station:
+    return get_activity(target_id) if kind == "activity" else get_station(target_id)
+
+
+def activity_for_staff(principal: Principal, activity_id: int) -> Activity:
+    """The activity, for staff of its community (403 otherwise)."""
+    activity = get_activity(activity_id)
+    authorize(principal, "checkin.manage", activity.community)
+    return activity
+
+
+def station_for_staff(principal: Principal, station_id: int) -> Station:
+    """The station, for staff of its community (403 otherwise)."""
+    station = get_station(station_id)
+    authorize(principal, "checkin.manage", station.community)
+    return station
+
+
+def screen_code(principal: Principal, kind: str, target_id: int) -> IssuedToken:
+    """A rotating code of an activity or station for its door screen, for staff of its community."""
+    target = _target(kind, target_id)
+    authorize(principal, "checkin.manage", target.community)
+    return issue_token(kind, target.id)
+
+
+def printed_code(principal: Principal, kind: str, target_id: int) -> tuple[bytes, str]:
+    """The printed code of an activity or station, for staff of its community (see printed_code_png)."""
+    target = _target(kind, target_id)
+    authorize(principal, "checkin.manage", target.community)
+    return printed_code_png(kind, target.id)
+
+
 def printed_code_png(kind: str, target_id: int) -> tuple[bytes, str]:
     """The printed code of an activity or station as PNG, and what made it ("wxacode" or "qrcode").
 
@@ -254,6 +407,4 @@ def printed_code_png(kind: str, target_id: int) -> tuple[bytes, str]:
         except WeChatError as exc:
             if mode == "wxacode":
                 raise wechat_unavailable(exc) from exc
-    buffer = io.BytesIO()
-    qrcode.make(f"linli://checkin?scene={scene}", box_size=10, border=2).save(buffer, format="PNG")
-    return buffer.getvalue(), "qrcode"
+    return qr.png(f"linli://checkin?scene={scene}"), "qrcode"

@@ -80,9 +80,9 @@ def _serve(instance: str) -> tuple[subprocess.Popen[bytes], str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(LINLI_INSTANCE_DIR=instance, LINLI_ENV="development")
     for command in (["db", "upgrade"], ["seed-demo"]):
-        subprocess.run([*FLASK, *command], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run([*FLASK, *command], cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603  (a fixed argv: our flask commands)
     port = _free_port()
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: S603  (a fixed argv: our flask dev server)
         [*FLASK, "dev", "--port", str(port), "--fake-wechat-port", str(_free_port())],
         cwd=ROOT,
         env=env,

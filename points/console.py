@@ -7,17 +7,16 @@ import secrets
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, and_, func, or_, select
 from werkzeug.wrappers import Response
 
 from points import services
-from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.auth.policy import Principal, staff_scope_ids
 from server.console import MenuEntry, current_staff, register_pages
 from server.console.args import page_arg
 from server.console.registry import registry
-from server.db import db
-from server.errors import AppError, NotFound, message_for
-from server.orgs.models import OrgUnit
+from server.db import db, page_count
+from server.errors import AppError, message_for
+from server.orgs.services import org_names
 from server.users.models import User
 
 bp = Blueprint("console_points", __name__, url_prefix="/console", template_folder="templates")
@@ -26,7 +25,6 @@ MEMBERS_PAGE_SIZE = 30
 HISTORY_PAGE_SIZE = 20
 ADJUST_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 AMOUNT = re.compile(r"^[+-]?\d{1,7}$")
-PHONE_QUERY = re.compile(r"^[\d*＊\s-]+$")
 
 
 def init_app(app: Flask) -> None:
@@ -37,41 +35,15 @@ def init_app(app: Flask) -> None:
 # --- members --------------------------------------------------------------------------------------------
 
 
-def _search(query: str) -> ColumnElement[bool]:
-    """Nickname contains the words, or phone starts or ends with the digits (138****1234: both)."""
-    if PHONE_QUERY.fullmatch(query) and any(ch.isdigit() for ch in query):
-        typed = re.sub(r"[\s-]", "", query).replace("＊", "*")
-        if "*" in typed:
-            prefix, suffix = typed.split("*")[0], typed.split("*")[-1]
-            conditions: list[ColumnElement[bool]] = [User.phone.is_not(None)]
-            if prefix:
-                conditions.append(User.phone.startswith(prefix, autoescape=True))
-            if suffix:
-                conditions.append(User.phone.endswith(suffix, autoescape=True))
-            return and_(*conditions)
-        return or_(
-            User.phone.startswith(typed, autoescape=True),
-            User.phone.endswith(typed, autoescape=True),
-            User.nickname.contains(typed, autoescape=True),
-        )
-    return User.nickname.icontains(query, autoescape=True)
-
-
 @bp.route("/members")
 def members() -> str:
     """Search the members of the staff member's communities by nickname or (part of) their phone."""
     principal = current_staff()
     typed = request.args.get("q", "").strip()[:50]
     page = page_arg()
-    scope = staff_scope_ids(principal)
-    query = select(User).where(or_(User.community_id.in_(scope), User.party_community_id.in_(scope)))
-    if typed:
-        query = query.where(_search(typed))
-    total = int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    paged = query.order_by(User.nickname, User.id).limit(MEMBERS_PAGE_SIZE)
-    found = list(db.session.scalars(paged.offset((page - 1) * MEMBERS_PAGE_SIZE)))
+    found, total = services.search_members(principal, typed, page, MEMBERS_PAGE_SIZE)
     balances = services.member_balances([u.id for u in found])
-    names = dict(db.session.execute(select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(scope))).all())
+    names = org_names(staff_scope_ids(principal))
     return render_template(
         "console/points/members.html",
         members=found,
@@ -80,24 +52,15 @@ def members() -> str:
         q=typed,
         total=total,
         page=page,
-        pages=max(1, -(-total // MEMBERS_PAGE_SIZE)),
+        pages=page_count(total, MEMBERS_PAGE_SIZE),
     )
-
-
-def _member_in_scope(principal: Principal, user_id: int) -> User:
-    """The member, for staff of their community or party community only."""
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
-    authorize(principal, "points.view_member", user)
-    return user
 
 
 @bp.route("/members/<int:user_id>")
 def member(user_id: int) -> str:
     """A member's points: available and held, the history (paged), recent redemptions, the adjustment form."""
     principal = current_staff()
-    user = _member_in_scope(principal, user_id)
+    user = services.member_for_staff(principal, user_id)
     page = page_arg()
     history, total = services.history_of(user.id, page, HISTORY_PAGE_SIZE)
     return render_template(
@@ -107,7 +70,7 @@ def member(user_id: int) -> str:
         history=history,
         total=total,
         page=page,
-        pages=max(1, -(-total // HISTORY_PAGE_SIZE)),
+        pages=page_count(total, HISTORY_PAGE_SIZE),
         sections=_member_sections(principal, user),
         # One key per rendered form: submitting it twice adjusts once.
         adjust_token=secrets.token_hex(16),
@@ -128,7 +91,7 @@ def _member_sections(principal: Principal, user: User) -> list[tuple[str, Markup
 def adjust(user_id: int) -> Response:
     """Correct a member's points (signed amount, reason); the form's key makes a repeat a no-op."""
     principal = current_staff()
-    assert principal.staff is not None
+    assert principal.staff is not None  # noqa: S101  (the console logs in staff only)
     target = redirect(url_for("console_points.member", user_id=user_id))
     token = request.form.get("adjust_token", "")
     raw_amount = request.form.get("amount", "").strip().replace("＋", "+").replace("－", "-")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, insert, select, text, update
@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from points.models import USER_ACCOUNT_KINDS, Account, LedgerEntry, LedgerTransaction, PointsEarning
-from server.db import db, is_postgres, utcnow
+from server import clock
+from server.db import db, is_postgres
 from server.errors import Conflict
-from server.schemas import SERVER_ZONE
 
 Status = Literal["done", "already_done", "refused"]
 
@@ -72,16 +72,6 @@ class Plan:
     capped: bool = False
     earning: int = 0  # signed change of the user's earnings in ``earning_month``
     earning_month: date | None = None
-
-
-def local_today(at: datetime | None = None) -> date:
-    """The date in the server's zone (Asia/Shanghai): caps and months follow the local calendar."""
-    return (at or utcnow()).astimezone(SERVER_ZONE).date()
-
-
-def month_start(day: date) -> date:
-    """The first day of ``day``'s month."""
-    return day.replace(day=1)
 
 
 # --- the statements, built once (SQLAlchemy caches their compiled form) ----------------------------
@@ -300,7 +290,7 @@ def post(
     transaction_id = _write(kind, user_id, decided, idempotency_key, request_hash, columns)
     if transaction_id is None:  # the key was taken after the lock's statement began
         prior = find_by_key(str(idempotency_key))
-        assert prior is not None, "a conflicting key that cannot be found"
+        assert prior is not None, "a conflicting key that cannot be found"  # noqa: S101  (the row that took the key is committed)
         return _replay(prior, user_id, request_hash)
     return LedgerResult("done", decided.amount, transaction_id, capped=decided.capped)
 
@@ -338,7 +328,7 @@ _WRITE_POSTGRES = text(
         DO UPDATE SET points = points_earnings.points + excluded.points
     )
     SELECT (SELECT id FROM txn) AS id, (SELECT count(*) FROM moved) AS moved
-    """
+    """  # noqa: S608  (built once from the table's own column names; values are bound parameters)
 )
 
 
@@ -353,7 +343,7 @@ def _write(
     """Write the transaction, its entries, balances and earnings; None when the key was already taken."""
     if sum(amount for _, amount in plan.legs) != 0 or len(plan.legs) < 2:
         raise RuntimeError(f"unbalanced transaction {plan.legs}")  # a programming error, never input
-    now = utcnow()
+    now = clock.now()
     values: dict[str, Any] = dict.fromkeys(_TRANSACTION_COLUMNS)
     values.update(columns)
     values.update(
@@ -363,7 +353,7 @@ def _write(
         request_hash=request_hash,
         amount=plan.amount,
         memo=plan.memo,
-        local_date=local_today(now),
+        local_date=clock.local_today(now),
         created_at=now,
     )
     cached = [(acct.id, amount) for acct, amount in plan.legs if acct.balance is not None]

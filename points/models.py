@@ -8,12 +8,12 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 
 USER_ACCOUNT_KINDS = ("available", "held")
 
 
-class PointsRule(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class PointsRule(TimestampMixin, Model):
     """How many points an event or an hour of a category earns, and the caps per user."""
 
     __tablename__ = "points_rules"
@@ -39,7 +39,7 @@ class PointsRule(TimestampMixin, db.Model):  # type: ignore[name-defined]
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class Account(db.Model):  # type: ignore[name-defined]
+class Account(Model):
     """A ledger account. User accounts cache their balance; system accounts derive it from entries.
 
     System accounts (issuing per community and category, redeemed, expired) take part in every award
@@ -66,7 +66,7 @@ class Account(db.Model):  # type: ignore[name-defined]
     balance: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class LedgerTransaction(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class LedgerTransaction(TimestampMixin, Model):
     """One movement of points: two or more entries summing to zero. Never updated or deleted."""
 
     __tablename__ = "points_transactions"
@@ -103,7 +103,7 @@ class LedgerTransaction(TimestampMixin, db.Model):  # type: ignore[name-defined]
     entries: Mapped[list[LedgerEntry]] = relationship(back_populates="transaction")
 
 
-class LedgerEntry(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class LedgerEntry(TimestampMixin, Model):
     """One signed leg of a transaction on one account. Append-only (a trigger refuses changes)."""
 
     __tablename__ = "points_entries"
@@ -121,7 +121,7 @@ class LedgerEntry(TimestampMixin, db.Model):  # type: ignore[name-defined]
     account: Mapped[Account] = relationship()
 
 
-class PointsEarning(db.Model):  # type: ignore[name-defined]
+class PointsEarning(Model):
     """Points a user earned (awards and adjustments, net of their reversals) per community and month.
 
     Kept in step inside the posting transaction, so leaderboards read a few rows per user instead of

@@ -9,15 +9,17 @@ from server.auth.policy import Principal, rule
 
 @rule("points.rules.manage")
 def _manage_rules(principal: Principal, _target: Any) -> bool:
-    # Rules are deployment-wide, so only an admin of a root of the org tree edits them.
+    """Rules are deployment-wide, so only an admin of a root of the org tree edits them."""
     return principal.is_admin and principal.staff is not None and principal.staff.org.parent_id is None
 
 
 @rule("points.adjust")
 def _adjust(principal: Principal, user: Any) -> bool:
+    """Staff adjust the points of a member of, or reported to, a community they look after."""
     return principal.covers(user.community) or principal.covers(user.party_community)
 
 
 @rule("points.view_member")
 def _view_member(principal: Principal, user: Any) -> bool:
+    """Staff see the points of a member of, or reported to, a community they look after."""
     return principal.covers(user.community) or principal.covers(user.party_community)

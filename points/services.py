@@ -7,6 +7,7 @@ what happened (points moved, or why not) and flushes; the caller's boundary comm
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,10 +15,10 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, func, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, true
 from sqlalchemy.orm import aliased
 
-from points import policy  # noqa: F401  (registers the points rules of the policy)
+from points import policy  # noqa: F401  (registers the rules "points.*")
 from points.ledger import (
     LedgerAccount,
     LedgerResult,
@@ -27,18 +28,16 @@ from points.ledger import (
     expired_account,
     issuing_account,
     issuing_key,
-    local_today,
-    month_start,
     post,
     redeemed_account,
 )
 from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning, PointsRule
-from server.auth.policy import Principal, authorize
-from server.db import db
+from server import clock
+from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.db import db, paginate
 from server.errors import AppError, Conflict, NotFound, register_messages
 from server.idempotency import fingerprint
 from server.notifications.services import publish
-from server.orgs.models import OrgUnit
 from server.users.models import User, mask_name
 
 register_messages(
@@ -246,7 +245,7 @@ def award(
         return LedgerResult("refused", code="ZERO_POINTS")
 
     def plan(available: LedgerAccount, _held: LedgerAccount) -> Plan:
-        today = local_today()
+        today = clock.local_today()
         awarded = (
             core_connection()
             .execute(
@@ -280,7 +279,7 @@ def award(
             memo=f"{terms.name} +{allowed}",
             capped=allowed < raw,
             earning=allowed,
-            earning_month=month_start(today),
+            earning_month=clock.month_start(today),
         )
 
     return post(
@@ -428,7 +427,7 @@ def reverse(transaction_id: int, reason: str, actor_staff_id: int | None = None)
             amount=original.amount,
             memo=f"撤销：{original.memo}",
             earning=-into_available if original.kind in ("award", "adjust") else 0,
-            earning_month=month_start(original.local_date),
+            earning_month=clock.month_start(original.local_date),
         )
 
     return post(
@@ -445,6 +444,18 @@ def reverse(transaction_id: int, reason: str, actor_staff_id: int | None = None)
     )
 
 
+def reverse_as_staff(principal: Principal, transaction_id: int, reason: str) -> LedgerResult:
+    """Staff undo a transaction of a member they look after (an already reversed one is ALREADY_REVERSED)."""
+    original = db.session.get(LedgerTransaction, transaction_id)
+    if original is None:
+        raise NotFound("TRANSACTION_NOT_FOUND", details={"id": transaction_id})
+    authorize(principal, "points.adjust", db.session.get(User, original.user_id))
+    result = reverse(transaction_id, reason, principal.staff.id if principal.staff else None)
+    if result.status == "already_done":
+        raise Conflict("ALREADY_REVERSED")
+    return result
+
+
 def adjust(
     principal: Principal, user_id: int, amount: Any, reason: str, idempotency_key: str | None = None
 ) -> LedgerResult:
@@ -457,7 +468,7 @@ def adjust(
     authorize(principal, "points.adjust", user)
     # Booked to the community of the user that this staff member looks after.
     community = user.community_id if principal.covers(user.community) else user.party_community_id
-    assert community is not None  # the policy refuses users outside every community
+    assert community is not None  # noqa: S101  (the policy refuses users outside every community)
 
     def plan(available: LedgerAccount, _held: LedgerAccount) -> Plan:
         return Plan(
@@ -465,7 +476,7 @@ def adjust(
             amount=abs(amount),
             memo=f"人工调整：{reason.strip()} {amount:+d}",
             earning=amount,
-            earning_month=month_start(local_today()),
+            earning_month=clock.month_start(clock.local_today()),
         )
 
     result = post(
@@ -512,7 +523,7 @@ def last_expired_year(as_of: date, policy_name: str) -> int | None:
 
 def expire_user_points(user_id: int, as_of: date | None = None) -> LedgerResult:
     """Expire a user's points that outlived the policy, oldest first. Running it twice moves nothing twice."""
-    day = as_of or local_today()
+    day = as_of or clock.local_today()
     year = last_expired_year(day, expiry_policy())
     if year is None:
         return LedgerResult("refused", code="EXPIRY_DISABLED")
@@ -587,7 +598,8 @@ def rebuild_earnings() -> int:
     totals: dict[tuple[int, int | None, date], int] = defaultdict(int)
     for user_id, community_id, kind, day, original_day, amount in rows:
         # A reversal counts against the month of what it reverses.
-        totals[(user_id, community_id, month_start(original_day if kind == "reverse" else day))] += amount
+        month = clock.month_start(original_day if kind == "reverse" else day)
+        totals[(user_id, community_id, month)] += amount
     db.session.execute(delete(PointsEarning))
     db.session.add_all(
         PointsEarning(user_id=u, community_id=c, month=m, points=p) for (u, c, m), p in totals.items() if c
@@ -648,6 +660,83 @@ class HistoryItem:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class TransactionView:
+    """A posted transaction as the member's side of it: signed on their available points."""
+
+    transaction_id: int
+    user_id: int | None
+    kind: str
+    amount: int
+    memo: str
+    reason: str | None
+    created_at: datetime
+
+
+def transaction_view(transaction_id: int) -> TransactionView:
+    """A transaction with its signed amount on the member's available account."""
+    txn = db.session.get(LedgerTransaction, transaction_id)
+    if txn is None:
+        raise NotFound("TRANSACTION_NOT_FOUND", details={"id": transaction_id})
+    signed = db.session.scalar(
+        select(LedgerEntry.amount)
+        .join(Account, Account.id == LedgerEntry.account_id)
+        .where(LedgerEntry.transaction_id == txn.id, Account.kind == "available")
+    )
+    return TransactionView(
+        transaction_id=txn.id,
+        user_id=txn.user_id,
+        kind=txn.kind,
+        amount=int(signed if signed is not None else txn.amount),
+        memo=txn.memo,
+        reason=txn.reason,
+        created_at=txn.created_at,
+    )
+
+
+def member_for_staff(principal: Principal, user_id: int) -> User:
+    """A member, for staff of their community or party community only (404 when there is none)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
+    authorize(principal, "points.view_member", user)
+    return user
+
+
+_PHONE_QUERY = re.compile(r"^[\d*＊\s-]+$")
+
+
+def _member_search(query: str) -> ColumnElement[bool]:
+    """Nickname contains the words, or phone starts or ends with the digits (138****1234: both)."""
+    if _PHONE_QUERY.fullmatch(query) and any(ch.isdigit() for ch in query):
+        typed = re.sub(r"[\s-]", "", query).replace("＊", "*")
+        if "*" in typed:
+            prefix, suffix = typed.split("*")[0], typed.split("*")[-1]
+            conditions: list[ColumnElement[bool]] = [User.phone.is_not(None)]
+            if prefix:
+                conditions.append(User.phone.startswith(prefix, autoescape=True))
+            if suffix:
+                conditions.append(User.phone.endswith(suffix, autoescape=True))
+            return and_(*conditions)
+        return or_(
+            User.phone.startswith(typed, autoescape=True),
+            User.phone.endswith(typed, autoescape=True),
+            User.nickname.contains(typed, autoescape=True),
+        )
+    return User.nickname.icontains(query, autoescape=True)
+
+
+def search_members(principal: Principal, typed: str, page: int, page_size: int) -> tuple[list[User], int]:
+    """Members of the staff member's communities (or party communities) matching ``typed``, by nickname."""
+    scope = staff_scope_ids(principal)
+    query = select(User).where(or_(User.community_id.in_(scope), User.party_community_id.in_(scope)))
+    if typed:
+        query = query.where(_member_search(typed))
+    found: list[User]
+    found, total = paginate(query.order_by(User.nickname, User.id), page, page_size)
+    return found, total
+
+
 def member_balances(user_ids: list[int]) -> dict[int, tuple[str, int]]:
     """(nickname, available points) of members, in one query, for staff lists."""
     rows = db.session.execute(
@@ -702,9 +791,9 @@ class LeaderboardRow:
 
 def period_months(period: str, today: date | None = None) -> tuple[date | None, date | None]:
     """The first and last month (inclusive) of a leaderboard period; (None, None) for all time."""
-    day = today or local_today()
+    day = today or clock.local_today()
     if period == "month":
-        return month_start(day), month_start(day)
+        return clock.month_start(day), clock.month_start(day)
     if period == "year":
         return date(day.year, 1, 1), date(day.year, 12, 1)
     return None, None
@@ -735,12 +824,3 @@ def leaderboard(community_ids: list[int], period: str, limit: int = 50) -> list[
             LeaderboardRow(rank, row.user_id, mask_name(nicknames.get(row.user_id)), int(row.points))
         )
     return ranked
-
-
-def communities_under(org: OrgUnit) -> list[int]:
-    """Ids of the communities in an org unit's subtree (itself, if it is one)."""
-    return list(
-        db.session.scalars(
-            select(OrgUnit.id).where(OrgUnit.kind == "community", OrgUnit.path.startswith(org.path))
-        )
-    )

@@ -1,4 +1,4 @@
-"""Who may read a report: staff, for an org unit inside their own subtree."""
+"""Who may read a report; registered with the one policy of server/auth/policy.py."""
 
 from __future__ import annotations
 
@@ -9,4 +9,5 @@ from server.auth.policy import Principal, rule
 
 @rule("reports.view")
 def _view_report(principal: Principal, org: Any) -> bool:
+    """Staff read the reports of an org unit inside their own subtree."""
     return principal.covers(org)

@@ -17,16 +17,15 @@ from sqlalchemy import case, distinct, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from checkin.models import Activity, CheckIn, Station
-from points.ledger import local_today
 from points.models import Account, LedgerEntry, LedgerTransaction
-from points.services import communities_under
 from reports import policy  # noqa: F401  (registers the rule "reports.view")
+from server import clock
 from server.auth.policy import Principal, authorize
+from server.clock import SERVER_ZONE
 from server.db import db
 from server.errors import AppError, Forbidden, register_messages
 from server.orgs.models import OrgUnit
-from server.orgs.services import get_org_by_code
-from server.schemas import SERVER_ZONE
+from server.orgs.services import communities_under, get_org_by_code
 from server.users.models import User, mask_name
 from wishes.models import Wish, WishClaim
 
@@ -241,7 +240,7 @@ def resolve(
     authorize(principal, "reports.view", org)
     if org.kind not in REPORT_KINDS:
         raise AppError("REPORT_ORG_INVALID", status=422, details={"org": org.code, "kind": org.kind})
-    end = date_to or local_today()
+    end = date_to or clock.local_today()
     start = date_from or date(end.year, 1, 1)
     if start > end:
         raise AppError(

@@ -35,7 +35,7 @@ def title(report: Report) -> str:
 def _sheet(
     book: Workbook, name: str, report: Report, headers: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> Worksheet:
-    sheet = book.create_sheet(name)
+    sheet: Worksheet = book.create_sheet(name)  # a Worksheet in a workbook that is not write-only
     sheet.append([title(report)])
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
     sheet["A1"].font = Font(bold=True, size=13)
@@ -61,7 +61,7 @@ def _total_row(rows: Sequence[Sequence[Any]]) -> list[Any]:
 def build(report: Report) -> bytes:
     """The workbook's bytes."""
     book = Workbook()
-    book.remove(book.active)
+    book.remove(book.worksheets[0])  # the empty sheet a new workbook starts with
     f = report.figures
     overview = [
         [label, float(getattr(f, key)) if key == "volunteer_hours" else getattr(f, key), unit, note]

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105  (the development default, refused in production)
 MIN_SECRET_KEY_LENGTH = 32
 ENVIRONMENTS = ("development", "production", "testing")
 REAL_WECHAT_API_BASE = "https://api.weixin.qq.com"
 FAKE_WECHAT_APPID = "wx-fake-appid"
-FAKE_WECHAT_SECRET = "fake-secret"
+FAKE_WECHAT_SECRET = "fake-secret"  # noqa: S105  (the local fake WeChat's credential)
 DEFAULT_WISH_CATEGORIES = "生活帮扶,学习用品,就医陪护,家电维修,文体娱乐,其他"
 
 T = TypeVar("T")

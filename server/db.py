@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from flask import Flask, Response, g
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Select, Table, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
+
+from server import clock
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -19,11 +21,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -55,14 +52,25 @@ class Base(DeclarativeBase):
         type_annotation_map={datetime: UTCDateTime()},
     )
 
+    if TYPE_CHECKING:
+        # Every model maps one Table (none maps a join or a select), so Core statements take __table__.
+        __table__: ClassVar[Table]
+
 
 class TimestampMixin:
     """A creation time on every row that has one."""
 
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=lambda: clock.now())  # looked up at each insert
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # Flask-SQLAlchemy builds ``db.Model`` at run time (a subclass of Base with a table-name default and
+    # ``query``), so a type checker cannot see it; models subclass this alias and are typed as Base's.
+    Model = Base
+else:
+    Model = db.Model
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -87,6 +95,20 @@ def _configure_sqlite(engine: Engine) -> None:
 def is_postgres() -> bool:
     """True when the bound database is PostgreSQL."""
     return db.engine.dialect.name == "postgresql"
+
+
+T = TypeVar("T")
+
+
+def paginate(query: Select[T], page: int, size: int) -> tuple[list[T], int]:
+    """One page (from 1) of an ordered query's rows, and how many rows there are in all."""
+    total = int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    return list(db.session.scalars(query.limit(size).offset((page - 1) * size))), total
+
+
+def page_count(total: int, size: int) -> int:
+    """How many pages ``total`` rows fill (at least one, for an empty list)."""
+    return max(1, -(-total // size))
 
 
 def keep_changes_despite_error() -> None:

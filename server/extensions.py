@@ -41,7 +41,9 @@ class JSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
-def decimal2properties(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+def decimal2properties(
+    self: Any, field: fields.Field[Any], ret: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
     """Document a Decimal field as it is on the wire: a number with numeric bounds (apispec writes
     them as strings, which makes the document invalid), or with ``as_string`` a string such as "1.50"."""
     if not isinstance(field, fields.Decimal):
@@ -104,7 +106,10 @@ def init_api(app: Flask) -> Api:
     )
     app.url_map.converters["int"] = IdConverter  # before any route is added; documented as a maximum
     api = LinliApi(app)
-    api.ma_plugin.converter.add_attribute_function(decimal2properties)
+    converter = api.ma_plugin.converter  # made when the Api initialized its spec, just above
+    if converter is None:
+        raise RuntimeError("flask-smorest left the marshmallow plugin without a converter")
+    converter.add_attribute_function(decimal2properties)
     app.extensions["linli_api"] = api
     return api
 

@@ -25,6 +25,7 @@ from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
+from server import clock
 from server.db import db
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def schedule_periodic(connection: redis.Redis, now: datetime | None = None) -> i
 
     Every worker calls it at start and after each periodic run; two workers schedule a slot once.
     """
-    moment = now or datetime.now(UTC)
+    moment = now or clock.wall()  # RQ schedules by the machine's time
     scheduled = 0
     for period in PERIODIC.values():
         for ahead in (1, 2):

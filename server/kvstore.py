@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, Text, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import db, utcnow
+from server import clock
+from server.db import Model, db
 
 
-class CacheEntry(db.Model):  # type: ignore[name-defined]
+class CacheEntry(Model):
     """One cached value with its expiry."""
 
     __tablename__ = "cache_entries"
@@ -26,13 +27,13 @@ class DatabaseTokenCache:
     def get(self, key: str) -> str | None:
         """The value while it has not expired."""
         entry = db.session.get(CacheEntry, key)
-        if entry is None or entry.expires_at <= utcnow():
+        if entry is None or entry.expires_at <= clock.wall():
             return None
         return entry.value
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         """Store or replace a value."""
-        expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+        expires_at = clock.wall() + timedelta(seconds=ttl_seconds)
         entry = db.session.get(CacheEntry, key)
         if entry is None:
             db.session.add(CacheEntry(key=key, value=value, expires_at=expires_at))

@@ -6,6 +6,7 @@ import base64
 import io
 
 import qrcode
+from qrcode.image.pil import PilImage
 from qrcode.image.svg import SvgPathImage
 
 BOX_SIZE = 10  # pixels per module: a phone's camera reads it from arm's length
@@ -15,7 +16,7 @@ BORDER = 2  # modules of quiet zone
 def png(text: str) -> bytes:
     """``text`` as a QR code in PNG."""
     buffer = io.BytesIO()
-    qrcode.make(text, box_size=BOX_SIZE, border=BORDER).save(buffer, format="PNG")
+    qrcode.make(text, image_factory=PilImage, box_size=BOX_SIZE, border=BORDER).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

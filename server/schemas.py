@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, fields, validate
+
+from server.clock import SERVER_ZONE
 
 MAX_PAGE_SIZE = 100
 MAX_INT = 2**31 - 1  # ids, counts and amounts live in PostgreSQL `integer` columns
@@ -16,7 +17,6 @@ FITS_INT = validate.Range(min=-(2**31), max=MAX_INT)
 # (LMT +08:05:43, not an RFC 3339 time on the way out), and near year 1 or 9999 date arithmetic overflows.
 IN_SERVICE_TIME = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC))
 IN_SERVICE_DATE = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
-SERVER_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 class LocalDateTime(fields.DateTime):

@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
-from marshmallow import ValidationError
-from sqlalchemy import ColumnElement, func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from points import services as points
-from points.ledger import local_today
-from server.auth.policy import Principal, authorize, staff_scope_ids
+from server import clock
+from server.auth.policy import Principal
 from server.console import Counter, MemberSection, MenuEntry, current_staff, register_pages
 from server.console.actions import approve_ticked, attempt, back
 from server.console.args import int_arg, page_arg
+from server.console.forms import load_form, local_input
 from server.db import db
-from server.errors import AppError, NotFound, message_for
+from server.errors import AppError, message_for
 from server.files.services import file_url, store_image
 from server.orgs.models import OrgUnit
 from server.orgs.services import get_community, list_communities
-from server.schemas import IN_SERVICE_TIME, SERVER_ZONE
-from server.users.models import StaffAccount, User
+from server.users import services as users
+from server.users.models import User
 from store import services as store
-from store.models import Redemption, StockChange, StoreItem
+from store.models import StoreItem
+from store.schemas import ItemSchema, ItemUpdateSchema
 
 bp = Blueprint("console_store", __name__, url_prefix="/console", template_folder="templates")
 
@@ -43,6 +42,19 @@ STATUS_LABELS = {
     "expired": "已过期",
 }
 PERIOD_LABELS = {"month": "每月", "year": "每年", "ever": "累计"}
+ITEM_LABELS = {
+    "community_id": "社区",
+    "name": "名称",
+    "description": "说明",
+    "sponsor": "赞助方",
+    "points_price": "所需积分",
+    "stock": "库存",
+    "stock_reason": "库存变更原因",
+    "per_user_limit": "每人限兑",
+    "limit_period": "限兑周期",
+    "on_sale_from": "上架时间",
+    "on_sale_until": "下架时间",
+}
 
 
 def init_app(app: Flask) -> None:
@@ -67,32 +79,19 @@ def init_app(app: Flask) -> None:
 # --- counters -------------------------------------------------------------------------------------------
 
 
-def _count_in_scope(principal: Principal, *conditions: ColumnElement[bool]) -> int:
-    query = select(func.count()).where(Redemption.community_id.in_(staff_scope_ids(principal)), *conditions)
-    return int(db.session.scalar(query) or 0)
-
-
 def _requested_count(principal: Principal) -> int:
     """Requests waiting for a decision in the staff member's communities."""
-    return _count_in_scope(principal, Redemption.status == "requested")
+    return store.count_in_scope(principal, "requested")
 
 
 def _awaiting_pickup_count(principal: Principal) -> int:
     """Approved goods not yet collected."""
-    return _count_in_scope(principal, Redemption.status == "approved")
+    return store.count_in_scope(principal, "approved")
 
 
 def _picked_up_today_count(principal: Principal) -> int:
     """Goods collected today (a tally of the desk's day, not something waiting)."""
-    return _count_in_scope(
-        principal, Redemption.status == "picked_up", Redemption.picked_up_at >= _today_start()
-    )
-
-
-def _today_start() -> datetime:
-    """Midnight of today in the server's zone (Asia/Shanghai)."""
-    today = local_today()
-    return datetime(today.year, today.month, today.day, tzinfo=SERVER_ZONE)
+    return store.count_in_scope(principal, "picked_up", since=clock.today_bounds()[0])
 
 
 # --- shared helpers -------------------------------------------------------------------------------------
@@ -100,27 +99,8 @@ def _today_start() -> datetime:
 
 def _communities(principal: Principal) -> list[OrgUnit]:
     """The communities a staff member looks after, by code."""
-    assert principal.staff is not None
+    assert principal.staff is not None  # noqa: S101  (the console logs in staff only)
     return list_communities(principal.staff.org)
-
-
-def _preload_items(redemptions: list[Redemption]) -> None:
-    """Load the items of a page of redemptions in one query (``r.item`` then reads the identity map)."""
-    ids = {r.item_id for r in redemptions}
-    if ids:
-        list(db.session.scalars(select(StoreItem).where(StoreItem.id.in_(ids))))
-
-
-def _staff_names(ids: set[int | None]) -> dict[int, str]:
-    wanted = [i for i in ids if i is not None]
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        select(StaffAccount.id, StaffAccount.display_name, StaffAccount.username).where(
-            StaffAccount.id.in_(wanted)
-        )
-    )
-    return {staff_id: display or username for staff_id, display, username in rows}
 
 
 # --- the redemption queue -------------------------------------------------------------------------------
@@ -136,8 +116,7 @@ def redemptions() -> str:
     community_id = int_arg("community")
     page = page_arg()
     rows, total = store.staff_redemptions(principal, status or None, community_id, page, PAGE_SIZE)
-    _preload_items(rows)
-    members = points.member_balances(sorted({r.user_id for r in rows}))
+    members = {r.user_id: (r.member_nickname, r.member_available) for r in rows}
     communities = _communities(principal)
     return render_template(
         "console/store/redemptions.html",
@@ -154,29 +133,19 @@ def redemptions() -> str:
     )
 
 
-def _redemption_in_scope(principal: Principal, redemption_id: int) -> Redemption:
-    """One redemption, for staff of its community only (403 otherwise, 404 when there is none)."""
-    redemption = db.session.get(Redemption, redemption_id)
-    if redemption is None:
-        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
-    authorize(principal, "store.manage", get_community(redemption.community_id))
-    return redemption
-
-
 @bp.route("/redemptions/<int:redemption_id>")
 def redemption(redemption_id: int) -> str:
     """One redemption: the goods, the member and their points, who decided and when."""
     principal = current_staff()
-    found = _redemption_in_scope(principal, redemption_id)
-    member = db.session.get(User, found.user_id)
-    assert member is not None
+    found = store.redemption_for_staff(principal, redemption_id)
+    member = users.get_user(found.user_id)
     return render_template(
         "console/store/redemption.html",
         r=found,
         member=member,
         balance=points.balance_of(member.id),
         community=get_community(found.community_id),
-        decided_by=_staff_names({found.decided_by_id}).get(found.decided_by_id or 0),
+        decided_by=users.staff_names({found.decided_by_id}).get(found.decided_by_id or 0),
         labels=STATUS_LABELS,
     )
 
@@ -236,28 +205,9 @@ def _pick_up(principal: Principal, raw: str) -> PickupOutcome:
         if isinstance(when, str):
             used_at = datetime.fromisoformat(when)
         return PickupOutcome(False, code, error=error.code, message=message_for(error.code), used_at=used_at)
-    member = db.session.get(User, done.user_id)
     return PickupOutcome(
-        True, code, item=done.item.name, quantity=done.quantity, member=member.nickname if member else None
+        True, code, item=done.item.name, quantity=done.quantity, member=users.get_user(done.user_id).nickname
     )
-
-
-def _todays_pickups(principal: Principal) -> list[tuple[Redemption, str]]:
-    """Goods collected today in the staff member's communities, latest first, with the member's name."""
-    rows = db.session.execute(
-        select(Redemption, User.nickname)
-        .join(User, User.id == Redemption.user_id)
-        .where(
-            Redemption.community_id.in_(staff_scope_ids(principal)),
-            Redemption.status == "picked_up",
-            Redemption.picked_up_at >= _today_start(),
-        )
-        .order_by(Redemption.picked_up_at.desc())
-        .limit(20)
-    ).all()
-    found = [(r, nickname) for r, nickname in rows]
-    _preload_items([r for r, _ in found])
-    return found
 
 
 @bp.route("/pickup", methods=["GET", "POST"])
@@ -265,7 +215,7 @@ def pickup() -> str:
     """核销: one big input; a USB scanner types the code and presses Enter; the result is shown large."""
     principal = current_staff()
     outcome = _pick_up(principal, request.form.get("code", "")) if request.method == "POST" else None
-    today = _todays_pickups(principal)
+    today = store.todays_pickups(principal)
     if request.method == "POST" and request.headers.get("HX-Request"):
         return render_template("console/store/_pickup_result.html", outcome=outcome, today=today, oob=True)
     return render_template("console/store/pickup.html", outcome=outcome, today=today)
@@ -280,12 +230,7 @@ def items() -> str:
     principal = current_staff()
     communities = _communities(principal)
     community_id = int_arg("community")
-    query = select(StoreItem).where(StoreItem.community_id.in_(staff_scope_ids(principal)))
-    if community_id is not None:
-        query = query.where(StoreItem.community_id == community_id)
-    found = list(
-        db.session.scalars(query.order_by(StoreItem.community_id, StoreItem.active.desc(), StoreItem.id))
-    )
+    found = store.staff_items(principal, community_id)
     return render_template(
         "console/store/items.html",
         items=found,
@@ -293,13 +238,8 @@ def items() -> str:
         community_names={c.id: c.name for c in communities},
         community_id=community_id,
         periods=PERIOD_LABELS,
-        now=datetime.now(SERVER_ZONE),
+        now=clock.local(clock.now()),
     )
-
-
-def _local_input(moment: datetime | None) -> str:
-    """A stored time as a datetime-local input's value, in the server's zone."""
-    return moment.astimezone(SERVER_ZONE).strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
 def _form_of(item: StoreItem) -> dict[str, Any]:
@@ -315,8 +255,8 @@ def _form_of(item: StoreItem) -> dict[str, Any]:
         "stock_reason": "",
         "per_user_limit": "" if item.per_user_limit is None else str(item.per_user_limit),
         "limit_period": item.limit_period,
-        "on_sale_from": _local_input(item.on_sale_from),
-        "on_sale_until": _local_input(item.on_sale_until),
+        "on_sale_from": local_input(item.on_sale_from),
+        "on_sale_until": local_input(item.on_sale_until),
         "requires_approval": item.requires_approval,
         "active": item.active,
     }
@@ -340,69 +280,16 @@ def _blank_form() -> dict[str, Any]:
     }
 
 
-def _int_field(
-    form: MultiDict[str, str], name: str, low: int, high: int, errors: dict[str, str], label: str
-) -> int | None:
-    raw = form.get(name, "").strip()
-    if not re.fullmatch(r"\d{1,7}", raw) or not low <= int(raw) <= high:
-        errors[name] = f"{label}应为 {low}–{high} 的整数"
-        return None
-    return int(raw)
-
-
-def _time_field(form: MultiDict[str, str], name: str, errors: dict[str, str]) -> datetime | None:
-    raw = form.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        # In the API's range (2000–2099): a year-1 time would overflow on its way to UTC.
-        return IN_SERVICE_TIME(datetime.fromisoformat(raw).replace(tzinfo=SERVER_ZONE))
-    except ValueError:
-        errors[name] = "时间格式不正确"
-    except ValidationError:
-        errors[name] = "时间应在 2000 年至 2099 年之间"
-    return None
-
-
 def _item_values(form: MultiDict[str, str], creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """The item's fields from a submitted form, and a message per field that is wrong."""
-    errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    if creating:
-        raw_community = form.get("community_id", "")
-        if raw_community.isdigit():
-            values["community_id"] = int(raw_community)
-        else:
-            errors["community_id"] = "请选择社区"
-    name = form.get("name", "").strip()
-    if not name or len(name) > 100:
-        errors["name"] = "请填写名称（最多 100 字）"
-    description = form.get("description", "").strip()
-    if len(description) > 1000:
-        errors["description"] = "说明最多 1000 字"
-    sponsor = form.get("sponsor", "").strip()
-    if len(sponsor) > 100:
-        errors["sponsor"] = "赞助方最多 100 字"
-    values.update(name=name, description=description, sponsor=sponsor or None)
-    values["points_price"] = _int_field(form, "points_price", 1, 1_000_000, errors, "所需积分")
-    stock = _int_field(form, "stock", 0, 1_000_000, errors, "库存")
+    """The item's fields from a submitted form, read by the API's schema, and a message per wrong field."""
+    schema = ItemSchema() if creating else ItemUpdateSchema(partial=True)
+    values, errors = load_form(schema, form, ITEM_LABELS, {"community_id": "请选择社区"}, required=("stock",))
     # Only a stock the staff member changed is sent: goods handed out meanwhile must not be written back.
-    if creating or form.get("stock_was", "").strip() != form.get("stock", "").strip():
-        values["stock"] = stock
-    limit = form.get("per_user_limit", "").strip()
-    values["per_user_limit"] = None
-    if limit:
-        values["per_user_limit"] = _int_field(form, "per_user_limit", 1, 1000, errors, "每人限兑")
-    period = form.get("limit_period", "month")
-    if period not in PERIOD_LABELS:
-        errors["limit_period"] = "限兑周期不正确"
-    values["limit_period"] = period
-    starts = values["on_sale_from"] = _time_field(form, "on_sale_from", errors)
-    ends = values["on_sale_until"] = _time_field(form, "on_sale_until", errors)
+    if not creating and form.get("stock_was", "").strip() == form.get("stock", "").strip():
+        values.pop("stock", None)
+    starts, ends = values.get("on_sale_from"), values.get("on_sale_until")
     if starts and ends and ends <= starts:
         errors["on_sale_until"] = "下架时间应晚于上架时间"
-    values["requires_approval"] = form.get("requires_approval") == "on"
-    values["active"] = form.get("active") == "on"
     return values, errors
 
 
@@ -471,26 +358,13 @@ def new_item() -> Any:
     return page, 422
 
 
-def _item_in_scope(principal: Principal, item_id: int) -> StoreItem:
-    """The item, for staff of its community only."""
-    item = store.get_item(item_id)
-    authorize(principal, "store.manage", get_community(item.community_id))
-    return item
-
-
 def _item_page(item: StoreItem, form: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
-    changes = db.session.execute(
-        select(StockChange, StaffAccount.display_name, StaffAccount.username)
-        .outerjoin(StaffAccount, StaffAccount.id == StockChange.staff_id)
-        .where(StockChange.item_id == item.id)
-        .order_by(StockChange.id.desc())
-    ).all()
     page = render_template(
         "console/store/item.html",
         item=item,
         form=form,
         errors=errors,
-        changes=[(change, display or username or "系统") for change, display, username in changes],
+        changes=store.stock_changes(item.id),
         community=get_community(item.community_id),
         periods=PERIOD_LABELS,
     )
@@ -501,12 +375,12 @@ def _item_page(item: StoreItem, form: dict[str, Any], errors: dict[str, str], st
 def item(item_id: int) -> Any:
     """One item: its photo, the edit form (a stock change needs a reason) and the audit of its stock."""
     principal = current_staff()
-    found = _item_in_scope(principal, item_id)
+    found = store.item_for_staff(principal, item_id)
     if request.method == "GET":
         return _item_page(found, _form_of(found), {})
     values, errors = _item_values(request.form, creating=False)
     if not errors:
-        reason = request.form.get("stock_reason", "")
+        reason = values.pop("stock_reason", None)  # as the API hands it over: beside the values, not in them
         if attempt(lambda: store.update_item(principal, item_id, values, reason), "已保存") is not None:
             return redirect(url_for("console_store.item", item_id=item_id))
     return _item_page(found, _submitted_form(request.form), errors, 422)
@@ -516,7 +390,7 @@ def item(item_id: int) -> Any:
 def item_photo(item_id: int) -> Response:
     """Replace the item's photo with an uploaded image."""
     principal = current_staff()
-    _item_in_scope(principal, item_id)
+    store.item_for_staff(principal, item_id)
     photo = _uploaded_photo()
     if photo is None:
         flash(f"{message_for('FILE_REQUIRED')}（FILE_REQUIRED）", "error")
@@ -530,17 +404,9 @@ def item_photo(item_id: int) -> Response:
 
 def _recent_redemptions(principal: Principal, member: User) -> Markup | None:
     """The member's latest redemptions in the staff member's communities (nothing when there are none)."""
-    recent = list(
-        db.session.scalars(
-            select(Redemption)
-            .where(Redemption.user_id == member.id, Redemption.community_id.in_(staff_scope_ids(principal)))
-            .order_by(Redemption.id.desc())
-            .limit(RECENT_REDEMPTIONS)
-        )
-    )
+    recent = store.recent_redemptions(principal, member.id, RECENT_REDEMPTIONS)
     if not recent:
         return None
-    _preload_items(recent)
-    return Markup(
+    return Markup(  # noqa: S704  (render_template's output, which Jinja has already escaped)
         render_template("console/store/_member_redemptions.html", recent=recent, labels=STATUS_LABELS)
     )

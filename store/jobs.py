@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from flask import current_app
 
-from server.db import db, utcnow
+from server import clock
+from server.db import db
 from server.jobs import each_in_own_transaction, job, periodic
 from store import services
 
@@ -16,7 +17,7 @@ from store import services
 def expire_redemptions() -> dict[str, int]:
     """Expire requests left undecided and approvals never picked up, warn a day before (each alone)."""
     due = services.redemptions_due(
-        utcnow(),
+        clock.now(),
         request_days=int(current_app.config["STORE_REQUEST_DAYS"]),
         pickup_days=int(current_app.config["STORE_PICKUP_DAYS"]),
     )

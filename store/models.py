@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 
 REDEMPTION_STATUSES = ("requested", "approved", "rejected", "cancelled", "expired", "picked_up")
+LIMIT_PERIODS = ("month", "year", "ever")  # what an item's per-member limit counts over
 
 
-class StoreItem(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class StoreItem(TimestampMixin, Model):
     """Goods of a community's points-exchange supermarket (积分兑换超市)."""
 
     __tablename__ = "store_items"
@@ -41,7 +43,7 @@ class StoreItem(TimestampMixin, db.Model):  # type: ignore[name-defined]
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class StockChange(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class StockChange(TimestampMixin, Model):
     """An audited change of an item's stock by staff: who, from, to, why."""
 
     __tablename__ = "store_stock_changes"
@@ -54,7 +56,7 @@ class StockChange(TimestampMixin, db.Model):  # type: ignore[name-defined]
     reason: Mapped[str] = mapped_column(String(255))
 
 
-class Redemption(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Redemption(TimestampMixin, Model):
     """A request to exchange points for goods: held, decided by staff, picked up with a code."""
 
     __tablename__ = "redemptions"
@@ -86,3 +88,8 @@ class Redemption(TimestampMixin, db.Model):  # type: ignore[name-defined]
     expiry_warned_at: Mapped[datetime | None] = mapped_column()
 
     item: Mapped[StoreItem] = relationship()
+
+    if TYPE_CHECKING:
+        # Not columns: staff_redemptions (store/services.py) sets them on the rows it returns.
+        member_nickname: str | None
+        member_available: int

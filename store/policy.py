@@ -1,4 +1,4 @@
-"""Who may do what in the supermarket."""
+"""Who may run the supermarket; registered with the one policy of server/auth/policy.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ from server.auth.policy import Principal, rule
 
 
 @rule("store.manage")
-def manage(principal: Principal, community: Any) -> bool:
+def _manage(principal: Principal, community: Any) -> bool:
     """Staff run the supermarkets of the communities they look after."""
     return principal.covers(community)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas import FITS_INT, IN_SERVICE_TIME, MAX_INT, SERVER_ZONE, LocalDateTime, PageArgs
-
-STATUSES = ["requested", "approved", "rejected", "cancelled", "expired", "picked_up"]
+from server.clock import SERVER_ZONE
+from server.schemas import FITS_INT, IN_SERVICE_TIME, MAX_INT, LocalDateTime, PageArgs
+from store.models import LIMIT_PERIODS, REDEMPTION_STATUSES
 
 
 class ItemSchema(Schema):
@@ -22,7 +22,7 @@ class ItemSchema(Schema):
     stock = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=1_000_000))
     stock_available = fields.Function(lambda item: item.stock - item.reserved, dump_only=True)
     per_user_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_INT))
-    limit_period = fields.String(load_default="month", validate=validate.OneOf(["month", "year", "ever"]))
+    limit_period = fields.String(load_default="month", validate=validate.OneOf(LIMIT_PERIODS))
     on_sale_from = fields.AwareDateTime(
         allow_none=True, default_timezone=SERVER_ZONE, validate=IN_SERVICE_TIME
     )
@@ -105,7 +105,7 @@ class BulkResultSchema(Schema):
 class RedemptionQuerySchema(PageArgs):
     """Filters of the staff list."""
 
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(REDEMPTION_STATUSES))
     community_id = fields.Integer(validate=FITS_INT)
 
 

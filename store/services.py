@@ -15,15 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from points import services as points
-from points.ledger import local_today
+from server import clock
 from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
-from server.db import db, is_postgres, utcnow
+from server.clock import SERVER_ZONE
+from server.db import db, is_postgres, paginate
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.idempotency import fingerprint
 from server.notifications.services import publish
 from server.orgs.services import get_community
-from server.schemas import SERVER_ZONE
-from server.users.models import User
+from server.users.models import StaffAccount, User
 from store import policy  # noqa: F401  (registers the rule "store.manage")
 from store.models import Redemption, StockChange, StoreItem
 
@@ -107,7 +107,7 @@ def update_item(principal: Principal, item_id: int, values: dict[str, Any], reas
 
 def list_items(community_id: int, now: datetime | None = None) -> list[StoreItem]:
     """Active items of a community on sale now."""
-    moment = now or utcnow()
+    moment = now or clock.now()
     return list(
         db.session.scalars(
             select(StoreItem)
@@ -130,7 +130,7 @@ def _staff_id(principal: Principal) -> int | None:
 
 
 def _period_start(period: str) -> datetime | None:
-    today = local_today()
+    today = clock.local_today()
     if period == "month":
         start = today.replace(day=1)
     elif period == "year":
@@ -159,7 +159,7 @@ def request_redemption(
     item = get_item(item_id)
     if user is None or item.community_id not in (user.community_id, user.party_community_id):
         raise Forbidden("NOT_YOUR_COMMUNITY")
-    now = utcnow()
+    now = clock.now()
     if (
         not item.active
         or (item.on_sale_from and now < item.on_sale_from)
@@ -260,7 +260,7 @@ def _approve(redemption: Redemption, staff_id: int | None) -> None:
     captured = points.capture(redemption.hold_id)
     if captured.status == "refused":
         raise RuntimeError(f"redemption {redemption.id}: hold could not be captured ({captured.code})")
-    redemption.status, redemption.decided_by_id, redemption.decided_at = "approved", staff_id, utcnow()
+    redemption.status, redemption.decided_by_id, redemption.decided_at = "approved", staff_id, clock.now()
     redemption.pickup_code = _new_pickup_code()
     db.session.flush()
     publish(
@@ -291,7 +291,7 @@ def _release(redemption: Redemption, status: str, reason: str | None, staff_id: 
     if released.status == "refused":
         raise RuntimeError(f"redemption {redemption.id}: hold could not be released ({released.code})")
     redemption.status, redemption.reason = status, reason
-    redemption.decided_by_id, redemption.decided_at = staff_id, utcnow()
+    redemption.decided_by_id, redemption.decided_at = staff_id, clock.now()
     db.session.flush()
 
 
@@ -344,7 +344,7 @@ def pickup(principal: Principal, code: str) -> Redemption:
         )
     if redemption.status != "approved":
         raise Conflict("PICKUP_CODE_EXPIRED", details={"status": redemption.status})
-    redemption.status, redemption.picked_up_at = "picked_up", utcnow()
+    redemption.status, redemption.picked_up_at = "picked_up", clock.now()
     db.session.flush()
     return redemption
 
@@ -352,14 +352,9 @@ def pickup(principal: Principal, code: str) -> Redemption:
 def my_redemptions(user_id: int, page: int, page_size: int) -> tuple[list[Redemption], int]:
     """A member's redemptions, newest first."""
     query = select(Redemption).where(Redemption.user_id == user_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.options(selectinload(Redemption.item))
-        .order_by(Redemption.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
+    return paginate(
+        query.options(selectinload(Redemption.item)).order_by(Redemption.id.desc()), page, page_size
     )
-    return list(items), total
 
 
 def staff_redemptions(
@@ -374,14 +369,9 @@ def staff_redemptions(
         query = query.where(Redemption.status == status)
     if community_id is not None:
         query = query.where(Redemption.community_id == community_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.options(selectinload(Redemption.item))  # the item's name on each line, in one query
-        .order_by(Redemption.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    found = list(items)
+    shown = query.options(selectinload(Redemption.item))  # the item's name on each line, in one query
+    found: list[Redemption]
+    found, total = paginate(shown.order_by(Redemption.id), page, page_size)
     members = points.member_balances(sorted({r.user_id for r in found}))
     for redemption in found:
         redemption.member_nickname, redemption.member_available = members.get(redemption.user_id, (None, 0))
@@ -452,7 +442,7 @@ def expire_approval(redemption_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     capture_id = points.capture_of(redemption.hold_id)
-    assert capture_id is not None
+    assert capture_id is not None  # noqa: S101  (an approved redemption's hold was captured)
     reversed_ = points.reverse(capture_id, "逾期未领取")
     if reversed_.status == "refused":
         raise RuntimeError(f"redemption {redemption.id}: capture not reversible ({reversed_.code})")
@@ -475,7 +465,7 @@ def warn_expiring(redemption_id: int) -> bool:
     redemption = _lock_redemption(redemption_id)
     if redemption.status != "approved" or redemption.expiry_warned_at is not None:
         return False
-    redemption.expiry_warned_at = utcnow()
+    redemption.expiry_warned_at = clock.now()
     publish(
         "redemption.expiring",
         [redemption.user_id],
@@ -512,3 +502,83 @@ def pickup_code_of(user_id: int, redemption_id: int) -> str:
             details={"status": redemption.status},
         )
     return redemption.pickup_code
+
+
+# --- what staff pages read --------------------------------------------------------------------------------
+
+
+def count_in_scope(principal: Principal, status: str, since: datetime | None = None) -> int:
+    """Redemptions of a status in the staff member's communities (picked up ``since``, for a tally)."""
+    query = select(func.count()).where(
+        Redemption.community_id.in_(staff_scope_ids(principal)), Redemption.status == status
+    )
+    if since is not None:
+        query = query.where(Redemption.picked_up_at >= since)
+    return int(db.session.scalar(query) or 0)
+
+
+def redemption_for_staff(principal: Principal, redemption_id: int) -> Redemption:
+    """One redemption, for staff of its community only (403 otherwise, 404 when there is none)."""
+    redemption = db.session.get(Redemption, redemption_id)
+    if redemption is None:
+        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    authorize(principal, "store.manage", get_community(redemption.community_id))
+    return redemption
+
+
+def item_for_staff(principal: Principal, item_id: int) -> StoreItem:
+    """An item, for staff of its community only."""
+    item = get_item(item_id)
+    authorize(principal, "store.manage", get_community(item.community_id))
+    return item
+
+
+def todays_pickups(principal: Principal, limit: int = 20) -> list[tuple[Redemption, str | None]]:
+    """Goods collected today in the staff member's communities, latest first, with the member's nickname."""
+    rows = db.session.execute(
+        select(Redemption, User.nickname)
+        .join(User, User.id == Redemption.user_id)
+        .options(selectinload(Redemption.item))
+        .where(
+            Redemption.community_id.in_(staff_scope_ids(principal)),
+            Redemption.status == "picked_up",
+            Redemption.picked_up_at >= clock.today_bounds()[0],
+        )
+        .order_by(Redemption.picked_up_at.desc())
+        .limit(limit)
+    ).all()
+    return [(redemption, nickname) for redemption, nickname in rows]
+
+
+def recent_redemptions(principal: Principal, user_id: int, limit: int) -> list[Redemption]:
+    """A member's latest redemptions in the staff member's communities, with their items."""
+    return list(
+        db.session.scalars(
+            select(Redemption)
+            .options(selectinload(Redemption.item))
+            .where(Redemption.user_id == user_id, Redemption.community_id.in_(staff_scope_ids(principal)))
+            .order_by(Redemption.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def staff_items(principal: Principal, community_id: int | None) -> list[StoreItem]:
+    """Every item of the staff member's communities (or one of them), on sale or not."""
+    query = select(StoreItem).where(StoreItem.community_id.in_(staff_scope_ids(principal)))
+    if community_id is not None:
+        query = query.where(StoreItem.community_id == community_id)
+    return list(
+        db.session.scalars(query.order_by(StoreItem.community_id, StoreItem.active.desc(), StoreItem.id))
+    )
+
+
+def stock_changes(item_id: int) -> list[tuple[StockChange, str]]:
+    """The audit of an item's stock, newest first, with who changed it ("系统" when no one did)."""
+    rows = db.session.execute(
+        select(StockChange, StaffAccount.display_name, StaffAccount.username)
+        .outerjoin(StaffAccount, StaffAccount.id == StockChange.staff_id)
+        .where(StockChange.item_id == item_id)
+        .order_by(StockChange.id.desc())
+    ).all()
+    return [(change, display or username or "系统") for change, display, username in rows]

@@ -10,6 +10,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,13 +248,13 @@ def reset_app_state(flask_app: Flask) -> list[str]:
             else:
                 conn.execute(text("UPDATE org_units SET parent_id = NULL"))  # it refers to itself
                 for table in tables:
-                    conn.execute(text(f"DELETE FROM {table}"))
+                    conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (table names from the models' metadata)
             for table in db.metadata.sorted_tables:
                 if table.name in flask_app.extensions["linli_test_seed"]:
                     conn.execute(table.insert(), flask_app.extensions["linli_test_seed"][table.name])
                     if conn.dialect.name == "postgresql" and "id" in table.c:
                         sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
-                        conn.execute(text(f"SELECT setval({sequence}, MAX(id)) FROM {table.name}"))
+                        conn.execute(text(f"SELECT setval({sequence}, MAX(id)) FROM {table.name}"))  # noqa: S608  (table names from the models' metadata)
         limiter.reset()
     redis_client = flask_app.extensions.get("linli_redis")
     if redis_client is not None:
@@ -333,7 +334,10 @@ def make_staff(app: Flask, org_tree: dict[str, Org]) -> Callable[..., Staff]:
     counter = iter(range(1, 10_000))
 
     def make(
-        role: str = "staff", org: str = "C1", username: str | None = None, password: str = "correct-horse-1"
+        role: str = "staff",
+        org: str = "C1",
+        username: str | None = None,
+        password: str = "correct-horse-1",  # noqa: S107  (a test password)
     ) -> Staff:
         name = username or f"{role}{next(counter)}_{org.lower()}"
         with app.app_context():
@@ -377,6 +381,33 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
     """The Authorization header for a token response or a raw access token."""
     token = tokens if isinstance(tokens, str) else tokens["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+POINTS_TEMPLATE = "tmpl-points-change"  # the fake WeChat's template of points changes
+CLOCK_START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 1 December 2026, 10:00 in Shanghai
+
+
+class Clock:
+    """The app's clock in a test: it stands at ``now`` until the test moves it."""
+
+    def __init__(self, start: datetime = CLOCK_START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def freeze_clock(monkeypatch: pytest.MonkeyPatch, start: datetime = CLOCK_START) -> Clock:
+    """Stop the app's one clock (``server.clock.now``) at ``start``: every module reads it from there."""
+    frozen = Clock(start)
+    monkeypatch.setattr("server.clock.now", frozen)
+    return frozen
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The app's clock, frozen at CLOCK_START; ``clock.now = ...`` moves it."""
+    return freeze_clock(monkeypatch)
 
 
 CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -429,9 +460,10 @@ def member(
     org_tree: dict[str, Org],
     make_staff: Callable[..., Staff],
 ) -> Callable[..., dict[str, Any]]:
-    """``member(points=30, name="member", community="C1", nickname=None, phone=None)``: a resident logged
-    in through the fake WeChat, living in ``community``, opened with ``points`` by a staff adjustment (开户);
-    returns the API tokens. The same ``name`` is the same person."""
+    """``member(points=30, name="member", community="C1", nickname=None, phone=None, grants=0)``: a
+    resident logged in through the fake WeChat, living in ``community``, with ``grants`` subscribe grants of
+    the points template, opened with ``points`` by a staff adjustment (开户); returns the API tokens. The
+    same ``name`` is the same person (a ``refuse…`` name makes the fake WeChat refuse to send to them)."""
     staff_ids: dict[str, int] = {}
 
     def make(
@@ -440,6 +472,7 @@ def member(
         community: str = "C1",
         nickname: str | None = None,
         phone: str | None = None,
+        grants: int = 0,
     ) -> dict[str, Any]:
         from points import services
         from server.auth.policy import Principal
@@ -448,6 +481,11 @@ def member(
 
         tokens = login_user(name)
         client.patch("/api/v1/me", json={"community_id": org_tree[community].id}, headers=bearer(tokens))
+        for _ in range(grants):
+            granted = client.post(
+                "/api/v1/me/subscriptions", json={"template_ids": [POINTS_TEMPLATE]}, headers=bearer(tokens)
+            )
+            assert granted.status_code == 200
         if points and community not in staff_ids:
             staff_ids[community] = make_staff(org=community).id
         with app.app_context():
@@ -462,5 +500,34 @@ def member(
                 assert services.adjust(principal, user.id, points, "开户").status == "done"
             db.session.commit()
         return tokens
+
+    return make
+
+
+def points_of(client: FlaskClient, tokens: dict[str, Any]) -> dict[str, Any]:
+    """A member's points as the mini program reads them (available, held, earned, spent)."""
+    body: dict[str, Any] = client.get("/api/v1/me/points", headers=bearer(tokens)).get_json()
+    return body
+
+
+@pytest.fixture
+def item(
+    client: FlaskClient,
+    org_tree: dict[str, Org],
+    make_staff: Callable[..., Staff],
+    login_staff: Callable[[Staff], dict[str, Any]],
+) -> Callable[..., int]:
+    """``item(community="C1", **changes)``: an item of a community's supermarket, made through the API by
+    its staff (大米 5kg, 10 points, 5 in stock unless changed); returns its id."""
+    headers: dict[str, dict[str, str]] = {}
+
+    def make(community: str = "C1", **changes: Any) -> int:
+        if community not in headers:
+            headers[community] = bearer(login_staff(make_staff(org=community)))
+        body = {"community_id": org_tree[community].id, "name": "大米 5kg", "points_price": 10, "stock": 5}
+        response = client.post("/api/v1/store/items", json=body | changes, headers=headers[community])
+        assert response.status_code == 201, response.get_json()
+        item_id: int = response.get_json()["id"]
+        return item_id
 
     return make

@@ -130,16 +130,16 @@ def private_reach(path: Path, text: str | None = None) -> list[str]:
             modules[imported.name] = target
         elif imported.name.startswith("_") and not imported.name.startswith("__") and target != importer:
             problems.append(f"{path}:{imported.line}: imports {imported.module}.{imported.name}")
-    for node in ast.walk(ast.parse(source, str(path))):
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id in modules
-            and top(modules[node.value.id]) in PACKAGES
-            and node.attr.startswith("_")
-            and not node.attr.startswith("__")
-        ):
-            problems.append(f"{path}:{node.lineno}: reads {modules[node.value.id]}.{node.attr}")
+    problems.extend(
+        f"{path}:{node.lineno}: reads {modules[node.value.id]}.{node.attr}"
+        for node in ast.walk(ast.parse(source, str(path)))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in modules
+        and top(modules[node.value.id]) in PACKAGES
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    )
     return problems
 
 
@@ -214,3 +214,36 @@ def test_the_private_check_catches_both_ways_of_reaching_in():
     ]
     own = private_reach(ROOT / "store" / "services.py", "from store.services import _lock_redemption\n")
     assert own == []
+
+
+def test_the_time_is_read_from_the_one_clock():
+    """``clock.now()`` only: a name imported from server.clock, or a clock of its own, escapes a freeze."""
+    escapes = [
+        f"{path}:{i.line}: from server.clock import {i.name}"
+        for path in [*application_files(), *sorted((ROOT / "tests").rglob("*.py"))]
+        for i in imports_of(path)
+        if i.module == "server.clock" and i.name in ("now", "wall", "local_today", "today_bounds")
+    ]
+    own_clocks = [
+        f"{path}:{number}: {line.strip()}"
+        for path in application_files()
+        if path != ROOT / "server" / "clock.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "datetime.now(" in line or "datetime.utcnow(" in line or "date.today(" in line
+    ]
+    assert escapes == []
+    assert own_clocks == []
+
+
+def test_routes_and_console_pages_read_through_services():
+    """A blueprint or console module loads input, calls a service and renders: it runs no query itself."""
+    reads = [
+        f"{path}:{node.lineno}: db.session.{node.attr}"
+        for path in application_files()
+        if path.name in ("blueprint.py", "console.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("execute", "scalar", "scalars", "get", "query", "add", "delete")
+        and ast.unparse(node.value) == "db.session"
+    ]
+    assert reads == []

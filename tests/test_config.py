@@ -46,7 +46,7 @@ def test_production_refuses_the_default_secret_key():
 
 def test_production_refuses_a_missing_secret_key_which_means_the_default():
     assert "SECRET_KEY" in refusal(production(SECRET_KEY=None))
-    assert "SECRET_KEY" in refusal(production(SECRET_KEY="   "))
+    assert "SECRET_KEY" in refusal(production(SECRET_KEY="   "))  # noqa: S106  (a blank key that must be refused)
 
 
 def test_production_refuses_a_short_secret_key():

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -18,7 +19,7 @@ from tests.conftest import base_config, close_app
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def error_of(response, status: int) -> dict:
+def error_of(response, status: int) -> dict[str, Any]:
     """The inside of the envelope, after checking the status and the envelope's shape."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json, response.content_type
@@ -27,7 +28,8 @@ def error_of(response, status: int) -> dict:
     assert set(body["error"]) == {"code", "message", "details"}
     assert body["error"]["message"]
     assert isinstance(body["error"]["details"], dict)
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 # --- the known codes and their messages --------------------------------------------------------

@@ -5,11 +5,11 @@ import pytest
 from tests.conftest import bearer
 
 
-def fields_of(response) -> dict:
+def fields_of(response) -> dict[str, list[str]]:
     assert response.status_code == 422, response.get_data(as_text=True)
     error = response.get_json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
-    fields: dict = error["details"]["fields"]
+    fields: dict[str, list[str]] = error["details"]["fields"]
     return fields
 
 

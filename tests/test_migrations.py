@@ -1,10 +1,11 @@
-"""Migrations: one head, dated files, a clean up/down/up, and models that agree with the schema."""
+"""Migrations: one head, files in chain order, a clean up/down/up, and models that agree with the schema."""
 
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -27,7 +28,11 @@ def scripts() -> ScriptDirectory:
 
 
 def version_files() -> list[Path]:
-    return sorted(VERSIONS_DIR.glob("*.py"))
+    return sorted(p for p in VERSIONS_DIR.glob("*.py") if p.name != "__init__.py")
+
+
+# alembic.ini's file_template: YYYYMMDD_HHMM_<rev>_<slug>.py
+VERSION_FILE_NAME = re.compile(r"^(\d{8}_\d{4})_[0-9a-f]+_\w+\.py$")
 
 
 def test_there_is_exactly_one_head():
@@ -41,10 +46,15 @@ def test_every_version_file_is_one_revision_of_the_chain():
 
 
 @pytest.mark.parametrize("path", version_files(), ids=lambda p: p.name)
-def test_every_version_file_is_date_prefixed(path):
-    match = re.match(r"(\d{8})_", path.name)
-    assert match, f"{path.name} does not start with YYYYMMDD_"
-    datetime.strptime(match.group(1), "%Y%m%d")  # a real date, not just eight digits
+def test_every_version_file_is_named_by_its_creation_time(path):
+    match = VERSION_FILE_NAME.match(path.name)
+    assert match, f"{path.name} is not YYYYMMDD_HHMM_<rev>_<slug>.py"
+    datetime.strptime(match.group(1), "%Y%m%d_%H%M").replace(tzinfo=UTC)  # a real date and time, not digits
+
+
+def test_the_version_files_sort_in_the_order_the_chain_runs():
+    chain = [Path(r.path).name for r in reversed(list(scripts().walk_revisions()))]  # base → head
+    assert [p.name for p in version_files()] == chain
 
 
 def test_every_revision_lives_in_a_file_named_after_it():
@@ -72,11 +82,12 @@ def table_names() -> set[str]:
     return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
 
 
-def schema_differences() -> list:
+def schema_differences() -> list[Any]:
     """What autogenerate would put into a new migration: nothing, when models and migrations agree."""
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return compare_metadata(context, db.metadata)
+        differences: list[Any] = compare_metadata(context, db.metadata)  # alembic's diff tuples, untyped
+        return differences
 
 
 def assert_up_down_up() -> None:

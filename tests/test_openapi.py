@@ -1,6 +1,7 @@
 """The generated OpenAPI description and the Swagger UI served from the package (no CDN)."""
 
 import re
+from typing import Any
 
 import pytest
 
@@ -21,11 +22,12 @@ OPERATIONS = [
 
 
 @pytest.fixture
-def spec(client) -> dict:
+def spec(client) -> dict[str, Any]:
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
     assert response.is_json
-    return response.get_json()
+    document: dict[str, Any] = response.get_json()
+    return document
 
 
 def test_the_description_is_openapi_3(spec):

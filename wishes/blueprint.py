@@ -6,10 +6,9 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from points.services import communities_under
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError
-from server.orgs.services import get_community, get_org_by_code
+from server.orgs.services import communities_under, get_community, get_org_by_code
 from server.schemas import page_body, page_of
 from server.users.schemas import ReasonSchema
 from wishes import services

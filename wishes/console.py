@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, flash, render_template, request
-from sqlalchemy import func, select
+from flask import Blueprint, Flask, render_template, request
 from werkzeug.wrappers import Response
 
-from server.auth.policy import Principal, staff_scope_ids
+from server.auth.policy import Principal
 from server.console import Counter, MenuEntry, current_staff, register_pages
-from server.console.actions import attempt, back
-from server.console.args import ticked_ids
-from server.db import db
-from server.errors import AppError, message_for
+from server.console.actions import approve_ticked, attempt, back
+from server.console.args import int_arg, page_arg
 from server.orgs.models import OrgUnit
-from server.users.models import StaffAccount, User
+from server.orgs.services import list_communities
 from wishes import services
-from wishes.models import WISH_STATUSES, Wish, WishClaim
+from wishes.models import WISH_STATUSES
 from wishes.schemas import present
 
 bp = Blueprint("console_wishes", __name__, url_prefix="/console", template_folder="templates")
@@ -55,21 +52,12 @@ def init_app(app: Flask) -> None:
 
 
 def _pending_wishes(principal: Principal) -> int:
-    query = select(func.count()).where(
-        Wish.status == "pending_review", Wish.community_id.in_(staff_scope_ids(principal))
-    )
-    return int(db.session.scalar(query) or 0)
+    return services.pending_count(principal)
 
 
 def _communities(principal: Principal) -> list[OrgUnit]:
     """The communities this staff member looks after (for the filter)."""
-    return list(
-        db.session.scalars(
-            select(OrgUnit)
-            .where(OrgUnit.kind == "community", OrgUnit.id.in_(staff_scope_ids(principal)))
-            .order_by(OrgUnit.code)
-        )
-    )
+    return list_communities(principal.staff.org) if principal.staff else []
 
 
 def _labels() -> dict[str, Any]:
@@ -83,23 +71,24 @@ def queue() -> str:
     status = request.args.get("status", "pending_review")
     if status not in WISH_STATUSES:
         status = ""
-    community_id = request.args.get("community_id", type=int)
+    community_id = int_arg("community")
     category = request.args.get("category", "").strip()
     needs_review = request.args.get("needs_review") == "1"
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     marked_only = True if needs_review else None  # unticked: every wish, marked or not
     wishes, total = services.staff_wishes(
         principal, status or None, community_id, category or None, marked_only, page, PAGE_SIZE
     )
     filters = {
         "status": status,
-        "community_id": community_id or "",
+        "community": community_id or "",
         "category": category,
         "needs_review": "1" if needs_review else "",
     }
     return render_template(
         "console/wishes/queue.html",
         wishes=wishes,
+        community_id=community_id,
         total=total,
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
@@ -117,13 +106,7 @@ def detail(wish_id: int) -> str:
     principal = current_staff()
     wish = services.get_wish(wish_id)
     viewer = services.viewer_of(principal, wish)  # 404 outside the staff member's communities
-    claims = db.session.execute(
-        select(WishClaim, User.nickname, StaffAccount.display_name)
-        .join(User, User.id == WishClaim.user_id)
-        .outerjoin(StaffAccount, StaffAccount.id == WishClaim.released_by_id)
-        .where(WishClaim.wish_id == wish.id)
-        .order_by(WishClaim.id)
-    ).all()
+    claims = services.claim_history(wish.id)
     return render_template(
         "console/wishes/detail.html",
         wish=wish,
@@ -159,22 +142,8 @@ def release(wish_id: int) -> Response:
 
 @bp.route("/wishes/approve", methods=["POST"])
 def approve_many() -> Response:
-    """Bulk approve the ticked wishes, each in its own savepoint: a refusal leaves the others approved."""
+    """Approve the ticked wishes, each on its own; the outcome of every one is flashed."""
     principal = current_staff()
-    ids = sorted(ticked_ids())  # "²" passes isdigit() but is no id: ticked_ids refuses it with a 422 page
-    if not ids:
-        flash("请先勾选要通过的心愿", "error")
-        return back("console_wishes.queue")
-    approved, refused = 0, []
-    for wish_id in ids:
-        try:
-            with db.session.begin_nested():
-                services.approve(principal, wish_id)
-            approved += 1
-        except AppError as error:
-            refused.append(f"#{wish_id} {message_for(error.code)}（{error.code}）")
-    if approved:
-        flash(f"已通过 {approved} 个心愿", "ok")
-    if refused:
-        flash(f"{len(refused)} 个未通过：" + "；".join(refused), "error")
-    return back("console_wishes.queue")
+    return approve_ticked(
+        "console_wishes.queue", "请先勾选要通过的心愿", lambda wish_id: services.approve(principal, wish_id)
+    )

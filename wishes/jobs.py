@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from server.db import db, utcnow
+from server import clock
+from server.db import db
 from server.jobs import each_in_own_transaction, job, periodic
 from wishes import services
 
@@ -13,7 +14,7 @@ from wishes import services
 @job("low")
 def sweep_wish_claims() -> dict[str, int]:
     """Remind claimers a day before their deadline, release claims past it (one transaction each)."""
-    now = utcnow()
+    now = clock.now()
     to_remind, expired = services.claims_to_remind(now), services.claims_past_deadline(now)
     db.session.commit()
     return {
@@ -26,6 +27,6 @@ def sweep_wish_claims() -> dict[str, int]:
 @job("low")
 def complete_unconfirmed_wishes() -> int:
     """Complete fulfilled wishes whose resident did not answer in time; the claimer earns the points."""
-    due = services.wishes_to_complete(utcnow())
+    due = services.wishes_to_complete(clock.now())
     db.session.commit()
     return each_in_own_transaction(due, services.auto_complete, "auto-completion of wish")

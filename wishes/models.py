@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 from server.files.models import StoredFile
 from server.orgs.models import OrgUnit
 from server.users.models import StaffAccount, User
@@ -23,7 +23,7 @@ def _in(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-class Wish(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Wish(TimestampMixin, Model):
     """A resident's small request, from review to the claimer's points."""
 
     __tablename__ = "wishes"
@@ -83,7 +83,7 @@ class Wish(TimestampMixin, db.Model):  # type: ignore[name-defined]
     )
 
 
-class WishClaim(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class WishClaim(TimestampMixin, Model):
     """One member's claim of a wish, from claiming to how it ended."""
 
     __tablename__ = "wish_claims"
@@ -113,7 +113,7 @@ class WishClaim(TimestampMixin, db.Model):  # type: ignore[name-defined]
     wish: Mapped[Wish] = relationship()
 
 
-class WishPhoto(db.Model):  # type: ignore[name-defined]
+class WishPhoto(Model):
     """A photo of a wish: posted with it, or taken when it was fulfilled."""
 
     __tablename__ = "wish_photos"

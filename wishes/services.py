@@ -18,16 +18,18 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
 from points import services as points
-from points.ledger import local_today
-from server.auth.policy import Principal, authorize, rule, staff_scope_ids
-from server.db import db, is_postgres, utcnow
+from server import clock
+from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.clock import SERVER_ZONE
+from server.db import db, is_postgres, paginate
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.files.services import owned_files
 from server.notifications.services import publish
 from server.orgs.services import get_community
-from server.users.models import User, mask_name
+from server.users.models import StaffAccount, User, mask_name
 from server.wechat.errors import WeChatError
 from server.wechat.factory import wechat_client
+from wishes import policy  # noqa: F401  (registers the rule "wishes.manage")
 from wishes.models import PUBLIC_STATUSES, WALL_STATUSES, Wish, WishClaim, WishPhoto
 
 log = logging.getLogger(__name__)
@@ -66,11 +68,6 @@ register_messages(
 )
 
 STAFF_STATUSES = ("pending_review", "open")
-
-
-@rule("wishes.manage")
-def _manage(principal: Principal, community: Any) -> bool:
-    return principal.covers(community)
 
 
 def categories() -> list[str]:
@@ -127,14 +124,12 @@ def viewer_of(principal: Principal, wish: Wish) -> Viewer:
 def _page(query: Select[Wish], order: list[Any], page: int, page_size: int) -> tuple[list[Wish], int]:
     """One page of wishes with what a list shows of each (photos and their files, resident, claimer) in
     four queries more, not four per wish."""
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     shown = query.options(
         selectinload(Wish.photos).selectinload(WishPhoto.file),
         selectinload(Wish.user),
         selectinload(Wish.claimer),
     )
-    items = db.session.scalars(shown.order_by(*order).limit(page_size).offset((page - 1) * page_size))
-    return list(items), total
+    return paginate(shown.order_by(*order), page, page_size)
 
 
 def wall(
@@ -148,7 +143,7 @@ def wall(
 ) -> tuple[list[Wish], int]:
     """The wall of a community, newest or nearest wanted-by date first; completed wishes only as shared."""
     user = principal.user
-    assert user is not None
+    assert user is not None  # noqa: S101  (the wall is read by users only)
     community = community_id or user.community_id or user.party_community_id
     if community is None:
         raise AppError("COMMUNITY_REQUIRED", status=422)
@@ -261,7 +256,7 @@ def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
     if values["category"] not in categories():
         raise AppError("CATEGORY_UNKNOWN", status=422, details={"categories": categories()})
     wanted_by: date | None = values.get("wanted_by")
-    if wanted_by is not None and wanted_by < local_today():
+    if wanted_by is not None and wanted_by < clock.local_today():
         raise AppError("WANTED_BY_PAST", status=422)
     title, content = values["title"].strip(), values["content"].strip()
     verdict, label = _check_text(user, f"{title}\n{content}")
@@ -295,7 +290,7 @@ def approve(principal: Principal, wish_id: int) -> Wish:
     wish = get_wish(wish_id, lock=True)
     authorize(principal, "wishes.manage", wish.community)
     _require(wish, "pending_review", "WISH_NOT_PENDING")
-    wish.status, wish.reviewed_by_id, wish.reviewed_at = "open", principal.id, utcnow()
+    wish.status, wish.reviewed_by_id, wish.reviewed_at = "open", principal.id, clock.now()
     db.session.flush()
     publish("wish.approved", [wish.user_id], _payload(wish))
     return wish
@@ -311,7 +306,7 @@ def reject(principal: Principal, wish_id: int, reason: str) -> Wish:
     if wish.status not in STAFF_STATUSES:
         raise Conflict("WISH_NOT_PENDING", details={"status": wish.status})
     wish.status, wish.reject_reason = "rejected", reason
-    wish.reviewed_by_id, wish.reviewed_at = principal.id, utcnow()
+    wish.reviewed_by_id, wish.reviewed_at = principal.id, clock.now()
     db.session.flush()
     publish("wish.rejected", [wish.user_id], _payload(wish, reason=reason))
     return wish
@@ -347,7 +342,7 @@ def claim(user_id: int, wish_id: int) -> Wish:
     )
     if (holding or 0) >= limit:
         raise Conflict("CLAIM_LIMIT_REACHED", details={"limit": limit})
-    now = utcnow()
+    now = clock.now()
     deadline = now + timedelta(days=int(current_app.config["WISH_CLAIM_DAYS"]))
     won = db.session.execute(
         update(Wish)
@@ -374,7 +369,7 @@ def _end_claim(
     active = _active_claim(wish.id)
     claimer = wish.claimer_id
     if active is not None:
-        active.outcome, active.ended_at = outcome, utcnow()
+        active.outcome, active.ended_at = outcome, clock.now()
         active.reason, active.released_by_id = reason, staff_id
     if outcome in ("unclaimed", "released", "expired"):
         wish.status = "open"
@@ -424,7 +419,7 @@ def expire_claim(claim_id: int) -> bool:
         return False
     wish = get_wish(claim_row.wish_id, lock=True)
     active = _active_claim(wish.id)
-    if active is None or active.id != claim_id or wish.status != "claimed" or active.deadline > utcnow():
+    if active is None or active.id != claim_id or wish.status != "claimed" or active.deadline > clock.now():
         return False
     _end_claim(wish, "expired", "认领已超过期限")
     payload = _payload(wish, reason="认领已超过期限，心愿已重新开放认领")
@@ -441,7 +436,7 @@ def remind_claim(claim_id: int) -> bool:
     active = _active_claim(wish.id)
     if active is None or active.id != claim_id or active.reminded_at is not None:
         return False
-    active.reminded_at = utcnow()
+    active.reminded_at = clock.now()
     db.session.flush()
     publish("wish.claim_expiring", [active.user_id], _payload(wish, deadline=_local(active.deadline)))
     return True
@@ -465,7 +460,7 @@ def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
     wish = get_wish(wish_id, lock=True)  # the state again, now under the lock: it may have moved meanwhile
     _fulfillable(wish, user_id)
     _end_claim(wish, "fulfilled")
-    wish.status, wish.fulfilled_at = "fulfilled", utcnow()
+    wish.status, wish.fulfilled_at = "fulfilled", clock.now()
     wish.fulfil_note, wish.fulfil_note_check = note, note_check
     _attach_photos(wish, user_id, photo_ids, "fulfilment")
     db.session.flush()
@@ -476,8 +471,8 @@ def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
 
 def complete_wish(wish: Wish, by: str) -> None:
     """Completed: the claimer earns the wish rule's points once (the wish is the idempotency key)."""
-    assert wish.claimer_id is not None
-    wish.status, wish.completed_at, wish.completed_by = "completed", utcnow(), by
+    assert wish.claimer_id is not None  # noqa: S101  (only a claimed wish is completed)
+    wish.status, wish.completed_at, wish.completed_by = "completed", clock.now(), by
     result = points.award(
         wish.claimer_id,
         str(current_app.config["WISH_POINTS_RULE"]),
@@ -524,7 +519,7 @@ def auto_complete(wish_id: int) -> bool:
     if wish.status != "fulfilled" or wish.fulfilled_at is None:
         return False
     days = int(current_app.config["WISH_CONFIRM_DAYS"])
-    if wish.fulfilled_at > utcnow() - timedelta(days=days):
+    if wish.fulfilled_at > clock.now() - timedelta(days=days):
         return False
     complete_wish(wish, "timeout")
     recipients = [r for r in (wish.claimer_id, wish.user_id) if r]
@@ -541,7 +536,7 @@ def cancel(user_id: int, wish_id: int, reason: str | None) -> Wish:
         raise Conflict("WISH_NOT_CANCELLABLE", details={"status": wish.status})
     claimer = _end_claim(wish, "cancelled") if wish.status == "claimed" else None
     wish.status, wish.claimer_id, wish.claimed_at, wish.claim_deadline = "cancelled", None, None, None
-    wish.cancelled_at, wish.cancel_reason = utcnow(), (reason or "").strip() or None
+    wish.cancelled_at, wish.cancel_reason = clock.now(), (reason or "").strip() or None
     db.session.flush()
     if claimer:
         publish("wish.cancelled", [claimer], _payload(wish, reason=wish.cancel_reason or "居民已取消"))
@@ -599,10 +594,32 @@ def wishes_to_complete(now: datetime) -> list[int]:
 
 
 def _local(moment: datetime | None) -> str:
-    from server.schemas import SERVER_ZONE
 
     return moment.astimezone(SERVER_ZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def _payload(wish: Wish, **extra: Any) -> dict[str, Any]:
     return {"wish_id": wish.id, "title": wish.title, "status": wish.status, **extra}
+
+
+# --- what staff pages read --------------------------------------------------------------------------------
+
+
+def pending_count(principal: Principal) -> int:
+    """Wishes waiting for review in the staff member's communities."""
+    query = select(func.count()).where(
+        Wish.status == "pending_review", Wish.community_id.in_(staff_scope_ids(principal))
+    )
+    return int(db.session.scalar(query) or 0)
+
+
+def claim_history(wish_id: int) -> list[tuple[WishClaim, str | None, str | None]]:
+    """A wish's claims in order, with the claimer's nickname and the staff member who released it."""
+    rows = db.session.execute(
+        select(WishClaim, User.nickname, StaffAccount.display_name)
+        .join(User, User.id == WishClaim.user_id)
+        .outerjoin(StaffAccount, StaffAccount.id == WishClaim.released_by_id)
+        .where(WishClaim.wish_id == wish_id)
+        .order_by(WishClaim.id)
+    ).all()
+    return [(claim, nickname, staff) for claim, nickname, staff in rows]

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 
 
-class RefreshToken(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class RefreshToken(TimestampMixin, Model):
     """One issued refresh token; only its SHA-256 is kept."""
 
     __tablename__ = "refresh_tokens"

@@ -112,7 +112,7 @@ def current_principal() -> Principal:
 def current_user_id() -> int:
     """The id of the calling WeChat user (in a view guarded by ``auth_required("user")``)."""
     user = current_principal().user
-    assert user is not None
+    assert user is not None  # noqa: S101  (only called behind auth_required("user"))
     return user.id
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from server import clock
 from server.auth.passwords import hash_password, needs_rehash, verify_password
 from server.auth.tokens import (
     issue_access_token,
@@ -14,7 +15,7 @@ from server.auth.tokens import (
     revoke_refresh_token,
     rotate_refresh_token,
 )
-from server.db import db, keep_changes_despite_error, utcnow
+from server.db import db, keep_changes_despite_error
 from server.errors import Unauthorized
 from server.users.models import StaffAccount, User
 from server.users.services import find_or_create_user
@@ -62,7 +63,7 @@ def login_staff(username: str, password: str) -> LoginResult:
 def check_staff_password(username: str, password: str) -> StaffAccount:
     """Check a staff password; five failures in a row lock the account for fifteen minutes."""
     staff = db.session.scalars(select(StaffAccount).where(StaffAccount.username == username)).first()
-    now = utcnow()
+    now = clock.now()
     if staff is not None and staff.locked_until is not None and staff.locked_until > now:
         verify_password(None, password)
         raise Unauthorized("ACCOUNT_LOCKED", details={"locked_until": staff.locked_until.isoformat()})

@@ -12,8 +12,9 @@ import jwt
 from flask import current_app
 from sqlalchemy import select, update
 
+from server import clock
 from server.auth.models import RefreshToken
-from server.db import db, is_postgres, keep_changes_despite_error, utcnow
+from server.db import db, is_postgres, keep_changes_despite_error
 from server.errors import Unauthorized
 
 JWT_ALGORITHM = "HS256"
@@ -40,7 +41,7 @@ def _hash(raw: str) -> str:
 def issue_access_token(kind: str, principal_id: int) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     ttl = int(current_app.config["ACCESS_TOKEN_TTL_SECONDS"])
-    now = utcnow()
+    now = clock.wall()
     claims = {
         "sub": f"{kind}:{principal_id}",
         "typ": "access",
@@ -79,7 +80,7 @@ def issue_refresh_token(kind: str, principal_id: int, family_id: str | None = No
             family_id=family_id or secrets.token_hex(16),
             principal_kind=kind,
             principal_id=principal_id,
-            expires_at=utcnow() + timedelta(days=int(current_app.config["REFRESH_TOKEN_TTL_DAYS"])),
+            expires_at=clock.wall() + timedelta(days=int(current_app.config["REFRESH_TOKEN_TTL_DAYS"])),
         )
     )
     db.session.flush()
@@ -91,7 +92,7 @@ def revoke_family(family_id: str) -> None:
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=clock.wall())
     )
 
 
@@ -105,7 +106,7 @@ def _load_for_update(raw: str) -> RefreshToken | None:
 def rotate_refresh_token(raw: str) -> tuple[RefreshToken, str]:
     """Spend a refresh token and issue its successor; a second use revokes the whole family."""
     token = _load_for_update(raw)
-    if token is None or token.expires_at <= utcnow():
+    if token is None or token.expires_at <= clock.wall():
         raise Unauthorized("REFRESH_TOKEN_INVALID")
     if token.used_at is not None:
         revoke_family(token.family_id)
@@ -113,7 +114,7 @@ def rotate_refresh_token(raw: str) -> tuple[RefreshToken, str]:
         raise Unauthorized("REFRESH_TOKEN_REUSED")
     if token.revoked_at is not None:
         raise Unauthorized("REFRESH_TOKEN_INVALID")
-    token.used_at = utcnow()
+    token.used_at = clock.wall()
     successor = issue_refresh_token(token.principal_kind, token.principal_id, token.family_id)
     return token, successor
 

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import generate_csrf
 
+from server.clock import SERVER_ZONE
 from server.console import errors
 from server.console.auth import console_principal, current_staff, protect
 from server.console.errors import error_page
 from server.console.registry import Counter, MemberSection, MenuEntry, Panel, register_pages, registry
-from server.schemas import SERVER_ZONE
 
 __all__ = [
     "Counter",

@@ -18,14 +18,19 @@ T = TypeVar("T")
 
 def attempt(action: Callable[[], T], done: str) -> T | None:
     """Run ``action``; a refusal rolls its savepoint back (nothing half-written) and is flashed."""
+    return attempt_form(action, done)[0]
+
+
+def attempt_form(action: Callable[[], T], done: str) -> tuple[T | None, AppError | None]:
+    """``attempt`` for a form page, which answers a refusal with its status and the fields it names."""
     try:
         with db.session.begin_nested():
             result = action()
     except AppError as error:
         flash(f"{message_for(error.code)}（{error.code}）", "error")
-        return None
+        return None, error
     flash(done, "ok")
-    return result
+    return result, None
 
 
 BULK_LIMIT = 100  # ticked rows approved in one form post

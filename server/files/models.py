@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 
 
-class StoredFile(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class StoredFile(TimestampMixin, Model):
     """One uploaded image: who sent it, what it is, where the bytes live."""
 
     __tablename__ = "files"

@@ -10,10 +10,10 @@ import redis
 from flask import Blueprint, Flask, current_app, flash, render_template
 from werkzeug.wrappers import Response
 
+from server import clock
 from server.auth.policy import Principal
 from server.console import MenuEntry, current_staff, register_pages
 from server.console.actions import back
-from server.db import utcnow
 from server.errors import Forbidden
 from server.notifications import services
 
@@ -78,7 +78,7 @@ def _age(seconds: float | None) -> str:
 
 
 def _since(moment: datetime) -> float:
-    return (utcnow() - moment).total_seconds()
+    return (clock.now() - moment).total_seconds()
 
 
 @bp.route("/notifications")

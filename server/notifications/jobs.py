@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from server.db import db, utcnow
+from server import clock
+from server.db import db
 from server.jobs import job, periodic, retry_with_backoff
 from server.notifications import services
 from server.wechat.errors import WeChatError, WeChatNoAnswer
@@ -29,7 +30,7 @@ def deliver_outbox(outbox_id: int) -> str:
     services.write_inbox(message, template)
     send = services.prepare_wechat(message, template.wechat) if template.wechat else None
     if send is None:
-        message.processed_at = utcnow()
+        message.processed_at = clock.now()
         return "delivered"
     # The 'sending' mark is committed before the call, so a rerun after a crash cannot send again.
     db.session.commit()

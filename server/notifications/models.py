@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 
 
-class OutboxMessage(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class OutboxMessage(TimestampMixin, Model):
     """An event for one recipient, written in the transaction that caused it; handed to jobs after commit."""
 
     __tablename__ = "outbox"
@@ -31,7 +31,7 @@ class OutboxMessage(TimestampMixin, db.Model):  # type: ignore[name-defined]
     processed_at: Mapped[datetime | None] = mapped_column()
 
 
-class Notification(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Notification(TimestampMixin, Model):
     """One entry of a user's in-app inbox."""
 
     __tablename__ = "notifications"
@@ -47,7 +47,7 @@ class Notification(TimestampMixin, db.Model):  # type: ignore[name-defined]
     read_at: Mapped[datetime | None] = mapped_column()
 
 
-class Delivery(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class Delivery(TimestampMixin, Model):
     """One attempt to reach a user outside the app; its unique key keeps a rerun from sending twice."""
 
     __tablename__ = "deliveries"
@@ -68,7 +68,7 @@ class Delivery(TimestampMixin, db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime | None] = mapped_column()
 
 
-class SubscriptionGrant(db.Model):  # type: ignore[name-defined]
+class SubscriptionGrant(Model):
     """How many subscribe messages of a template a user has allowed (each send uses one)."""
 
     __tablename__ = "subscription_grants"

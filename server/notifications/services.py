@@ -20,7 +20,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from server.db import db, is_postgres, utcnow
+from server import clock
+from server.db import db, is_postgres, paginate
 from server.errors import AppError, register_messages
 from server.jobs import QUEUES, queue
 from server.notifications.models import Delivery, Notification, OutboxMessage, SubscriptionGrant
@@ -168,7 +169,7 @@ def _forget_after_rollback(session: Session) -> None:
 
 def pending_outbox(older_than: timedelta, limit: int = 500) -> list[int]:
     """Outbox rows not processed yet and older than ``older_than`` (left behind), oldest first."""
-    cutoff = utcnow() - older_than
+    cutoff = clock.now() - older_than
     return list(
         db.session.scalars(
             select(OutboxMessage.id)
@@ -194,7 +195,7 @@ def outbox_backlog() -> Backlog:
             OutboxMessage.processed_at.is_(None)
         )
     ).one()
-    return Backlog(int(count), (utcnow() - oldest).total_seconds() if oldest else None)
+    return Backlog(int(count), (clock.now() - oldest).total_seconds() if oldest else None)
 
 
 def pending_outbox_rows(limit: int) -> list[OutboxMessage]:
@@ -328,11 +329,9 @@ def inbox_of(
     query = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.order_by(Notification.id.desc()).limit(page_size).offset((page - 1) * page_size)
-    )
-    return list(items), total, unread_count(user_id)
+    items: list[Notification]
+    items, total = paginate(query.order_by(Notification.id.desc()), page, page_size)
+    return items, total, unread_count(user_id)
 
 
 def unread_count(user_id: int) -> int:
@@ -353,7 +352,7 @@ def mark_read(user_id: int, ids: list[int] | None, read_all: bool) -> int:
     if not read_all:
         statement = statement.where(Notification.id.in_(ids or []))
     result = db.session.execute(
-        statement.values(read_at=utcnow()).execution_options(synchronize_session=False)
+        statement.values(read_at=clock.now()).execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -371,10 +370,12 @@ def record_grants(user_id: int, accepted: list[str]) -> dict[str, int]:
         grant = _grant_for_update(user_id, template_id)
         if grant is None:
             db.session.add(
-                SubscriptionGrant(user_id=user_id, template_id=template_id, remaining=1, updated_at=utcnow())
+                SubscriptionGrant(
+                    user_id=user_id, template_id=template_id, remaining=1, updated_at=clock.now()
+                )
             )
         else:
-            grant.remaining, grant.updated_at = grant.remaining + 1, utcnow()
+            grant.remaining, grant.updated_at = grant.remaining + 1, clock.now()
     db.session.flush()
     return grants_of(user_id)
 
@@ -386,7 +387,7 @@ def grants_of(user_id: int) -> dict[str, int]:
             SubscriptionGrant.user_id == user_id
         )
     )
-    return {template_id: remaining for template_id, remaining in rows}
+    return dict(rows.all())  # the rows: a Result itself has keys() and would be read as a mapping
 
 
 def _grant_for_update(user_id: int, template_id: str) -> SubscriptionGrant | None:
@@ -407,7 +408,7 @@ def use_grant(user_id: int, template_id: str) -> bool:
             SubscriptionGrant.template_id == template_id,
             SubscriptionGrant.remaining > 0,
         )
-        .values(remaining=SubscriptionGrant.remaining - 1, updated_at=utcnow())
+        .values(remaining=SubscriptionGrant.remaining - 1, updated_at=clock.now())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -418,7 +419,7 @@ def drop_grants(user_id: int, template_id: str) -> None:
     db.session.execute(
         update(SubscriptionGrant)
         .where(SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id)
-        .values(remaining=0, updated_at=utcnow())
+        .values(remaining=0, updated_at=clock.now())
         .execution_options(synchronize_session=False)
     )
 
@@ -456,7 +457,7 @@ def write_inbox(message: OutboxMessage, template: Template) -> None:
             title=render(template.title, message.payload),
             body=render(template.body, message.payload),
             data=message.payload,
-            created_at=utcnow(),
+            created_at=clock.now(),
         ).on_conflict_do_nothing(index_elements=["outbox_id"])
     )
 
@@ -470,7 +471,7 @@ def prepare_wechat(message: OutboxMessage, template: WeChatTemplate) -> WeChatSe
     delivery = db.session.scalars(
         select(Delivery).where(Delivery.outbox_id == message.id, Delivery.channel == "wechat")
     ).first()
-    now = utcnow()
+    now = clock.now()
     if delivery is not None and delivery.status in ("sent", "failed", "skipped", "unknown"):
         return None
     if delivery is not None and delivery.status == "sending":
@@ -502,7 +503,7 @@ def prepare_wechat(message: OutboxMessage, template: WeChatTemplate) -> WeChatSe
         # 'pending': a retry after a transient failure; its grant was spent by the first attempt.
         delivery.status, delivery.attempts, delivery.updated_at = "sending", delivery.attempts + 1, now
         db.session.flush()
-    assert openid is not None
+    assert openid is not None  # noqa: S101  (every outbox row names an existing user)
     data = {key: fit_field(key, render(value, message.payload)) for key, value in template.data.items()}
     return WeChatSend(delivery.id, openid, template.template_id, template.page, data)
 
@@ -512,7 +513,7 @@ def mark_processed(outbox_id: int) -> None:
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id)
-        .values(processed_at=utcnow())
+        .values(processed_at=clock.now())
         .execution_options(synchronize_session=False)
     )
 
@@ -524,7 +525,7 @@ def finish_wechat(
     db.session.execute(
         update(Delivery)
         .where(Delivery.id == send.delivery_id)
-        .values(status=status, errcode=errcode, error=(error or "")[:255] or None, updated_at=utcnow())
+        .values(status=status, errcode=errcode, error=(error or "")[:255] or None, updated_at=clock.now())
         .execution_options(synchronize_session=False)
     )
     if errcode == 43101:

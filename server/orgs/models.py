@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 
 ORG_KINDS = ("district", "street", "community", "grid")
 # The kind each kind's parent must have; a district is a root.
 PARENT_KIND = {"district": None, "street": "district", "community": "street", "grid": "community"}
 
 
-class OrgUnit(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class OrgUnit(TimestampMixin, Model):
     """One node of the org tree; ``path`` ("/1/4/9/") makes subtree checks a prefix match."""
 
     __tablename__ = "org_units"

@@ -59,3 +59,17 @@ def list_communities(under: OrgUnit | None = None) -> list[OrgUnit]:
     if under is not None:
         query = query.where(OrgUnit.path.startswith(under.path))
     return list(db.session.scalars(query.order_by(OrgUnit.code)))
+
+
+def communities_under(org: OrgUnit) -> list[int]:
+    """Ids of the communities in an org unit's subtree (itself, if it is one)."""
+    return list(
+        db.session.scalars(
+            select(OrgUnit.id).where(OrgUnit.kind == "community", OrgUnit.path.startswith(org.path))
+        )
+    )
+
+
+def org_names(ids: list[int]) -> dict[int, str]:
+    """The names of org units by id, in one query."""
+    return dict(db.session.execute(select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(ids))).all())

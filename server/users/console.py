@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template, request
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.auth.policy import Principal
 from server.console import Counter, MenuEntry, current_staff, register_pages
 from server.console.actions import approve_ticked, attempt, back
 from server.console.args import int_arg, page_arg
-from server.db import db
+from server.db import page_count
 from server.orgs.models import OrgUnit
 from server.orgs.services import list_communities
 from server.users import services
-from server.users.models import PartyReport
 
 bp = Blueprint("console_users", __name__, url_prefix="/console", template_folder="templates")
 
@@ -34,36 +31,13 @@ def init_app(app: Flask) -> None:
 
 
 def _pending_reports(principal: Principal) -> int:
-    query = select(func.count()).where(
-        PartyReport.status == "pending", PartyReport.community_id.in_(staff_scope_ids(principal))
-    )
-    return int(db.session.scalar(query) or 0)
+    return services.pending_party_reports(principal)
 
 
 def _communities(principal: Principal) -> list[OrgUnit]:
     """The communities a staff member looks after, by code (for the filter)."""
-    assert principal.staff is not None
+    assert principal.staff is not None  # noqa: S101  (the console logs in staff only)
     return list_communities(principal.staff.org)
-
-
-def _reports(
-    principal: Principal, status: str | None, community_id: int | None, page: int
-) -> tuple[list[PartyReport], int]:
-    """Reports to the staff member's communities (one, when chosen), oldest first, as the API lists them."""
-    authorize(principal, "party_report.list")
-    query = select(PartyReport).where(PartyReport.community_id.in_(staff_scope_ids(principal)))
-    if status:
-        query = query.where(PartyReport.status == status)
-    if community_id is not None:
-        query = query.where(PartyReport.community_id == community_id)
-    total = int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    paged = (
-        query.options(joinedload(PartyReport.user), joinedload(PartyReport.community))
-        .order_by(PartyReport.created_at, PartyReport.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    )
-    return list(db.session.scalars(paged)), total
 
 
 @bp.route("/party-reports")
@@ -75,7 +49,7 @@ def party_reports() -> str:
         status = ""
     community_id = int_arg("community")
     page = page_arg()
-    reports, total = _reports(principal, status or None, community_id, page)
+    reports, total = services.list_party_reports(principal, status or None, page, PAGE_SIZE, community_id)
     return render_template(
         "console/users/party_reports.html",
         reports=reports,
@@ -84,7 +58,7 @@ def party_reports() -> str:
         community_id=community_id,
         communities=_communities(principal),
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=page_count(total, PAGE_SIZE),
         labels=STATUS_LABELS,
     )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import TimestampMixin, db
+from server.db import Model, TimestampMixin
 from server.orgs.models import OrgUnit
 
 STAFF_ROLES = ("admin", "staff")
@@ -29,7 +29,7 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * max(1, min(len(name) - 1, 2))
 
 
-class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class User(TimestampMixin, Model):
     """A WeChat user of the mini program (居民); may be a verified party member of a community."""
 
     __tablename__ = "users"
@@ -84,7 +84,7 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
         return roles
 
 
-class StaffAccount(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class StaffAccount(TimestampMixin, Model):
     """A console user (社区工作者) scoped to one org unit and its subtree."""
 
     __tablename__ = "staff_accounts"
@@ -109,7 +109,7 @@ class StaffAccount(TimestampMixin, db.Model):  # type: ignore[name-defined]
         return [self.role]
 
 
-class PartyReport(TimestampMixin, db.Model):  # type: ignore[name-defined]
+class PartyReport(TimestampMixin, Model):
     """A user's report (报到) to a community as a party member, decided by its staff."""
 
     __tablename__ = "party_reports"

@@ -6,13 +6,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from server import clock
 from server.auth.passwords import hash_password
 from server.auth.policy import Principal, authorize, staff_scope_ids
-from server.db import db, is_postgres, utcnow
+from server.clock import SERVER_ZONE
+from server.db import db, is_postgres, paginate
 from server.errors import AppError, Conflict, NotFound
 from server.notifications.services import publish
 from server.orgs.services import get_community, get_org_by_code
-from server.schemas import SERVER_ZONE
 from server.users.models import STAFF_ROLES, PartyReport, StaffAccount, User
 from server.wechat.errors import WeChatCodeInvalid, WeChatError
 from server.wechat.factory import wechat_client, wechat_unavailable
@@ -30,8 +31,16 @@ def find_or_create_user(openid: str, unionid: str | None) -> User:
             user = db.session.scalars(select(User).where(User.openid == openid)).one()
     if unionid and user.unionid != unionid:
         user.unionid = unionid
-    user.last_login_at = utcnow()
+    user.last_login_at = clock.now()
     db.session.flush()
+    return user
+
+
+def get_user(user_id: int) -> User:
+    """A user by id, or USER_NOT_FOUND."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
     return user
 
 
@@ -87,7 +96,7 @@ def submit_party_report(
     """A user reports (报到) to a community as a party member; staff of that community decide."""
     authorize(principal, "party_report.create")
     user = principal.user
-    assert user is not None
+    assert user is not None  # noqa: S101  (the policy lets only users report)
     community = get_community(community_id)
     if user.party_community_id == community.id:
         raise Conflict("ALREADY_PARTY_MEMBER", details={"community_id": community.id})
@@ -104,21 +113,28 @@ def submit_party_report(
 
 
 def list_party_reports(
-    principal: Principal, status: str | None, page: int, page_size: int
+    principal: Principal, status: str | None, page: int, page_size: int, community_id: int | None = None
 ) -> tuple[list[PartyReport], int]:
-    """Reports to communities in the caller's subtree, oldest first."""
+    """Reports to communities in the caller's subtree (or one of them), oldest first."""
     authorize(principal, "party_report.list")
     query = select(PartyReport).where(PartyReport.community_id.in_(staff_scope_ids(principal)))
     if status:
         query = query.where(PartyReport.status == status)
-    total = db.session.scalar(select(db.func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.options(selectinload(PartyReport.user))  # each reporter's name, in one query
-        .order_by(PartyReport.created_at, PartyReport.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
+    if community_id is not None:
+        query = query.where(PartyReport.community_id == community_id)
+    # each reporter's name and community, in one query more
+    shown = query.options(selectinload(PartyReport.user), selectinload(PartyReport.community))
+    found: list[PartyReport]
+    found, total = paginate(shown.order_by(PartyReport.created_at, PartyReport.id), page, page_size)
+    return found, total
+
+
+def pending_party_reports(principal: Principal) -> int:
+    """Party reports waiting for a decision in the staff member's communities."""
+    query = select(func.count()).where(
+        PartyReport.status == "pending", PartyReport.community_id.in_(staff_scope_ids(principal))
     )
-    return list(items), total
+    return int(db.session.scalar(query) or 0)
 
 
 def _load_pending_report(principal: Principal, report_id: int) -> PartyReport:
@@ -137,11 +153,11 @@ def _load_pending_report(principal: Principal, report_id: int) -> PartyReport:
 def approve_party_report(principal: Principal, report_id: int) -> PartyReport:
     """Make the reporting user a party member of the report's community."""
     report = _load_pending_report(principal, report_id)
-    report.status, report.decided_by, report.decided_at = "approved", principal.staff, utcnow()
+    report.status, report.decided_by, report.decided_at = "approved", principal.staff, clock.now()
     user = report.user
     user.party_community = report.community
     user.party_branch, user.party_employer = report.branch, report.employer
-    user.party_member_since = user.party_member_since or utcnow()
+    user.party_member_since = user.party_member_since or clock.now()
     if user.community_id is None:
         user.community = report.community
     db.session.flush()
@@ -151,7 +167,7 @@ def approve_party_report(principal: Principal, report_id: int) -> PartyReport:
 
 def _notify_decision(report: PartyReport) -> None:
     """Tell the reporting user how staff decided."""
-    assert report.decided_at is not None
+    assert report.decided_at is not None  # noqa: S101  (called on a report just decided)
     publish(
         f"party_report.{report.status}",
         [report.user_id],
@@ -170,7 +186,7 @@ def reject_party_report(principal: Principal, report_id: int, reason: str) -> Pa
         raise AppError("REASON_REQUIRED", status=422)
     report = _load_pending_report(principal, report_id)
     report.status, report.reason = "rejected", reason.strip()
-    report.decided_by, report.decided_at = principal.staff, utcnow()
+    report.decided_by, report.decided_at = principal.staff, clock.now()
     db.session.flush()
     _notify_decision(report)
     return report
@@ -186,7 +202,7 @@ def register_volunteer(principal: Principal, community_id: int, user_id: int) ->
     if user.volunteer_community_id not in (None, community.id):
         raise Conflict("VOLUNTEER_ELSEWHERE", details={"community_id": user.volunteer_community_id})
     if user.volunteer_community_id is None:
-        user.volunteer_community_id, user.volunteer_since = community.id, utcnow()
+        user.volunteer_community_id, user.volunteer_since = community.id, clock.now()
     db.session.flush()
     return user
 
@@ -209,8 +225,17 @@ def list_volunteers(
     community = get_community(community_id)
     authorize(principal, "volunteer.manage", community)
     query = select(User).where(User.volunteer_community_id == community.id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    users = db.session.scalars(
-        query.order_by(User.volunteer_since, User.id).limit(page_size).offset((page - 1) * page_size)
+    return paginate(query.order_by(User.volunteer_since, User.id), page, page_size)
+
+
+def staff_names(ids: set[int | None]) -> dict[int, str]:
+    """Display names (or usernames) of staff accounts by id, in one query."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(StaffAccount.id, StaffAccount.display_name, StaffAccount.username).where(
+            StaffAccount.id.in_(wanted)
+        )
     )
-    return list(users), total
+    return {staff_id: display or username for staff_id, display, username in rows}

@@ -111,7 +111,7 @@ class FakeWeChatState:
             return token, remaining
 
 
-def create_fake_wechat(appid: str = "wx-fake-appid", secret: str = "fake-secret") -> Flask:
+def create_fake_wechat(appid: str = "wx-fake-appid", secret: str = "fake-secret") -> Flask:  # noqa: S107  (the local fake WeChat's credential)
     """A Flask app faking the WeChat API for ``appid``/``secret``."""
     app = Flask(__name__)
     app.extensions["fake_wechat"] = FakeWeChatState(appid=appid, secret=secret)

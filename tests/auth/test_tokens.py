@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -17,7 +18,7 @@ def _signing_key(app):
     return hashlib.sha256(b"linli-jwt:" + app.config["SECRET_KEY"].encode()).digest()
 
 
-def _b64(data: dict) -> str:
+def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 

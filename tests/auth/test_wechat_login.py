@@ -10,7 +10,7 @@ def test_a_good_code_logs_in_and_makes_the_user_once(client, db_session):
     first = client.post("/api/v1/auth/wechat", json={"code": "alice.1"})
     assert first.status_code == 200
     body = first.get_json()
-    assert body["token_type"] == "Bearer"
+    assert body["token_type"] == "Bearer"  # noqa: S105  (a token type, not a secret)
     assert body["expires_in"] == 7200
     assert body["user"]["roles"] == ["resident"]
     assert body["user"]["party_member"] is False

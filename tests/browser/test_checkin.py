@@ -7,26 +7,11 @@ import pytest
 from playwright.sync_api import expect
 
 from checkin.tokens import issue_token
-from tests.checkin.conftest import START, Clock
+from tests.checkin.conftest import START
 from tests.conftest import bearer
 
 # The door screen asks the server at least every 4 s; a change must show within a couple of polls.
 SCREEN_TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    """Freeze the time of every check-in module, the console's too, at START (the live server shares it)."""
-    frozen = Clock()
-    for module in (
-        "checkin.checkins",
-        "checkin.services",
-        "checkin.batches",
-        "checkin.jobs",
-        "checkin.console",
-    ):
-        monkeypatch.setattr(f"{module}.utcnow", frozen)
-    return frozen
 
 
 @pytest.fixture
@@ -147,3 +132,18 @@ def test_the_today_panel_counts_check_ins_as_they_happen(
         token = issue_token("activity", activity_id, now=clock.now.timestamp()).token
     _check_in(client, login_user, "bob", token)
     expect(row.locator(f"[data-today-count='{activity_id}']")).to_have_text("1", timeout=SCREEN_TIMEOUT_MS)
+
+
+def test_the_activity_list_filters_by_community_and_its_tabs_keep_the_filter(
+    page, console_login, make_staff, clock, activity_id
+):
+    console_login(make_staff(org="S1"))  # C1 and C2
+    page.goto("/console/activities")
+    expect(page.locator("tr", has_text="主题党日：学习新思想")).to_have_count(1)
+    page.get_by_label("社区").select_option(label="二社区")
+    expect(page).to_have_url(re.compile(r"community=\d+"))
+    expect(page.get_by_text("没有即将开始的活动")).to_be_visible()
+    page.get_by_role("link", name="已结束").click()
+    expect(page).to_have_url(re.compile(r"when=past&community=\d+"))
+    page.get_by_label("社区").select_option(label="一社区")
+    expect(page).to_have_url(re.compile(r"when=past&community=\d+"))  # the tab is kept as well

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from server.db import db
-from store import console as store_console
+from store import services as store_services
 
 E20 = "100000000000000000000"  # 1e20 typed out: beyond any `integer` column
 E23 = "1" + "0" * 23
@@ -26,11 +26,11 @@ def _is_console_page(response, status, message):
         (f"/console/redemptions?community={E20}", 422, "提交的数据有误"),
         (f"/console/party-reports?page={E23}", 422, "提交的数据有误"),
         (f"/console/store?community={E20}", 422, "提交的数据有误"),
-        (
-            f"/console/wishes?page={E23}",
-            422,
-            "提交的数据有误",
-        ),  # refused by the database, answered by the shell
+        (f"/console/activities?community={E20}", 422, "提交的数据有误"),
+        (f"/console/activities?page={E23}", 422, "提交的数据有误"),
+        (f"/console/stations?community={E20}", 422, "提交的数据有误"),
+        (f"/console/wishes?community={E20}", 422, "提交的数据有误"),
+        (f"/console/wishes?page={E23}", 422, "提交的数据有误"),
         ("/console/members?q=%00", 422, "提交的数据有误"),
         ("/console/redemptions/99999999999", 404, "请求的资源不存在"),
         ("/console/redemptions/abc", 404, "请求的资源不存在"),
@@ -53,7 +53,9 @@ def test_a_wrong_method_keeps_its_status_and_allow_header(client, client_login, 
 
 
 @pytest.mark.parametrize("ids", [E20, "²", "-3", "1e20"])
-@pytest.mark.parametrize("path", ["/console/redemptions/approve", "/console/party-reports/approve"])
+@pytest.mark.parametrize(
+    "path", ["/console/redemptions/approve", "/console/party-reports/approve", "/console/wishes/approve"]
+)
 def test_a_bulk_approve_with_an_id_that_is_no_id_is_a_console_page(
     client, client_login, make_staff, path, ids
 ):
@@ -68,7 +70,7 @@ def test_an_unexpected_error_is_a_console_page_too(client, client_login, make_st
     def broken(*_args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(store_console.store, "staff_redemptions", broken)
+    monkeypatch.setattr(store_services, "staff_redemptions", broken)
     _is_console_page(client.get("/console/redemptions"), 500, "服务器开小差了，请稍后再试")
 
 

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask import Flask
 from playwright.sync_api import expect
 
 
@@ -124,7 +125,7 @@ def test_a_reject_without_a_reason_is_refused_and_changes_nothing(app, page, con
         assert db.session.query(PartyReport).one().status == "pending"
 
 
-def _session_cookie(flask_app) -> str:
+def _session_cookie(flask_app: Flask) -> str:
     """The Set-Cookie of the console session, as a first visit to the login page gets it."""
     response = flask_app.test_client().get("/console/login")
     [cookie] = [
@@ -158,7 +159,9 @@ def make_app(app):
 
 def test_in_production_the_session_cookie_is_secure_httponly_and_samesite(make_app):
     production = make_app(
-        LINLI_ENV="production", WECHAT_APPID="wx0123456789", WECHAT_SECRET="real-wechat-secret"
+        LINLI_ENV="production",
+        WECHAT_APPID="wx0123456789",
+        WECHAT_SECRET="real-wechat-secret",  # noqa: S106  (a test credential)
     )
     cookie = _session_cookie(production)
     assert cookie.startswith("linli_console=")

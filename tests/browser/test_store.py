@@ -8,8 +8,9 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from server.db import db
-from store.models import Redemption, StoreItem
-from tests.conftest import bearer
+from store.models import StoreItem
+from tests.conftest import bearer, points_of
+from tests.store.flows import redeem, status_of
 
 
 @pytest.fixture
@@ -18,42 +19,12 @@ def api_staff(make_staff, login_staff):
     return bearer(login_staff(make_staff(org="C1")))
 
 
-@pytest.fixture
-def item(client, org_tree, api_staff):
-    """An item of C1's supermarket, made through the API; returns its id."""
-
-    def make(**changes):
-        body = {"community_id": org_tree["C1"].id, "name": "大米 5kg", "points_price": 10, "stock": 5}
-        response = client.post("/api/v1/store/items", json=body | changes, headers=api_staff)
-        assert response.status_code == 201, response.get_json()
-        return response.get_json()["id"]
-
-    return make
-
-
-def _redeem(client, tokens, item_id, quantity=1):
-    response = client.post(
-        "/api/v1/redemptions", json={"item_id": item_id, "quantity": quantity}, headers=bearer(tokens)
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def _points(client, tokens):
-    return client.get("/api/v1/me/points", headers=bearer(tokens)).get_json()
-
-
-def _status(app, redemption_id):
-    with app.app_context():
-        return db.session.get(Redemption, redemption_id).status
-
-
 def test_approving_in_the_queue_captures_the_members_held_points(
     page, console_login, make_staff, item, member, client
 ):
     tokens = member(30, nickname="王阿姨")
-    redemption = _redeem(client, tokens, item(), 2)
-    assert _points(client, tokens)["held"] == 20
+    redemption = redeem(client, tokens, item(), 2)
+    assert points_of(client, tokens)["held"] == 20
     console_login(make_staff(org="C1"))
     expect(page.locator("[data-counter='兑换待审核']")).to_have_text("1")
     page.get_by_role("link", name="兑换审核").click()
@@ -64,30 +35,30 @@ def test_approving_in_the_queue_captures_the_members_held_points(
     expect(page.get_by_role("status").filter(has_text=f"已通过兑换申请 #{redemption['id']}")).to_be_visible()
     expect(page.locator(f"#redemption-{redemption['id']}")).to_have_count(0)
     expect(page.get_by_text("没有记录")).to_be_visible()
-    assert _points(client, tokens) == {"available": 10, "held": 0, "earned_total": 30, "spent_total": 20}
+    assert points_of(client, tokens) == {"available": 10, "held": 0, "earned_total": 30, "spent_total": 20}
 
 
 def test_reject_needs_a_reason_and_gives_the_points_back(
     app, page, console_login, make_staff, item, member, client
 ):
     tokens = member(30, nickname="王阿姨")
-    redemption = _redeem(client, tokens, item())
+    redemption = redeem(client, tokens, item())
     console_login(make_staff(org="C1"))
     page.goto("/console/redemptions")
     row = page.locator(f"#redemption-{redemption['id']}")
     row.get_by_role("button", name="驳回").click()  # the browser refuses an empty reason
-    assert _status(app, redemption["id"]) == "requested"
+    assert status_of(app, redemption["id"]) == "requested"
     row.get_by_placeholder("驳回原因").fill("本周大米缺货")
     row.get_by_role("button", name="驳回").click()
     expect(page.get_by_role("status").filter(has_text="已驳回")).to_be_visible()
     page.get_by_role("link", name="已驳回").click()
     expect(page.locator(f"#redemption-{redemption['id']}")).to_contain_text("本周大米缺货")
-    assert _points(client, tokens)["available"] == 30 and _points(client, tokens)["held"] == 0
+    assert points_of(client, tokens)["available"] == 30 and points_of(client, tokens)["held"] == 0
 
 
 def test_bulk_approve_the_ticked_requests(app, page, console_login, make_staff, item, member, client):
     item_id = item(stock=10)
-    ids = [_redeem(client, member(30, f"m{i}", nickname=f"居民{i}"), item_id)["id"] for i in range(3)]
+    ids = [redeem(client, member(30, f"m{i}", nickname=f"居民{i}"), item_id)["id"] for i in range(3)]
     console_login(make_staff(org="C1"))
     page.goto("/console/redemptions")
     page.get_by_label(f"选择 #{ids[0]}").check()
@@ -96,13 +67,13 @@ def test_bulk_approve_the_ticked_requests(app, page, console_login, make_staff, 
     expect(page.get_by_role("status").filter(has_text=f"#{ids[0]} 已通过")).to_be_visible()
     expect(page.get_by_role("status").filter(has_text=f"#{ids[2]} 已通过")).to_be_visible()
     expect(page.locator("tbody tr")).to_have_count(1)
-    assert [_status(app, i) for i in ids] == ["approved", "requested", "approved"]
+    assert [status_of(app, i) for i in ids] == ["approved", "requested", "approved"]
 
 
 def test_the_pickup_page_accepts_a_code_once_and_refuses_it_the_second_time(
     page, console_login, make_staff, item, member, client, api_staff
 ):
-    redemption = _redeem(client, member(30, nickname="王阿姨"), item())
+    redemption = redeem(client, member(30, nickname="王阿姨"), item())
     approved = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=api_staff).get_json()
     code = approved["pickup_code"]
     console_login(make_staff(org="C1"))
@@ -136,7 +107,7 @@ def test_staff_of_another_community_cannot_open_or_approve_a_redemption_by_url(
     app, page, console_login, make_staff, item, member, client, live_url
 ):
     tokens = member(30, nickname="王阿姨")
-    redemption = _redeem(client, tokens, item())
+    redemption = redeem(client, tokens, item())
     console_login(make_staff(org="C2"))
     response = page.goto(f"/console/redemptions/{redemption['id']}")
     assert response.status == 403
@@ -150,8 +121,8 @@ def test_staff_of_another_community_cannot_open_or_approve_a_redemption_by_url(
         f"{live_url}/console/redemptions/{redemption['id']}/approve", form={"csrf_token": token}
     )
     assert "没有权限执行此操作" in posted.text()  # the refusal, flashed
-    assert _status(app, redemption["id"]) == "requested"
-    assert _points(client, tokens)["held"] == 10
+    assert status_of(app, redemption["id"]) == "requested"
+    assert points_of(client, tokens)["held"] == 10
 
 
 def _png(colour):
@@ -213,8 +184,8 @@ def test_today_counts_goods_waiting_for_pickup_and_todays_pickups_apart(
     client, client_login, make_staff, item, member, api_staff
 ):
     item_id = item(stock=10)
-    first = _redeem(client, member(30, "m1", nickname="居民1"), item_id)
-    second = _redeem(client, member(30, "m2", nickname="居民2"), item_id)
+    first = redeem(client, member(30, "m1", nickname="居民1"), item_id)
+    second = redeem(client, member(30, "m2", nickname="居民2"), item_id)
     code = client.post(f"/api/v1/redemptions/{first['id']}/approve", headers=api_staff).get_json()[
         "pickup_code"
     ]
@@ -238,7 +209,7 @@ def _pickup_result(response):
 def test_another_communitys_pickup_code_is_answered_as_an_unknown_one(
     app, client, client_login, make_staff, item, member, api_staff
 ):
-    redemption = _redeem(client, member(30, nickname="王阿姨"), item())
+    redemption = redeem(client, member(30, nickname="王阿姨"), item())
     code = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=api_staff).get_json()[
         "pickup_code"
     ]
@@ -249,7 +220,7 @@ def test_another_communitys_pickup_code_is_answered_as_an_unknown_one(
     assert "PICKUP_CODE_INVALID" in theirs
     assert "没有权限" not in theirs and "FORBIDDEN" not in theirs
     assert theirs.replace(code, "CODE") == nobodys.replace(unknown, "CODE")
-    assert _status(app, redemption["id"]) == "approved"
+    assert status_of(app, redemption["id"]) == "approved"
 
 
 NEW_ITEM = {"name": "香皂", "points_price": "5", "stock": "3", "per_user_limit": "1", "limit_period": "month"}
@@ -286,5 +257,22 @@ def test_an_item_edited_to_a_year_one_sale_start_is_refused_and_kept(
     assert response.status_code == 422
     assert 'id="on_sale_from-error">时间应在 2000 年至 2099 年之间' in response.get_data(as_text=True)
     with app.app_context():
-        kept = db.session.get(StoreItem, item_id)
+        kept = db.session.get_one(StoreItem, item_id)
         assert kept.name == "大米 5kg" and kept.on_sale_from is None
+
+
+def test_the_goods_form_takes_a_per_member_limit_as_large_as_the_api_takes(
+    app, page, console_login, make_staff
+):
+    console_login(make_staff(org="C1"))
+    page.goto("/console/store/new")
+    page.get_by_label("名称").fill("香皂")
+    page.get_by_label("所需积分").fill("5")
+    page.get_by_label("库存", exact=True).fill("3")
+    page.get_by_label("每人限兑").fill("5000")
+    page.get_by_role("button", name="上架", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("香皂"))).to_be_visible()
+    item_id = int(page.url.rsplit("/", 1)[1])
+    expect(page.get_by_label("每人限兑")).to_have_value("5000")
+    with app.app_context():
+        assert db.session.get_one(StoreItem, item_id).per_user_limit == 5000

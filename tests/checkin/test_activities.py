@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from checkin.models import Activity, Signup
 from checkin.tokens import verify_token
-from server.db import db, utcnow
+from server import clock as app_clock
+from server.db import db
 from tests.conftest import bearer
 
 HOURS = {"mon": [["08:30", "12:00"], ["14:00", "17:30"]], "sat": [["09:00", "11:00"]]}
@@ -20,7 +21,7 @@ def staff_headers(make_staff, login_staff):
 
 
 def _activity(client, headers, org_tree, **changes):
-    start = utcnow() + timedelta(days=1)
+    start = app_clock.now() + timedelta(days=1)
     body = {
         "community_id": org_tree["C1"].id,
         "title": "十一月主题党日",
@@ -109,7 +110,7 @@ def test_bad_activities_are_refused(client, staff_headers, org_tree, changes, co
 
 
 def test_an_activity_must_end_after_it_starts(client, staff_headers, org_tree):
-    start = utcnow() + timedelta(days=1)
+    start = app_clock.now() + timedelta(days=1)
     response = _activity(
         client,
         staff_headers,
@@ -122,7 +123,7 @@ def test_an_activity_must_end_after_it_starts(client, staff_headers, org_tree):
 
 def test_members_list_activities_of_a_period(client, staff_headers, org_tree, login_user):
     _activity(client, staff_headers, org_tree, title="明天")
-    later = utcnow() + timedelta(days=10)
+    later = app_clock.now() + timedelta(days=10)
     _activity(
         client,
         staff_headers,
@@ -132,7 +133,7 @@ def test_members_list_activities_of_a_period(client, staff_headers, org_tree, lo
         ends_at=(later + timedelta(hours=1)).isoformat(),
     )
     member = bearer(login_user())
-    until = (utcnow() + timedelta(days=3)).isoformat()
+    until = (app_clock.now() + timedelta(days=3)).isoformat()
     page = client.get(
         "/api/v1/activities", query_string={"community_id": org_tree["C1"].id, "to": until}, headers=member
     ).get_json()
@@ -156,13 +157,13 @@ def test_signup_is_once_and_takes_a_place_when_required(app, client, staff_heade
     assert (full.status_code, full.get_json()["error"]["code"]) == (409, "ACTIVITY_FULL")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Signup)) == 1
-        assert db.session.get(Activity, activity["id"]).taken == 1
+        assert db.session.get_one(Activity, activity["id"]).taken == 1
     shrink = client.patch(f"/api/v1/activities/{activity['id']}", json={"capacity": 1}, headers=staff_headers)
     assert shrink.status_code == 200
 
 
 def test_signup_closes_when_the_activity_starts(app, client, staff_headers, org_tree, login_user):
-    start = utcnow() - timedelta(minutes=5)
+    start = app_clock.now() - timedelta(minutes=5)
     activity = _activity(
         client,
         staff_headers,
@@ -208,7 +209,7 @@ def test_thirty_members_racing_for_ten_places_get_exactly_ten(
         thread.join(timeout=60)
     assert sorted(statuses) == [201] * 10 + [409] * 20
     with app.app_context():
-        assert db.session.get(Activity, activity["id"]).taken == 10
+        assert db.session.get_one(Activity, activity["id"]).taken == 10
         assert db.session.scalar(select(func.count()).select_from(Signup)) == 10
 
 

@@ -2,6 +2,7 @@
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -204,7 +205,7 @@ def test_twenty_identical_submits_make_one_check_in_and_one_award(app, client, c
     with app.app_context():
         code = issue_token("activity", activity_id, now=clock.now.timestamp()).token
     statuses: list[int] = []
-    bodies: list[dict] = []
+    bodies: list[dict[str, Any]] = []
     barrier = threading.Barrier(20)
 
     def submit():

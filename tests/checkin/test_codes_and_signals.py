@@ -69,7 +69,7 @@ def test_signals_are_recorded_without_refusing(app, client, clock, activity_id, 
     response = _scan(client, member, activity_id, clock, "far-away-01", location=FAR)
     assert response.status_code == 201  # no geo-fence on this activity: flagged, not refused
     with app.app_context():
-        checkin = db.session.get(CheckIn, response.get_json()["id"])
+        checkin = db.session.get_one(CheckIn, response.get_json()["id"])
         assert checkin.flags == ["far_away"]
 
 
@@ -98,7 +98,7 @@ def test_a_burst_of_check_ins_by_one_account_is_flagged(app, client, clock, staf
         activity = client.post("/api/v1/activities", json=body, headers=staff).get_json()["id"]
         checkin = _scan(client, member, activity, clock, f"burst-nonce-{i}").get_json()
         with app.app_context():
-            flags.append(db.session.get(CheckIn, checkin["id"]).flags)
+            flags.append(db.session.get_one(CheckIn, checkin["id"]).flags)
     assert flags == [[], [], [], [], [], ["burst"]]
 
 
@@ -115,7 +115,7 @@ def test_one_phone_checking_in_several_accounts_is_flagged(app, client, clock, a
         )
         assert response.status_code == 201
         with app.app_context():
-            flags.append(db.session.get(CheckIn, response.get_json()["id"]).flags)
+            flags.append(db.session.get_one(CheckIn, response.get_json()["id"]).flags)
     assert flags == [[], ["shared_device"]]
 
 

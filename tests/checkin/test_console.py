@@ -14,9 +14,8 @@ from tests.conftest import bearer
 
 
 @pytest.fixture
-def screen_clock(clock, monkeypatch):
-    """The check-in clock, also for the console (which signs the screen's codes at its own ``utcnow``)."""
-    monkeypatch.setattr("checkin.console.utcnow", clock)
+def screen_clock(clock):
+    """The app's frozen clock, which the console also reads to sign the screen's codes."""
     return clock
 
 
@@ -24,14 +23,18 @@ def console_client(app, staff):
     """A test client logged in to the console as ``staff``; returns (client, CSRF token)."""
     browser = app.test_client()
     login_page = browser.get("/console/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)[1]
+    found = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
+    assert found is not None, login_page
+    token = found[1]
     done = browser.post(
         "/console/login", data={"username": staff.username, "password": staff.password, "csrf_token": token}
     )
     assert done.status_code == 302
     # The login starts a fresh session (and with it a fresh CSRF secret): read the token of the new one.
     today = browser.get("/console/").get_data(as_text=True)
-    return browser, re.search(r'name="csrf-token" content="([^"]+)"', today)[1]
+    found = re.search(r'name="csrf-token" content="([^"]+)"', today)
+    assert found is not None, today
+    return browser, found[1]
 
 
 @pytest.fixture
@@ -242,7 +245,7 @@ def test_editing_keeps_the_capacity_above_the_places_taken(
     saved = browser.post(f"/console/activities/{activity_id}/edit", data={**form, "capacity": "5"})
     assert saved.status_code == 302
     with app.app_context():
-        activity = db.session.get(Activity, activity_id)
+        activity = db.session.get_one(Activity, activity_id)
         assert (activity.title, activity.capacity, activity.taken) == ("主题党日（改）", 5, 2)
 
 
@@ -280,7 +283,7 @@ def test_the_station_form_reads_opening_hours_per_weekday(app, c1_console, org_t
     closed = {k: v for k, v in form.items() if k != "active"}
     assert browser.post(f"/console/stations/{station_id}/edit", data=closed).status_code == 302
     with app.app_context():
-        assert db.session.get(Station, station_id).active is False
+        assert db.session.get_one(Station, station_id).active is False
     listed = browser.get("/console/stations").get_data(as_text=True)
     assert "一社区服务驿站" in listed and "已停用" in listed
 
@@ -332,7 +335,7 @@ def test_the_activity_list_shows_upcoming_and_past_ones_of_my_communities(
     assert "主题党日：学习新思想" not in browser.get("/console/activities").get_data(as_text=True)
     past = browser.get("/console/activities?when=past").get_data(as_text=True)
     assert "主题党日：学习新思想" in past
-    filtered = browser.get(f"/console/activities?when=past&community_id={org_tree['C2'].id}").get_data(
+    filtered = browser.get(f"/console/activities?when=past&community={org_tree['C2'].id}").get_data(
         as_text=True
     )
     assert "主题党日：学习新思想" not in filtered
@@ -373,3 +376,74 @@ def test_station_pages_belong_to_the_staff_of_its_community(
     for path in ("screen", "code", "poster", "edit", "printed-code.png"):
         assert other.get(f"/console/stations/{station_id}/{path}").status_code == 403, path
     assert "一社区服务驿站" not in other.get("/console/stations").get_data(as_text=True)
+
+
+def test_the_lists_filter_by_the_community_query_argument(
+    app, client, login_staff, screen_clock, make_staff, org_tree, activity_id
+):
+    body = {"community_id": org_tree["C2"].id, "name": "二社区服务驿站", "opening_hours": {}}
+    c2_staff = bearer(login_staff(make_staff(org="C2")))
+    assert client.post("/api/v1/stations", json=body, headers=c2_staff).status_code == 201
+    browser, _ = console_client(app, make_staff(org="S1"))  # C1 and C2
+    c1, c2 = org_tree["C1"].id, org_tree["C2"].id
+    upcoming = browser.get(f"/console/activities?community={c1}").get_data(as_text=True)
+    assert "主题党日：学习新思想" in upcoming
+    assert '<select name="community"' in upcoming and f'<option value="{c1}" selected>' in upcoming
+    assert f"/console/activities?when=past&amp;community={c1}" in upcoming  # the tabs keep the filter
+    assert "主题党日：学习新思想" not in browser.get(f"/console/activities?community={c2}").get_data(
+        as_text=True
+    )
+    only_c1 = browser.get(f"/console/stations?community={c1}").get_data(as_text=True)
+    assert "二社区服务驿站" not in only_c1
+    only_c2 = browser.get(f"/console/stations?community={c2}").get_data(as_text=True)
+    assert "二社区服务驿站" in only_c2
+    assert f"/console/activities/new?community={c2}" in only_c2  # 在此办活动: the form opens on C2
+    new = browser.get(f"/console/activities/new?community={c2}").get_data(as_text=True)
+    assert f'<option value="{c2}" selected>' in new
+
+
+def test_a_bad_value_in_the_activity_form_is_named_in_chinese_and_writes_nothing(app, c1_console, org_tree):
+    browser, csrf = c1_console
+    form = _activity_form(org_tree, title=" ", capacity="0", kind="picnic", lat="north", radius_m="5")
+    refused = browser.post("/console/activities/new", data={**form, "csrf_token": csrf})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    messages = dict(re.findall(r'<small id="([a-z_]+)-error" class="field-error">([^<]*)</small>', page))
+    assert messages == {
+        "title": "请填写活动名称（最多 100 字）",
+        "kind": "类型不正确",
+        "capacity": "名额应为 1–100000 的整数",
+        "lat": "请输入数字",
+        "radius_m": "半径应为 10–5000 的整数",
+    }
+    assert 'value="north"' in page  # what was typed comes back, beside why
+    for internal in ("Must be", "Not a valid", "Missing data", "VALIDATION_ERROR"):
+        assert internal not in page
+    with app.app_context():
+        assert db.session.scalars(select(Activity)).first() is None
+
+
+def test_a_bad_value_in_the_station_form_is_named_in_chinese_and_writes_nothing(app, c1_console, org_tree):
+    browser, csrf = c1_console
+    form = {
+        "name": "",
+        "community_id": str(org_tree["C1"].id),
+        "address": "幸福路 1 号",
+        "lat": "31.2304",
+        "lng": "200",
+        "radius_m": "5",
+        "points_rule": "duty",
+        "csrf_token": csrf,
+    }
+    refused = browser.post("/console/stations/new", data=form)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "请填写名称（最多 100 字）" in page and "经度应在 -180–180 之间" in page
+    assert "半径应为 10–5000 的整数" in page and "积分规则格式不正确" in page
+    assert 'value="幸福路 1 号"' in page
+    for internal in ("Must be", "Not a valid", "String does not match"):
+        assert internal not in page
+    blank = browser.post("/console/stations/new", data={**form, "name": "驿站", "lng": "", "radius_m": ""})
+    assert blank.status_code == 422 and "请填写半径" in blank.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(Station)).first() is None

@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from checkin import checkins
 from checkin.jobs import close_open_checkins, remind_signed_up
 from checkin.models import CheckIn
-from points.services import balance_of
+from points.services import award, balance_of
 from server.db import db
 from server.notifications.models import OutboxMessage
 from tests.checkin.conftest import START
@@ -42,9 +43,55 @@ def test_a_check_in_left_open_is_closed_at_the_end_and_flagged(app, client, cloc
     with app.app_context():
         assert close_open_checkins() == 1
         assert close_open_checkins() == 0
-        checkin = db.session.get(CheckIn, checkin_id)
+        checkin = db.session.get_one(CheckIn, checkin_id)
         assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 120, ["left_open"])
         assert balance_of(member["user"]["id"]).available == 4  # two hours, not six
+
+
+def test_a_check_in_that_fails_to_close_does_not_stop_the_sweep(
+    app, client, clock, volunteering, login_user, monkeypatch, caplog
+):
+    members = [login_user(f"sweeper{i}") for i in range(3)]
+    ids = [
+        _scan(client, m, volunteering, clock, f"nonce-sweep-{i}").get_json()["id"]
+        for i, m in enumerate(members)
+    ]
+    unlucky = members[1]["user"]["id"]
+
+    def award_failing_for_one_member(user_id, *args, **kwargs):
+        if user_id == unlucky:
+            raise RuntimeError("the ledger failed for this member")
+        return award(user_id, *args, **kwargs)
+
+    monkeypatch.setattr(checkins, "award", award_failing_for_one_member)
+    clock.now = START + timedelta(hours=6)
+    with app.app_context():
+        assert close_open_checkins() == 2  # the others are closed all the same
+        statuses = [db.session.get_one(CheckIn, checkin_id).status for checkin_id in ids]
+        assert statuses == ["auto_closed", "open", "auto_closed"]
+    assert f"auto-close of check-in {ids[1]} failed; it stays due for the next run" in caplog.text
+    monkeypatch.setattr(checkins, "award", award)
+    with app.app_context():
+        assert close_open_checkins() == 1  # it stayed due, and closes on the next run
+        checkin = db.session.get_one(CheckIn, ids[1])
+        assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 120, ["left_open"])
+        assert [balance_of(m["user"]["id"]).available for m in members] == [4, 4, 4]
+
+
+def test_a_sweep_that_overlaps_another_closes_each_check_in_once(
+    app, client, clock, volunteering, login_user
+):
+    member = login_user("overlapped")
+    checkin_id = _scan(client, member, volunteering, clock, "nonce-overlap").get_json()["id"]
+    clock.now = START + timedelta(hours=6)
+    with app.app_context():
+        due = checkins.checkins_to_close(clock.now)  # what a second, overlapping sweep read
+        assert close_open_checkins() == 1
+        assert [checkins.close_left_open(i, at) for i, at in due.items()] == [False]
+        db.session.commit()
+        checkin = db.session.get_one(CheckIn, checkin_id)
+        assert (checkin.status, checkin.flags) == ("auto_closed", ["left_open"])
+        assert balance_of(member["user"]["id"]).available == 4
 
 
 @pytest.mark.postgres

@@ -84,7 +84,7 @@ class RedisServer:
         self._log = open(self.directory / "redis.log", "ab")  # noqa: SIM115  (closed in stop)
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no"]
-        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)  # noqa: S603  (argv built from the redis-server binary found)
         wait_until(self._answers, f"redis-server on port {self.port} (log: {self.directory}/redis.log)", 20)
 
     def _answers(self) -> bool:
@@ -163,7 +163,7 @@ class PostgresCluster:
         self._initialised = False
 
     def _run(self, *command: str, timeout: float = 120) -> None:
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603  (argv of PostgreSQL's own tools)
             [*self._as_user, *command], capture_output=True, text=True, timeout=timeout, cwd=self.directory
         )
         if done.returncode != 0:
@@ -222,7 +222,7 @@ class WorkerProcess:
         command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker", *(["--burst"] if burst else [])]
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115  (closed in stop)
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603  (a fixed argv: this interpreter running flask worker)
             command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 

@@ -20,7 +20,7 @@ def files_storage(app, tmp_path, monkeypatch) -> LocalStorage:
 
 
 @pytest.fixture
-def alice(login_user) -> dict[str, Any]:
+def alice(login_user: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """A logged-in resident's token response."""
     return login_user("alice")
 

@@ -23,7 +23,7 @@ def image_bytes(
 
 def noise_bytes(fmt: str = "JPEG", size: tuple[int, int] = (200, 200), seed: int = 1, **save: Any) -> bytes:
     """An RGB image of random pixels: it barely compresses, so its size is predictable."""
-    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)  # noqa: S311  (reproducible noise pixels, not a secret)
     out = io.BytesIO()
     Image.frombytes("RGB", size, pixels).save(out, fmt, **save)
     return out.getvalue()

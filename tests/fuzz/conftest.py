@@ -11,8 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from points import services as points_services
+from server import clock as app_clock
 from server.auth.policy import Principal
-from server.db import db, utcnow
+from server.db import db
 from server.orgs.models import OrgUnit
 from server.orgs.services import create_org
 from server.users.models import StaffAccount, User
@@ -35,7 +36,7 @@ PATH_IDS = [
     "user_id",
     "wish_id",
 ]
-STAFF_PASSWORD = "fuzz-password-1"
+STAFF_PASSWORD = "fuzz-password-1"  # noqa: S105  (a test password)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def seed_world(app: Flask) -> World:
         assert result.status == "done", result
         db.session.commit()
 
-    start = utcnow() + timedelta(days=1)
+    start = app_clock.now() + timedelta(days=1)
     for name in ("党群服务中心", "志愿服务站"):
         station = {"community_id": c1, "name": name, "address": "幸福路1号"}
         _ok(client.post("/api/v1/stations", json=station, headers=staff), 201)

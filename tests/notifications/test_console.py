@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
-from server.db import db, utcnow
+from server import clock as app_clock
+from server.db import db
 from server.jobs import queue
 from server.notifications.models import Delivery, OutboxMessage
 from tests.conftest import Staff, bearer
@@ -57,23 +58,6 @@ def console(app: Flask):
         return Console(client, _token(client.get("/console/").get_data(as_text=True)))
 
     return login
-
-
-@pytest.fixture
-def member(client, login_user, org_tree):
-    """A resident of C1 with one grant of the points template (``refuse…`` names make WeChat refuse)."""
-
-    def make(name: str = "alice") -> int:
-        tokens = login_user(name)
-        client.patch("/api/v1/me", json={"community_id": org_tree["C1"].id}, headers=bearer(tokens))
-        response = client.post(
-            "/api/v1/me/subscriptions", json={"template_ids": [POINTS_TEMPLATE]}, headers=bearer(tokens)
-        )
-        assert response.status_code == 200
-        user_id: int = tokens["user"]["id"]
-        return user_id
-
-    return make
 
 
 @pytest.fixture
@@ -122,9 +106,11 @@ def test_only_admins_see_the_page_and_its_menu_entry(console, make_staff):
 def test_the_backlog_and_a_permanently_failed_delivery_are_shown(
     app, console, member, adjust, run_worker, make_staff
 ):
-    adjust(member("refuse-bob"))  # WeChat answers 43101: failed for good, not retried
+    adjust(
+        member(0, "refuse-bob", grants=1)["user"]["id"]
+    )  # WeChat answers 43101: failed for good, not retried
     run_worker()
-    adjust(member("alice"))  # waits in the outbox: no worker runs
+    adjust(member(0, "alice", grants=1)["user"]["id"])  # waits in the outbox: no worker runs
     assert _deliveries(app) == [("failed", 43101)]
     admin = console(make_staff(role="admin", org="D1"))
     _, html = admin.get("/console/notifications")
@@ -140,7 +126,7 @@ def test_the_retry_button_requeues_failed_jobs_and_they_deliver(
     app, console, member, adjust, run_worker, make_staff, wechat_fake
 ):
     assert wechat_fake.control("fail", path=SEND, times=10, errcode=-1).ok
-    adjust(member())
+    adjust(member(0, "alice", grants=1)["user"]["id"])
     run_worker()  # the first try and three retries, then the failed registry
     assert _deliveries(app) == [("pending", -1)]
     assert _failed_count(app) == 1
@@ -159,14 +145,14 @@ def test_the_retry_button_requeues_failed_jobs_and_they_deliver(
 
 
 def test_the_relay_button_enqueues_rows_left_behind(app, console, member, run_worker, make_staff):
-    user_id = member()
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     with app.app_context():  # committed, but never handed to the queue (as when Redis was down)
         db.session.add(
             OutboxMessage(
                 event="points.adjusted",
                 user_id=user_id,
                 payload={"memo": "x", "reason": "x", "amount": "+1", "available": 1},
-                created_at=utcnow() - timedelta(minutes=5),
+                created_at=app_clock.now() - timedelta(minutes=5),
             )
         )
         db.session.commit()

@@ -6,7 +6,8 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from server.db import db, utcnow
+from server import clock as app_clock
+from server.db import db
 from server.jobs import QUEUES, job_id, queue, schedule_periodic
 from server.notifications import jobs as notification_jobs
 from server.notifications import services
@@ -18,23 +19,6 @@ from tests.conftest import bearer
 
 SEND = "/cgi-bin/message/subscribe/send"
 POINTS_TEMPLATE = "tmpl-points-change"
-
-
-@pytest.fixture
-def member(client, login_user, org_tree):
-    """A resident of C1 logged in through the fake WeChat (so the fake knows their openid)."""
-
-    def make(name="alice", grants=1):
-        tokens = login_user(name)
-        client.patch("/api/v1/me", json={"community_id": org_tree["C1"].id}, headers=bearer(tokens))
-        for _ in range(grants):
-            response = client.post(
-                "/api/v1/me/subscriptions", json={"template_ids": [POINTS_TEMPLATE]}, headers=bearer(tokens)
-            )
-            assert response.status_code == 200
-        return tokens
-
-    return make
 
 
 @pytest.fixture
@@ -65,7 +49,7 @@ def _queued(app):
 
 
 def test_a_commit_delivers_to_the_inbox_and_wechat_once(app, client, member, adjust, run_worker, wechat_fake):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     assert adjust(tokens["user"]["id"]).status_code == 201
     assert _queued(app) == 1
     assert run_worker() == 1
@@ -93,7 +77,7 @@ def test_a_commit_delivers_to_the_inbox_and_wechat_once(app, client, member, adj
 
 
 def test_a_rollback_sends_nothing(app, member, run_worker, wechat_fake):
-    user_id = member()["user"]["id"]
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     with app.app_context():
         publish("points.adjusted", [user_id], {"memo": "x", "reason": "x", "amount": "+1", "available": 1})
         db.session.rollback()
@@ -104,14 +88,14 @@ def test_a_rollback_sends_nothing(app, member, run_worker, wechat_fake):
 
 
 def test_a_refused_request_publishes_nothing(app, member, adjust):
-    user_id = member()["user"]["id"]
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     assert adjust(user_id, amount=-5).status_code == 409
     assert _one(app, OutboxMessage) == []
     assert _queued(app) == 0
 
 
 def test_without_a_grant_only_the_inbox_gets_it(app, client, member, adjust, run_worker, wechat_fake):
-    tokens = member(grants=0)
+    tokens = member(0, "alice")
     adjust(tokens["user"]["id"])
     run_worker()
     assert client.get("/api/v1/me/notifications", headers=bearer(tokens)).get_json()["total"] == 1
@@ -125,7 +109,7 @@ def test_without_a_grant_only_the_inbox_gets_it(app, client, member, adjust, run
 def test_redis_down_during_the_request_loses_nothing(
     app, client, member, adjust, run_worker, wechat_fake, monkeypatch
 ):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     live = app.extensions["linli_redis"]
     dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
     app.extensions["linli_redis"] = dead
@@ -152,7 +136,7 @@ def test_redis_down_during_the_request_loses_nothing(
 
 
 def test_43101_is_recorded_and_not_retried(app, member, adjust, run_worker, wechat_fake):
-    tokens = member(name="refuse-bob")
+    tokens = member(0, "refuse-bob", grants=1)
     adjust(tokens["user"]["id"])
     run_worker()
     assert wechat_fake.state.calls[SEND] == 1
@@ -166,7 +150,7 @@ def test_43101_is_recorded_and_not_retried(app, member, adjust, run_worker, wech
 
 
 def test_a_5xx_is_retried_until_it_succeeds(app, member, adjust, run_worker, wechat_fake):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     assert wechat_fake.control("fail", path=SEND, times=2, status=502).ok
     adjust(tokens["user"]["id"])
     run_worker()
@@ -177,7 +161,7 @@ def test_a_5xx_is_retried_until_it_succeeds(app, member, adjust, run_worker, wec
 
 
 def test_busy_is_retried_and_then_kept_in_the_failed_registry(app, member, adjust, run_worker, wechat_fake):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     assert wechat_fake.control("fail", path=SEND, times=10, errcode=-1).ok
     adjust(tokens["user"]["id"])
     run_worker()
@@ -198,7 +182,7 @@ def test_busy_is_retried_and_then_kept_in_the_failed_registry(app, member, adjus
 
 
 def test_a_job_that_dies_mid_send_is_not_sent_again(app, member, adjust, wechat_fake, monkeypatch):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     with app.app_context():
         # the request's after-commit enqueue is not what this test is about: keep the job for us
         monkeypatch.setattr(deliver_outbox, "enqueue", lambda *a, **k: True)
@@ -223,7 +207,7 @@ def test_a_job_that_dies_mid_send_is_not_sent_again(app, member, adjust, wechat_
 
 
 def test_an_expired_access_token_is_refreshed_once(app, member, adjust, run_worker, wechat_fake):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     adjust(tokens["user"]["id"])
     run_worker()
     before = wechat_fake.state.calls["/cgi-bin/stable_token"]
@@ -241,7 +225,7 @@ def test_an_expired_access_token_is_refreshed_once(app, member, adjust, run_work
 
 
 def test_the_relay_picks_only_rows_left_behind(app, member):
-    user_id = member()["user"]["id"]
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     with app.app_context():
         [outbox_id] = publish("points.adjusted", [user_id], {})
         db.session.commit()
@@ -252,21 +236,21 @@ def test_the_relay_picks_only_rows_left_behind(app, member):
 def test_periodic_jobs_are_scheduled_once_per_slot(app):
     with app.app_context():
         connection = app.extensions["linli_redis"]
-        first = schedule_periodic(connection, utcnow())
-        again = schedule_periodic(connection, utcnow())
+        first = schedule_periodic(connection, app_clock.now())
+        again = schedule_periodic(connection, app_clock.now())
         assert first >= 2
         assert again == 0
 
 
 def test_readyz_warns_of_an_old_backlog_without_failing(app, client, member):
-    user_id = member()["user"]["id"]
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     with app.app_context():
         db.session.add(
             OutboxMessage(
                 event="points.adjusted",
                 user_id=user_id,
                 payload={},
-                created_at=utcnow() - timedelta(minutes=10),
+                created_at=app_clock.now() - timedelta(minutes=10),
             )
         )
         db.session.commit()
@@ -276,7 +260,7 @@ def test_readyz_warns_of_an_old_backlog_without_failing(app, client, member):
 
 
 def test_jobs_status_shows_queues_and_the_outbox(app, member, adjust):
-    adjust(member()["user"]["id"])
+    adjust(member(0, "alice", grants=1)["user"]["id"])
     output = app.test_cli_runner().invoke(args=["jobs", "status"]).output
     assert "queue default  queued      1" in output
     assert "outbox   waiting      1" in output
@@ -293,7 +277,7 @@ def test_a_released_savepoint_does_not_dispatch_before_the_commit(app, member):
     # the relay from handing the row over for minutes (bulk approvals publish inside savepoints).
     if app.extensions.get("linli_redis") is None:
         pytest.skip("needs Redis")
-    user_id = member()["user"]["id"]
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     with app.app_context():
         with db.session.begin_nested():
             [outbox_id] = publish("points.adjusted", [user_id], {})
@@ -306,10 +290,10 @@ def test_a_released_savepoint_does_not_dispatch_before_the_commit(app, member):
 def test_a_rolled_back_savepoint_keeps_what_was_published_before_it(app, member):
     if app.extensions.get("linli_redis") is None:
         pytest.skip("needs Redis")
-    user_id = member()["user"]["id"]
+    user_id = member(0, "alice", grants=1)["user"]["id"]
     with app.app_context():
         [kept] = publish("points.adjusted", [user_id], {})
-        with pytest.raises(LookupError), db.session.begin_nested():
+        with pytest.raises(LookupError), db.session.begin_nested():  # noqa: PT012  (the refusal is raised inside the savepoint it rolls back)
             publish("points.adjusted", [user_id], {})
             raise LookupError("a refusal inside the savepoint")
         db.session.commit()
@@ -318,7 +302,7 @@ def test_a_rolled_back_savepoint_keeps_what_was_published_before_it(app, member)
 
 
 def test_a_send_without_an_answer_is_marked_unknown_and_not_retried(app, member, adjust, monkeypatch):
-    tokens = member()
+    tokens = member(0, "alice", grants=1)
     with app.app_context():
         monkeypatch.setattr(deliver_outbox, "enqueue", lambda *a, **k: True)
     adjust(tokens["user"]["id"])

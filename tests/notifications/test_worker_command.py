@@ -47,7 +47,7 @@ def test_the_worker_command_delivers_and_schedules_the_periodic_jobs(app, login_
         "--burst",
         *(["--fork"] if fork else []),
     ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603  (a fixed argv: this interpreter running flask worker)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"periodic jobs scheduled: {2 * len(PERIODIC)}" in done.stdout  # the next two slots of each
     with app.app_context():

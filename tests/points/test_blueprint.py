@@ -11,12 +11,9 @@ from tests.conftest import bearer
 
 
 @pytest.fixture
-def member(client, login_user, org_tree, app):
-    """A resident of C1, logged in; returns (user id, tokens)."""
-    tokens = login_user("member")
-    client.patch(
-        "/api/v1/me", json={"nickname": "王小明", "community_id": org_tree["C1"].id}, headers=bearer(tokens)
-    )
+def resident(member):
+    """A resident of C1 named 王小明 with no points yet; (user id, tokens)."""
+    tokens = member(0, nickname="王小明")
     return tokens["user"]["id"], tokens
 
 
@@ -27,8 +24,8 @@ def _award(app, user_id, rule="PARTY_DAY", quantity=1, key="k"):
         return result
 
 
-def test_my_points_and_history(app, client, member):
-    user_id, tokens = member
+def test_my_points_and_history(app, client, resident):
+    user_id, tokens = resident
     _award(app, user_id, key="a")
     _award(app, user_id, "VOLUNTEER_HOUR", 2, key="b")
     assert client.get("/api/v1/me/points", headers=bearer(tokens)).get_json() == {
@@ -54,8 +51,8 @@ def test_staff_have_no_points_of_their_own(client, make_staff, login_staff):
     assert response.status_code == 403
 
 
-def test_anyone_logged_in_reads_the_rules(client, member):
-    body = client.get("/api/v1/points/rules", headers=bearer(member[1])).get_json()
+def test_anyone_logged_in_reads_the_rules(client, resident):
+    body = client.get("/api/v1/points/rules", headers=bearer(resident[1])).get_json()
     codes = {rule["code"] for rule in body["items"]}
     assert {"PARTY_DAY", "VOLUNTEER_HOUR", "ACTIVITY_CHECKIN", "WISH_FULFILLED", "STATION_DUTY_HOUR"} <= codes
     assert client.get("/api/v1/points/rules").status_code == 401
@@ -129,9 +126,9 @@ def _count_transactions(app):
 
 
 def test_an_adjustment_replays_under_its_key_and_refuses_a_changed_body(
-    app, client, member, make_staff, login_staff
+    app, client, resident, make_staff, login_staff
 ):
-    user_id, tokens = member
+    user_id, tokens = resident
     headers = {**bearer(login_staff(make_staff())), "Idempotency-Key": "adj-0001"}
     body = {"user_id": user_id, "amount": 10, "reason": "补录志愿服务"}
     first = client.post("/api/v1/points/adjustments", json=body, headers=headers)
@@ -158,8 +155,8 @@ def test_an_adjustment_replays_under_its_key_and_refuses_a_changed_body(
         ({"amount": -5, "reason": "扣减"}, 409, "INSUFFICIENT_POINTS"),
     ],
 )
-def test_bad_adjustments_change_nothing(app, client, member, make_staff, login_staff, body, status, code):
-    user_id, _ = member
+def test_bad_adjustments_change_nothing(app, client, resident, make_staff, login_staff, body, status, code):
+    user_id, _ = resident
     response = client.post(
         "/api/v1/points/adjustments",
         json={"user_id": user_id, **body},
@@ -170,9 +167,9 @@ def test_bad_adjustments_change_nothing(app, client, member, make_staff, login_s
 
 
 def test_adjusting_a_member_of_another_community_is_403_and_changes_nothing(
-    app, client, member, make_staff, login_staff
+    app, client, resident, make_staff, login_staff
 ):
-    user_id, _ = member
+    user_id, _ = resident
     response = client.post(
         "/api/v1/points/adjustments",
         json={"user_id": user_id, "amount": 5, "reason": "x"},
@@ -188,16 +185,18 @@ def test_adjusting_a_member_of_another_community_is_403_and_changes_nothing(
     assert unknown.status_code == 404
 
 
-def test_a_malformed_idempotency_key_is_400(client, member, make_staff, login_staff):
+def test_a_malformed_idempotency_key_is_400(client, resident, make_staff, login_staff):
     headers = {**bearer(login_staff(make_staff())), "Idempotency-Key": "空格 不行"}
     response = client.post(
-        "/api/v1/points/adjustments", json={"user_id": member[0], "amount": 1, "reason": "x"}, headers=headers
+        "/api/v1/points/adjustments",
+        json={"user_id": resident[0], "amount": 1, "reason": "x"},
+        headers=headers,
     )
     assert (response.status_code, response.get_json()["error"]["code"]) == (400, "IDEMPOTENCY_KEY_INVALID")
 
 
-def test_staff_reverse_an_award_once(app, client, member, make_staff, login_staff):
-    user_id, tokens = member
+def test_staff_reverse_an_award_once(app, client, resident, make_staff, login_staff):
+    user_id, tokens = resident
     award = _award(app, user_id)
     headers = bearer(login_staff(make_staff()))
     url = f"/api/v1/points/transactions/{award.transaction_id}/reverse"
@@ -211,8 +210,8 @@ def test_staff_reverse_an_award_once(app, client, member, make_staff, login_staf
     assert client.get("/api/v1/me/points", headers=bearer(tokens)).get_json()["available"] == 0
 
 
-def test_staff_see_the_points_of_their_members_only(app, client, member, make_staff, login_staff):
-    user_id, _ = member
+def test_staff_see_the_points_of_their_members_only(app, client, resident, make_staff, login_staff):
+    user_id, _ = resident
     _award(app, user_id)
     own = client.get(f"/api/v1/points/members/{user_id}", headers=bearer(login_staff(make_staff())))
     assert (own.status_code, own.get_json()["available"], own.get_json()["nickname"]) == (200, 5, "王小明")
@@ -224,8 +223,8 @@ def test_staff_see_the_points_of_their_members_only(app, client, member, make_st
     assert other.status_code == 403
 
 
-def test_the_leaderboard_of_a_community_and_of_a_subtree(app, client, member, login_user, org_tree):
-    user_id, tokens = member
+def test_the_leaderboard_of_a_community_and_of_a_subtree(app, client, resident, login_user, org_tree):
+    user_id, tokens = resident
     other = login_user("other")
     client.patch(
         "/api/v1/me", json={"nickname": "李四", "community_id": org_tree["C2"].id}, headers=bearer(other)
@@ -256,7 +255,7 @@ def test_a_resident_without_a_community_must_name_one(client, login_user, app):
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
 
 
-def test_numbers_beyond_the_integer_range_are_a_422_not_a_500(client, member, make_staff, login_staff):
+def test_numbers_beyond_the_integer_range_are_a_422_not_a_500(client, resident, make_staff, login_staff):
     # Found by the fuzz run: a user id and caps no integer column holds reached PostgreSQL.
     admin = bearer(login_staff(make_staff(role="admin", org="D1")))
     response = client.post(

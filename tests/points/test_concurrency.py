@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from points.models import LedgerTransaction, PointsRule
 from server.auth.policy import Principal
 from server.db import db
 from server.users.models import StaffAccount, User
+from tests.conftest import Org, Staff
 
 pytestmark = pytest.mark.postgres
 
@@ -118,12 +120,12 @@ def add_rule(app: Flask, code: str, points: int, daily_cap: int | None, category
 
 
 @pytest.fixture
-def community(org_tree) -> int:
+def community(org_tree: dict[str, Org]) -> int:
     return org_tree["C1"].id
 
 
 @pytest.fixture
-def staff_id(make_staff) -> int:
+def staff_id(make_staff: Callable[..., Staff]) -> int:
     return make_staff(role="staff", org="C1").id
 
 
@@ -132,7 +134,7 @@ def test_fifty_holds_racing_for_a_balance_that_covers_five(app, community, staff
     give(app, user, 50, staff_id)
 
     outcomes = results(
-        race(app, [lambda i=i: services.hold(user, 10, f"hold-{i}", ("redemption", i)) for i in range(50)])
+        race(app, [partial(services.hold, user, 10, f"hold-{i}", ("redemption", i)) for i in range(50)])
     )
 
     assert statuses(outcomes) == {("done", None): 5, ("refused", "INSUFFICIENT_POINTS"): 45}
@@ -164,10 +166,7 @@ def test_awards_racing_past_the_daily_cap_stop_exactly_at_it(
     outcomes = results(
         race(
             app,
-            [
-                lambda i=i: services.award(user, rule, 1, ("checkin", i), f"checkin-{i}")
-                for i in range(racers)
-            ],
+            [partial(services.award, user, rule, 1, ("checkin", i), f"checkin-{i}") for i in range(racers)],
         )
     )
 
@@ -214,7 +213,7 @@ def test_capture_and_release_racing_on_each_hold_settle_it_once(app, community, 
             db.session.commit()
     calls: list[Callable[[], LedgerResult]] = []
     for hold_id, _ in holds:
-        calls += [lambda h=hold_id: services.capture(h), lambda h=hold_id: services.release(h, "库存不足")]
+        calls += [partial(services.capture, hold_id), partial(services.release, hold_id, "库存不足")]
 
     outcomes = race(app, calls)
 

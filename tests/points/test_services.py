@@ -8,14 +8,21 @@ from sqlalchemy import func, select
 
 from points import services
 from points.cli import expire_points
-from points.ledger import add_earning
+from points.ledger import LedgerResult, add_earning
 from points.models import Account, LedgerTransaction, PointsEarning, PointsRule
 from points.services import rebuild_earnings
 from points.verify import verify_ledger
+from server import clock
 from server.auth.policy import Principal
 from server.db import db
 from server.errors import AppError, Conflict, Forbidden, NotFound
 from server.users.models import StaffAccount, User
+
+
+def _tx(result: LedgerResult) -> int:
+    """The transaction of a posting that moved points or found its earlier one (a refusal has none)."""
+    assert result.transaction_id is not None, result
+    return result.transaction_id
 
 
 def _award(user_id, rule="PARTY_DAY", quantity=1, key=None, community_id=None):
@@ -141,12 +148,12 @@ def test_hold_capture_and_release(in_app, make_member):
         assert services.hold(user, 10, "r2", ("redemption", 2)).code == "INSUFFICIENT_POINTS"
         second = services.hold(user, 6, "r3", ("redemption", 3))
         assert services.balance_of(user) == services.Balance(0, 16, 16, 0)
-        assert services.capture(first.transaction_id).status == "done"
-        assert services.release(second.transaction_id, "用户取消").status == "done"
+        assert services.capture(_tx(first)).status == "done"
+        assert services.release(_tx(second), "用户取消").status == "done"
         assert services.balance_of(user) == services.Balance(6, 0, 16, 10)
         # a hold is settled once: neither a second capture nor a release after it moves anything
-        assert services.capture(first.transaction_id).status == "already_done"
-        assert services.release(first.transaction_id).code == "ALREADY_SETTLED"
+        assert services.capture(_tx(first)).status == "already_done"
+        assert services.release(_tx(first)).code == "ALREADY_SETTLED"
         assert services.balance_of(user).available == 6
 
 
@@ -155,8 +162,8 @@ def test_a_reversed_capture_returns_the_points_to_available(in_app, make_member)
     with in_app():
         _award(user, "VOLUNTEER_HOUR", 5, key="earn")  # 10
         held = services.hold(user, 4, "r1", ("redemption", 1))
-        captured = services.capture(held.transaction_id)
-        assert services.reverse(captured.transaction_id, "逾期未领取").status == "done"
+        captured = services.capture(_tx(held))
+        assert services.reverse(_tx(captured), "逾期未领取").status == "done"
         assert services.balance_of(user) == services.Balance(10, 0, 10, 0)
 
 
@@ -175,7 +182,7 @@ def test_reversals_happen_once_and_only_of_reversible_kinds(in_app, make_member)
         award = _award(user, key="earn")
         reversal = services.reverse(award.transaction_id, "误发")
         assert services.reverse(award.transaction_id, "再撤").status == "already_done"
-        assert services.reverse(reversal.transaction_id, "撤销的撤销").code == "NOT_REVERSIBLE"
+        assert services.reverse(_tx(reversal), "撤销的撤销").code == "NOT_REVERSIBLE"
         with pytest.raises(AppError):
             services.reverse(award.transaction_id, "   ")
         with pytest.raises(NotFound):
@@ -256,15 +263,16 @@ def test_leaderboards_rank_earnings_and_follow_reversals(in_app, make_member):
         board = services.leaderboard(c1, "month")
         assert [(r.user_id, r.rank, r.points) for r in board] == [(alice, 1, 8), (bob, 2, 3)]
         # spending does not lower what was earned
-        services.capture(services.hold(alice, 8, "h", ("redemption", 1)).transaction_id)
+        services.capture(_tx(services.hold(alice, 8, "h", ("redemption", 1))))
         assert services.leaderboard(c1, "all")[0].points == 8
 
 
 def test_leaderboard_periods(in_app, make_member):
     user = make_member()
     with in_app():
-        community = db.session.get(User, user).community_id
-        today = date.today()
+        community = db.session.get_one(User, user).community_id
+        assert community is not None
+        today = clock.local_today()
         add_earning(user, community, date(today.year - 1, 6, 1), 100)  # last year
         _award(user, key="now")
         assert services.leaderboard([community], "month")[0].points == 5
@@ -278,10 +286,10 @@ def test_expiry_takes_the_oldest_points_once(app, in_app, make_member, monkeypat
     user = make_member()
     app.config["POINTS_EXPIRY_POLICY"] = "end_of_next_year"
     try:
-        monkeypatch.setattr("points.ledger.utcnow", lambda: datetime(2023, 3, 5, 2, 0, tzinfo=UTC))
+        monkeypatch.setattr("server.clock.now", lambda: datetime(2023, 3, 5, 2, 0, tzinfo=UTC))
         with in_app():
             _award(user, "VOLUNTEER_HOUR", 8, key="old")  # 16 points earned in 2023
-        monkeypatch.setattr("points.ledger.utcnow", lambda: datetime(2024, 7, 1, 2, 0, tzinfo=UTC))
+        monkeypatch.setattr("server.clock.now", lambda: datetime(2024, 7, 1, 2, 0, tzinfo=UTC))
         with in_app():
             _award(user, "PARTY_DAY", 1, key="newer")  # 5 points earned in 2024
             services.hold(user, 6, "spend", ("redemption", 1))  # spends the oldest points first
@@ -303,7 +311,7 @@ def test_the_expiry_job_runs_twice_without_moving_anything_twice(app, in_app, ma
     users = [make_member(), make_member()]
     app.config["POINTS_EXPIRY_POLICY"] = "end_of_next_year"
     try:
-        monkeypatch.setattr("points.ledger.utcnow", lambda: datetime(2023, 5, 1, tzinfo=UTC))
+        monkeypatch.setattr("server.clock.now", lambda: datetime(2023, 5, 1, tzinfo=UTC))
         with in_app():
             for user in users:
                 _award(user, key=f"old-{user}")
@@ -336,8 +344,8 @@ def test_verify_names_a_broken_invariant(in_app, make_member):
 def test_a_member_known_only_by_party_community_can_redeem(in_app, make_member):
     user = make_member(party_member=True)
     with in_app():
-        db.session.get(User, user).community_id = None
+        db.session.get_one(User, user).community_id = None
         assert _award(user, key="earn").status == "done"
         held = services.hold(user, 5, "r1", ("redemption", 1))
-        assert services.capture(held.transaction_id).status == "done"
+        assert services.capture(_tx(held)).status == "done"
         assert services.balance_of(user).spent_total == 5

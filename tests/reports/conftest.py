@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import bearer
-from tests.reports.seed import Clock, Seeder, Story, install_clock, seed_story
+from tests.conftest import Clock, bearer
+from tests.reports.seed import Seeder, Story, install_clock, seed_story
 
 
 @pytest.fixture

@@ -23,22 +23,12 @@ from sqlalchemy import select, update
 from checkin.models import Activity
 from checkin.tokens import issue_token
 from points.models import LedgerTransaction
+from server.clock import SERVER_ZONE
 from server.db import db
-from server.schemas import SERVER_ZONE
 from server.users.models import mask_name
 from store.models import Redemption
-from tests.conftest import Org, bearer
+from tests.conftest import Clock, Org, bearer, freeze_clock
 from wishes.models import Wish, WishClaim
-
-CLOCKED_MODULES = (
-    "checkin.checkins",
-    "checkin.services",
-    "checkin.batches",
-    "checkin.jobs",
-    "points.ledger",
-    "store.services",
-    "wishes.services",
-)
 
 
 def local(text: str) -> datetime:
@@ -46,22 +36,9 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SERVER_ZONE).astimezone(UTC)
 
 
-class Clock:
-    """The time the check-in, ledger, store and wish code sees; the seeder moves it."""
-
-    def __init__(self) -> None:
-        self.now = local("2025-12-01 09:00")
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def install_clock(monkeypatch: Any) -> Clock:
-    """Point every clocked module at one clock."""
-    clock = Clock()
-    for module in CLOCKED_MODULES:
-        monkeypatch.setattr(f"{module}.utcnow", clock)
-    return clock
+    """Stop the app's one clock at the seeder's first moment; the seeder moves it."""
+    return freeze_clock(monkeypatch, local("2025-12-01 09:00"))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import pytest
 
-from server.schemas import SERVER_ZONE
+from server.clock import SERVER_ZONE
 from tests.conftest import bearer
 from tests.reports.seed import check_workbook, expected, get_summary
 

@@ -30,7 +30,7 @@ from sqlalchemy import inspect, select
 from server.auth.models import RefreshToken
 from server.db import db
 from server.users.models import User
-from tests.conftest import bearer
+from tests.conftest import Staff, bearer
 from tests.security.conftest import changed_tables, iso, jpeg_bytes, snapshot, unique
 
 # --- forged access tokens ----------------------------------------------------------------------------------
@@ -55,13 +55,15 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: str = "
 
 
 @pytest.fixture
-def admin_tokens(make_staff, login_staff) -> dict[str, Any]:
+def admin_tokens(
+    make_staff: Callable[..., Staff], login_staff: Callable[[Staff], dict[str, Any]]
+) -> dict[str, Any]:
     """An admin of the district root (may create points rules)."""
     return login_staff(make_staff(role="admin", org="D1"))
 
 
 @pytest.fixture
-def resident_tokens(login_user) -> dict[str, Any]:
+def resident_tokens(login_user: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """A resident's login."""
     return login_user("mallory")
 
@@ -435,7 +437,7 @@ def test_every_text_field_stores_the_payload_as_plain_text(app, client, written)
 
         released = db.session.scalars(select(WishClaim).where(WishClaim.outcome == "released")).one()
         assert released.reason == p
-        assert db.session.get(Wish, written["wish_cancelled"]).cancel_reason == p
+        assert db.session.get_one(Wish, written["wish_cancelled"]).cancel_reason == p
         assert db.session.scalars(select(StockChange.reason).where(StockChange.stock_to == 9)).one() == p
         assert db.session.scalars(select(CheckIn.device_id)).one() == p
 

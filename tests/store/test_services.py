@@ -8,31 +8,12 @@ from sqlalchemy import func, select
 from server.db import db
 from server.notifications.models import OutboxMessage
 from store.models import Redemption, StockChange, StoreItem
-from tests.conftest import bearer
+from tests.conftest import bearer, points_of
 
 
 @pytest.fixture
 def staff(make_staff, login_staff):
     return bearer(login_staff(make_staff(org="C1")))
-
-
-@pytest.fixture
-def item(client, staff, org_tree):
-    """Make an item of C1's supermarket through the API; returns its id."""
-
-    def make(**changes):
-        body = {
-            "community_id": org_tree["C1"].id,
-            "name": "大米 5kg",
-            "points_price": 10,
-            "stock": 5,
-            **changes,
-        }
-        response = client.post("/api/v1/store/items", json=body, headers=staff)
-        assert response.status_code == 201, response.get_json()
-        return response.get_json()["id"]
-
-    return make
 
 
 def _redeem(client, tokens, item_id, quantity=1, key=None):
@@ -42,13 +23,9 @@ def _redeem(client, tokens, item_id, quantity=1, key=None):
     )
 
 
-def _points(client, tokens):
-    return client.get("/api/v1/me/points", headers=bearer(tokens)).get_json()
-
-
 def _item(app, item_id):
     with app.app_context():
-        row = db.session.get(StoreItem, item_id)
+        row = db.session.get_one(StoreItem, item_id)
         return row.stock, row.reserved
 
 
@@ -63,14 +40,19 @@ def test_request_approve_and_pick_up(app, client, staff, item, member, wechat_fa
     assert requested.status_code == 201
     body = requested.get_json()
     assert (body["status"], body["points"], body["pickup_code"]) == ("requested", 20, None)
-    assert _points(client, tokens)["available"] == 10 and _points(client, tokens)["held"] == 20
+    assert points_of(client, tokens)["available"] == 10 and points_of(client, tokens)["held"] == 20
     assert _item(app, item_id) == (5, 2)
     queue = client.get("/api/v1/redemptions?status=requested", headers=staff).get_json()
     assert [r["id"] for r in queue["items"]] == [body["id"]]
 
     approved = client.post(f"/api/v1/redemptions/{body['id']}/approve", headers=staff).get_json()
     assert approved["status"] == "approved" and len(approved["pickup_code"]) == 8
-    assert _points(client, tokens) | {} == {"available": 10, "held": 0, "earned_total": 30, "spent_total": 20}
+    assert points_of(client, tokens) | {} == {
+        "available": 10,
+        "held": 0,
+        "earned_total": 30,
+        "spent_total": 20,
+    }
     assert _item(app, item_id) == (3, 0)
 
     picked = client.post(
@@ -98,7 +80,7 @@ def test_reject_and_cancel_give_points_and_stock_back(app, client, staff, item, 
     assert (rejected["status"], rejected["reason"]) == ("rejected", "库存盘点有误")
     cancelled = client.post(f"/api/v1/redemptions/{second['id']}/cancel", headers=bearer(tokens)).get_json()
     assert cancelled["status"] == "cancelled"
-    assert _points(client, tokens)["available"] == 30
+    assert points_of(client, tokens)["available"] == 30
     assert _item(app, item_id) == (5, 0)
 
 
@@ -132,10 +114,10 @@ def test_refused_transitions(app, client, staff, item, member, make_staff, login
 def test_refused_requests_change_nothing(app, client, item, member, setup, quantity, code, status):
     item_id = item(**setup)
     tokens = member()
-    before = (_points(client, tokens), _item(app, item_id))
+    before = (points_of(client, tokens), _item(app, item_id))
     response = _redeem(client, tokens, item_id, quantity)
     assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
-    assert (_points(client, tokens), _item(app, item_id)) == before
+    assert (points_of(client, tokens), _item(app, item_id)) == before
 
 
 def test_the_limit_counts_per_period(app, client, item, member):
@@ -162,7 +144,7 @@ def test_the_same_key_replays_and_a_changed_body_is_409(app, client, item, membe
     changed = _redeem(client, tokens, item_id, 2, key="redeem-key-1")
     assert (replay.status_code, replay.get_json()) == (201, first.get_json())
     assert (changed.status_code, changed.get_json()["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
-    assert _points(client, tokens)["held"] == 10
+    assert points_of(client, tokens)["held"] == 10
 
 
 def test_an_item_without_approval_is_approved_at_once(client, item, member):
@@ -223,7 +205,7 @@ def test_twenty_requests_from_a_member_whose_points_cover_two(app, client, item,
         app, [lambda c, i=i: _redeem(c, tokens, item_id, key=f"race-key-{i}") for i in range(20)]
     )
     assert statuses == [201] * 2 + [409] * 18
-    assert _points(client, tokens)["held"] == 30
+    assert points_of(client, tokens)["held"] == 30
     assert _item(app, item_id) == (50, 2)
 
 
@@ -255,7 +237,7 @@ def test_undecided_requests_and_uncollected_goods_expire_once(app, client, staff
     waiting = _redeem(client, tokens, item_id).get_json()
     approved = _redeem(client, tokens, item_id).get_json()
     client.post(f"/api/v1/redemptions/{approved['id']}/approve", headers=staff)
-    assert _points(client, tokens)["available"] == 10
+    assert points_of(client, tokens)["available"] == 10
     app.config.update(STORE_REQUEST_DAYS=0, STORE_PICKUP_DAYS=1)
     try:
         with app.app_context():
@@ -268,7 +250,7 @@ def test_undecided_requests_and_uncollected_goods_expire_once(app, client, staff
         app.config.update(STORE_REQUEST_DAYS=7, STORE_PICKUP_DAYS=14)
     mine = client.get("/api/v1/me/redemptions", headers=bearer(tokens)).get_json()["items"]
     assert {r["id"]: r["status"] for r in mine} == {waiting["id"]: "expired", approved["id"]: "expired"}
-    assert _points(client, tokens) == {"available": 30, "held": 0, "earned_total": 30, "spent_total": 0}
+    assert points_of(client, tokens) == {"available": 30, "held": 0, "earned_total": 30, "spent_total": 0}
     assert _item(app, item_id) == (5, 0)
     expired_pickup = client.post(
         "/api/v1/redemptions/pickup",

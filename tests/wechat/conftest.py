@@ -16,7 +16,7 @@ from server.wechat.client import WeChatClient
 from server.wechat.fake import FakeWeChatState, create_fake_wechat, fake_state
 
 APPID = "wx-fake-appid"
-SECRET = "fake-secret"
+SECRET = "fake-secret"  # noqa: S105  (the fake WeChat's credential)
 
 
 class FakeControl:

@@ -31,7 +31,7 @@ from server.wechat.errors import (
 from .conftest import APPID, FakeControl
 
 SEND = "/cgi-bin/message/subscribe/send"
-TOKEN = "/cgi-bin/stable_token"
+TOKEN = "/cgi-bin/stable_token"  # noqa: S105  (a URL path, not a secret)
 
 
 # -- login -----------------------------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_error_for(errcode: int, cls: type[WeChatError], permanent: bool) -> Non
 
 def test_errors_survive_pickling() -> None:
     for error in (error_for(43101, "refused"), WeChatNetworkError("timed out")):
-        copy = pickle.loads(pickle.dumps(error))
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301  (our own bytes, pickled just above)
         assert (type(copy), copy.errcode, copy.errmsg) == (type(error), error.errcode, error.errmsg)
 
 

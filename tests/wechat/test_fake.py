@@ -97,7 +97,7 @@ def test_stable_token_normal_and_forced(http: requests.Session, fake_url: str) -
 
 def test_stable_token_errors(http: requests.Session, fake_url: str) -> None:
     assert token(http, fake_url, grant_type="password")["errcode"] == 40002
-    assert token(http, fake_url, secret="nope")["errcode"] == 40125
+    assert token(http, fake_url, secret="nope")["errcode"] == 40125  # noqa: S106  (a wrong test credential)
     not_json = http.post(f"{fake_url}/cgi-bin/stable_token", data=b"not json", timeout=5)
     assert not_json.json()["errcode"] == 47001
 

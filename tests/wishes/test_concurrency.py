@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from points.models import LedgerTransaction
-from server.db import db, utcnow
+from server import clock as app_clock
+from server.db import db
 from server.notifications.models import OutboxMessage
 from wishes import services
 from wishes.models import Wish, WishClaim
@@ -123,7 +124,7 @@ def test_a_confirmation_racing_the_timeout_job_completes_the_wish_and_awards_poi
         member = person(f"helper{round_}", serves="party")  # one wish each: the rule's daily cap is 10
         wish_id = wish_in("fulfilled", resident, member)
         with app.app_context():
-            old = utcnow() - timedelta(days=8)
+            old = app_clock.now() - timedelta(days=8)
             db.session.execute(update(Wish).where(Wish.id == wish_id).values(fulfilled_at=old))
             db.session.commit()
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import func, select
 
+from server.console.actions import BULK_LIMIT
 from server.db import db
 from server.notifications.models import OutboxMessage
 from tests.conftest import Staff
@@ -108,8 +109,11 @@ def test_the_filters_narrow_the_queue(console, make_staff, person, post_wish):
     _, category = page.get("/console/wishes?category=学习用品")
     assert "一社区的心愿" in category and "三社区的心愿" not in category
     c3 = db_id_of(page, "三社区")
-    _, community = page.get(f"/console/wishes?community_id={c3}")
+    _, community = page.get(f"/console/wishes?community={c3}")
     assert "三社区的心愿" in community and "一社区的心愿" not in community
+    assert f'<option value="{c3}" selected>' in community
+    _, both = page.get(f"/console/wishes?community={c3}&needs_review=1")
+    assert "没有符合条件的心愿" in both  # the filters add up
 
 
 def db_id_of(page: Console, community_name: str) -> str:
@@ -178,11 +182,25 @@ def test_bulk_approve_approves_the_ticked_wishes_and_reports_refusals(
     foreign = post_wish(three)["id"]
     page = console(make_staff(org="C1"))
     _, html = page.post("/console/wishes/approve", ids=[str(i) for i in [*mine, foreign]])
-    assert "已通过 2 个心愿" in html
-    assert f"1 个未通过：#{foreign} 没有权限执行此操作（FORBIDDEN）" in html
+    assert f"#{mine[0]} 已通过" in html and f"#{mine[1]} 已通过" in html
+    assert f"#{foreign} 未通过：没有权限执行此操作（FORBIDDEN）" in html
     assert [_wish(app, i).status for i in [*mine, foreign]] == ["open", "open", "pending_review"]
     _, html = page.post("/console/wishes/approve")
     assert "请先勾选要通过的心愿" in html
+
+
+def test_bulk_approve_refuses_more_than_bulk_limit_ids_and_approves_none(
+    app, console, make_staff, person, post_wish
+):
+    wish_id = post_wish(person("chen"))["id"]
+    page = console(make_staff(org="C1"))
+    too_many = [str(wish_id)] + [str(10_000_000 + n) for n in range(BULK_LIMIT)]
+    _, html = page.post("/console/wishes/approve", ids=too_many)
+    assert f"一次最多批量通过 {BULK_LIMIT} 条" in html
+    assert _wish(app, wish_id).status == "pending_review"
+    assert _outbox_events(app) == []
+    _, html = page.post("/console/wishes/approve", ids=too_many[:BULK_LIMIT])
+    assert f"#{wish_id} 已通过" in html and _wish(app, wish_id).status == "open"
 
 
 def _upload(client: FlaskClient, headers: dict[str, str]) -> int:

@@ -1,6 +1,7 @@
 """WeChat's content check on what residents and members write, and photos attached to wishes."""
 
 import json
+from typing import Any
 
 import pytest
 import requests
@@ -102,7 +103,7 @@ def test_a_fulfilment_note_to_review_is_kept_but_not_shown_publicly(app, client,
     assert {w["id"]: w["fulfil_note"] for w in wall} == {marked: None, plain: "已经上门修好"}
 
 
-def _wechat_answers(app, monkeypatch, result: dict) -> None:
+def _wechat_answers(app, monkeypatch, result: dict[str, Any]) -> None:
     """msg_sec_check's next answers are ``{"errcode": 0, "result": result}``, as WeChat might send them."""
     wechat = app.extensions["linli_wechat"]
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from points.verify import verify_ledger
 from server.db import db
 from server.seed import seed_demo_data
-from wishes import DEMO_WISHES
+from wishes.demo import DEMO_WISHES
 from wishes.models import WISH_STATUSES, Wish
 
 

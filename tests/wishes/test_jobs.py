@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from points.models import LedgerTransaction
-from server.db import db, utcnow
+from server import clock as app_clock
+from server.db import db
 from server.notifications.models import OutboxMessage
 from wishes.jobs import complete_unconfirmed_wishes, sweep_wish_claims
 from wishes.models import Wish, WishClaim
@@ -24,7 +25,7 @@ def _events(app, event: str) -> list[tuple[int, dict[str, Any]]]:
 
 def _claim_due_in(app, wish_id: int, delta: timedelta) -> None:
     """Move the deadline of the wish's active claim to now + ``delta`` (both copies of it)."""
-    deadline = utcnow() + delta
+    deadline = app_clock.now() + delta
     with app.app_context():
         db.session.execute(
             update(WishClaim)
@@ -37,7 +38,7 @@ def _claim_due_in(app, wish_id: int, delta: timedelta) -> None:
 
 def _fulfilled_ago(app, wish_id: int, age: timedelta) -> None:
     with app.app_context():
-        db.session.execute(update(Wish).where(Wish.id == wish_id).values(fulfilled_at=utcnow() - age))
+        db.session.execute(update(Wish).where(Wish.id == wish_id).values(fulfilled_at=app_clock.now() - age))
         db.session.commit()
 
 

@@ -1,6 +1,7 @@
 """Every transition of a wish, and every refused one: who may do what, in which state, and nothing changes."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +13,8 @@ from wishes.models import Wish, WishClaim
 
 
 def _code(response) -> str:
-    return response.get_json()["error"]["code"]
+    code: str = response.get_json()["error"]["code"]
+    return code
 
 
 def _wish(app, wish_id: int) -> Wish:
@@ -23,7 +25,7 @@ def _wish(app, wish_id: int) -> Wish:
         return wish
 
 
-def _events(app, event: str) -> list[tuple[int, dict]]:
+def _events(app, event: str) -> list[tuple[int, dict[str, Any]]]:
     with app.app_context():
         rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.event == event))
         return [(row.user_id, row.payload) for row in rows]

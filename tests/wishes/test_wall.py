@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from points.ledger import local_today
+from server import clock as app_clock
 from server.db import db
 from tests.conftest import bearer
 from wishes.models import Wish
@@ -58,7 +58,7 @@ def test_the_wall_lists_open_wishes_of_the_community_newest_or_by_wanted_by(
     app, client, person, wish_in, post_wish, make_staff, login_staff
 ):
     resident = person("granny")
-    today = local_today()
+    today = app_clock.local_today()
     late = wish_in("open", resident, title="晚一些", wanted_by=(today + timedelta(days=20)).isoformat())
     soon = wish_in("open", resident, title="很急", wanted_by=(today + timedelta(days=2)).isoformat())
     undated = wish_in("open", resident, title="不急")
@@ -249,7 +249,11 @@ def test_ids_beyond_the_integer_range_are_a_422_not_a_500(client, person):
     # Found by the fuzz run: a community id of 10**30 in the body or the query reached PostgreSQL.
     resident = person("huge")
     body = {"title": "想请人修水龙头", "content": "厨房水龙头一直滴水。", "category": "生活帮扶"}
-    for changes, field in [({"community_id": 10**30}, "community_id"), ({"photos": [2**31]}, "photos")]:
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"community_id": 10**30}, "community_id"),
+        ({"photos": [2**31]}, "photos"),
+    ]
+    for changes, field in cases:
         response = client.post("/api/v1/wishes", json={**body, **changes}, headers=resident.headers)
         assert response.status_code == 422, response.get_json()
         assert list(response.get_json()["error"]["details"]["fields"]) == [field]
