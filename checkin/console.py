@@ -17,15 +17,12 @@ from checkin.schemas import ActivitySchema, ActivityUpdateSchema, StationSchema,
 from checkin.tokens import WINDOW_SECONDS, issue_token
 from points.services import list_rules
 from server import clock, qr
-from server.auth.policy import Principal
-from server.console import MenuEntry, Panel, current_staff, register_pages
+from server.console import MenuEntry, Panel, current_staff, register_pages, staff_communities
 from server.console.actions import attempt_form
 from server.console.args import int_arg, page_arg
 from server.console.forms import load_form, local_input, refusal
 from server.db import db, page_count
 from server.errors import AppError
-from server.orgs.models import OrgUnit
-from server.orgs.services import list_communities
 
 bp = Blueprint("console_checkin", __name__, url_prefix="/console", template_folder="templates")
 
@@ -146,11 +143,6 @@ def _managed_station(station_id: int) -> Station:
     return services.station_for_staff(current_staff(), station_id)
 
 
-def _communities(principal: Principal) -> list[OrgUnit]:
-    """The communities in the staff member's subtree, by code."""
-    return list_communities(under=principal.staff.org) if principal.staff else []
-
-
 def _activity_count(activity_id: int) -> int:
     """Check-ins so far of one activity."""
     return services.checkin_counts([activity_id]).get(activity_id, 0)
@@ -177,7 +169,7 @@ def activities() -> str:
         "console/checkin/activities.html",
         activities=items,
         counts=services.checkin_counts([a.id for a in items]),
-        communities=_communities(principal),
+        communities=staff_communities(principal),
         community_id=community_id,
         when=when,
         total=total,
@@ -230,7 +222,7 @@ def _render_activity_form(
         activity=activity,
         form=form,
         errors=errors,
-        communities=_communities(principal),
+        communities=staff_communities(principal),
         stations=stations,
         rules=list_rules(include_inactive=False),
         kinds=ACTIVITY_KINDS,
@@ -487,7 +479,7 @@ def stations() -> str:
         "console/checkin/stations.html",
         stations=found,
         visits=visits,
-        communities=_communities(principal),
+        communities=staff_communities(principal),
         community_id=community_id,
         today=services.DAYS[clock.local(now).weekday()],
     )
@@ -557,7 +549,7 @@ def _render_station_form(
         station=station,
         form=form,
         errors=errors,
-        communities=_communities(current_staff()),
+        communities=staff_communities(current_staff()),
         rules=list_rules(include_inactive=False),
         days=services.DAYS,
     )

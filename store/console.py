@@ -14,15 +14,14 @@ from werkzeug.wrappers import Response
 from points import services as points
 from server import clock
 from server.auth.policy import Principal
-from server.console import Counter, MemberSection, MenuEntry, current_staff, register_pages
+from server.console import Counter, MemberSection, MenuEntry, current_staff, register_pages, staff_communities
 from server.console.actions import approve_ticked, attempt, back
 from server.console.args import int_arg, page_arg
 from server.console.forms import load_form, local_input
 from server.db import db
 from server.errors import AppError, message_for
 from server.files.services import file_url, store_image
-from server.orgs.models import OrgUnit
-from server.orgs.services import get_community, list_communities
+from server.orgs.services import get_community
 from server.users import services as users
 from server.users.models import User
 from store import services as store
@@ -97,12 +96,6 @@ def _picked_up_today_count(principal: Principal) -> int:
 # --- shared helpers -------------------------------------------------------------------------------------
 
 
-def _communities(principal: Principal) -> list[OrgUnit]:
-    """The communities a staff member looks after, by code."""
-    assert principal.staff is not None  # noqa: S101  (the console logs in staff only)
-    return list_communities(principal.staff.org)
-
-
 # --- the redemption queue -------------------------------------------------------------------------------
 
 
@@ -117,7 +110,7 @@ def redemptions() -> str:
     page = page_arg()
     rows, total = store.staff_redemptions(principal, status or None, community_id, page, PAGE_SIZE)
     members = {r.user_id: (r.member_nickname, r.member_available) for r in rows}
-    communities = _communities(principal)
+    communities = staff_communities(principal)
     return render_template(
         "console/store/redemptions.html",
         rows=rows,
@@ -228,7 +221,7 @@ def pickup() -> str:
 def items() -> str:
     """Every item of the staff member's communities (on sale or not), with stock and what is reserved."""
     principal = current_staff()
-    communities = _communities(principal)
+    communities = staff_communities(principal)
     community_id = int_arg("community")
     found = store.staff_items(principal, community_id)
     return render_template(
@@ -321,7 +314,7 @@ def _set_photo(principal: Principal, item_id: int, photo: Any) -> StoreItem:
 def new_item() -> Any:
     """Add an item to one of the staff member's communities (with a photo, optionally)."""
     principal = current_staff()
-    communities = _communities(principal)
+    communities = staff_communities(principal)
     if request.method == "GET":
         form = _blank_form()
         chosen = int_arg("community")

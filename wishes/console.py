@@ -8,11 +8,9 @@ from flask import Blueprint, Flask, render_template, request
 from werkzeug.wrappers import Response
 
 from server.auth.policy import Principal
-from server.console import Counter, MenuEntry, current_staff, register_pages
+from server.console import Counter, MenuEntry, current_staff, register_pages, staff_communities
 from server.console.actions import approve_ticked, attempt, back
 from server.console.args import int_arg, page_arg
-from server.orgs.models import OrgUnit
-from server.orgs.services import list_communities
 from wishes import services
 from wishes.models import WISH_STATUSES
 from wishes.schemas import present
@@ -55,11 +53,6 @@ def _pending_wishes(principal: Principal) -> int:
     return services.pending_count(principal)
 
 
-def _communities(principal: Principal) -> list[OrgUnit]:
-    """The communities this staff member looks after (for the filter)."""
-    return list_communities(principal.staff.org) if principal.staff else []
-
-
 def _labels() -> dict[str, Any]:
     return {"status_labels": STATUS_LABELS, "check_badges": CHECK_BADGES}
 
@@ -93,7 +86,7 @@ def queue() -> str:
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         filters=filters,
-        communities=_communities(principal),
+        communities=staff_communities(principal),
         categories=services.categories(),
         masked=services.masked_resident,
         **_labels(),

@@ -9,7 +9,7 @@ from flask_wtf.csrf import generate_csrf
 
 from server.clock import SERVER_ZONE
 from server.console import errors
-from server.console.auth import console_principal, current_staff, protect
+from server.console.auth import console_principal, current_staff, protect, staff_communities
 from server.console.errors import error_page
 from server.console.registry import Counter, MemberSection, MenuEntry, Panel, register_pages, registry
 
@@ -23,6 +23,7 @@ __all__ = [
     "init_app",
     "protect",
     "register_pages",
+    "staff_communities",
 ]
 
 

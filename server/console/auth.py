@@ -15,6 +15,8 @@ from server.auth.policy import Principal
 from server.console.errors import error_page
 from server.db import db
 from server.errors import AppError
+from server.orgs.models import OrgUnit
+from server.orgs.services import list_communities
 from server.users.models import StaffAccount
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,3 +114,8 @@ def staff_only(view: F) -> F:
         return refused if refused is not None else view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def staff_communities(principal: Principal) -> list[OrgUnit]:
+    """The communities a staff member looks after, by code (for the pages' community filters)."""
+    return list_communities(principal.staff.org) if principal.staff else []

@@ -6,12 +6,10 @@ from flask import Blueprint, Flask, render_template, request
 from werkzeug.wrappers import Response
 
 from server.auth.policy import Principal
-from server.console import Counter, MenuEntry, current_staff, register_pages
+from server.console import Counter, MenuEntry, current_staff, register_pages, staff_communities
 from server.console.actions import approve_ticked, attempt, back
 from server.console.args import int_arg, page_arg
 from server.db import page_count
-from server.orgs.models import OrgUnit
-from server.orgs.services import list_communities
 from server.users import services
 
 bp = Blueprint("console_users", __name__, url_prefix="/console", template_folder="templates")
@@ -34,12 +32,6 @@ def _pending_reports(principal: Principal) -> int:
     return services.pending_party_reports(principal)
 
 
-def _communities(principal: Principal) -> list[OrgUnit]:
-    """The communities a staff member looks after, by code (for the filter)."""
-    assert principal.staff is not None  # noqa: S101  (the console logs in staff only)
-    return list_communities(principal.staff.org)
-
-
 @bp.route("/party-reports")
 def party_reports() -> str:
     """The queue of party reports, oldest first, by status (default: waiting) and community, in pages."""
@@ -56,7 +48,7 @@ def party_reports() -> str:
         total=total,
         status=status,
         community_id=community_id,
-        communities=_communities(principal),
+        communities=staff_communities(principal),
         page=page,
         pages=page_count(total, PAGE_SIZE),
         labels=STATUS_LABELS,
