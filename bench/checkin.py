@@ -150,7 +150,10 @@ def main() -> None:
                 ).json()
                 tokens.append(body["access_token"])
         with app.app_context():
-            db.session.query(User).update({User.community_id: community_id})
+            # party members of the community: a party day takes its party members only
+            db.session.query(User).update(
+                {User.community_id: community_id, User.party_community_id: community_id}
+            )
             db.session.commit()
             codes = {a: issue_token("activity", a).token for a in activity_ids}
             refresh_at = time.time() + 20

@@ -254,6 +254,7 @@ def seed(app: Any) -> Seeded:
             taken=0,
             points_rule="PARTY_DAY",
             created_by_id=staff.id,
+            printed_code_allowed=True,  # the poster at the door is this party day's fallback
         )
         db.session.add(activity)
         kinds = categories()
@@ -303,7 +304,7 @@ def seed(app: Any) -> Seeded:
             item_ids=[item.id for item in items],
             tokens={u: issue_access_token("user", u)[0] for u in member_ids + other_ids},
             staff_token=issue_access_token("staff", staff.id)[0],
-            printed=printed_scene("activity", activity.id),
+            printed=printed_scene("activity", activity.id, activity.printed_version or 1),
             points_per_checkin=services.points_for(rule, Decimal(1), party_member=True),
         )
         db.session.remove()

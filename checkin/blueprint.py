@@ -22,13 +22,17 @@ from checkin.schemas import (
     CodeQuerySchema,
     CodeSchema,
     MemberCodeSchema,
+    PrintedVersionSchema,
+    ReprintSchema,
     SignupSchema,
     StaffScanResultSchema,
     StaffScanSchema,
     StationListSchema,
+    StationOutSchema,
     StationQuerySchema,
     StationSchema,
     StationUpdateSchema,
+    VoidSchema,
 )
 from checkin.tokens import issue_token
 from server import qr
@@ -58,7 +62,7 @@ member_checkin_limit = limiter.shared_limit(_checkin_rate, scope="checkin", key_
 @blp.route("/stations", methods=["POST"])
 @auth_required("staff")
 @blp.arguments(StationSchema)
-@blp.response(201, StationSchema)
+@blp.response(201, StationOutSchema)
 def create_station(body: dict[str, Any]) -> Station:
     """Add a station (党群服务中心, 服务驿站) to a community I look after."""
     return services.create_station(current_principal(), body)
@@ -67,7 +71,7 @@ def create_station(body: dict[str, Any]) -> Station:
 @blp.route("/stations/<int:station_id>", methods=["PATCH"])
 @auth_required("staff")
 @blp.arguments(StationUpdateSchema(partial=True))
-@blp.response(200, StationSchema)
+@blp.response(200, StationOutSchema)
 def update_station(body: dict[str, Any], station_id: int) -> Station:
     """Change a station."""
     return services.update_station(current_principal(), station_id, body)
@@ -187,8 +191,9 @@ def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
 @blp.response(200, CheckInSchema)
 @blp.alt_response(429, description="RATE_LIMITED: CHECKIN_RATE_LIMIT, shared with checking in")
 def check_out(body: dict[str, Any], checkin_id: int) -> CheckIn:
-    """Close my check-in: minutes clamped to the window, hours awarded once."""
-    return checkins.check_out(current_user_id(), checkin_id)
+    """Close my check-in: minutes clamped to the window, hours awarded once. Where it pays hours, send
+    the place's current code as ``token`` (``400 TOKEN_REQUIRED`` without it)."""
+    return checkins.check_out(current_user_id(), checkin_id, body.get("token"))
 
 
 @blp.route("/me/checkins", methods=["GET"])
@@ -217,9 +222,18 @@ def my_code() -> dict[str, Any]:
 def staff_scan(body: dict[str, str], activity_id: int) -> dict[str, Any]:
     """Scan a member's code: checks them in, or out if their check-in is open."""
     checkin, action = checkins.staff_scan(
-        current_principal(), activity_id, body["member_token"], body["nonce"]
+        current_principal(), activity_id, body["member_token"], body["nonce"], body.get("device_id")
     )
     return {"action": action, "checkin": checkin}
+
+
+@blp.route("/checkins/<int:checkin_id>/void", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(VoidSchema)
+@blp.response(200, CheckInSchema)
+def void_checkin(body: dict[str, str], checkin_id: int) -> CheckIn:
+    """Void a check-in found false: its points go back through the ledger with the reason, once."""
+    return checkins.void_checkin(current_principal(), checkin_id, body["reason"])
 
 
 @blp.route("/checkins/batch", methods=["POST"])
@@ -231,6 +245,29 @@ def upload_batch(body: dict[str, Any]) -> dict[str, Any]:
     return {"items": batches.apply_batch(current_principal(), body["device_id"], body["items"])}
 
 
+def _reprint(kind: str, target_id: int, from_version: int) -> dict[str, Any]:
+    place = services.reprint(current_principal(), kind, target_id, from_version)
+    return {"kind": kind, "id": place.id, "printed_version": place.printed_version}
+
+
+@blp.route("/activities/<int:activity_id>/printed-code/reprint", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReprintSchema)
+@blp.response(200, PrintedVersionSchema)
+def reprint_activity_code(body: dict[str, int], activity_id: int) -> dict[str, Any]:
+    """Retire the printed code of an activity (every old poster stops working); print the new one."""
+    return _reprint("activity", activity_id, body["from_version"])
+
+
+@blp.route("/stations/<int:station_id>/printed-code/reprint", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReprintSchema)
+@blp.response(200, PrintedVersionSchema)
+def reprint_station_code(body: dict[str, int], station_id: int) -> dict[str, Any]:
+    """Retire the printed code of a station."""
+    return _reprint("station", station_id, body["from_version"])
+
+
 def _printed(kind: str, target_id: int) -> Response:
     image, source = services.printed_code(current_principal(), kind, target_id)
     return Response(image, mimetype="image/png", headers={"X-Linli-Code": source})
@@ -240,7 +277,8 @@ def _printed(kind: str, target_id: int) -> Response:
 @auth_required("staff")
 @blp.response(200, description="PNG image")
 def activity_printed_code(activity_id: int) -> Response:
-    """The printed code of an activity for its poster: a mini-program code, or a plain QR as a fallback."""
+    """The printed code of an activity for its poster: a mini-program code, or a plain QR as a fallback
+    (``409 PRINTED_CODE_OFF`` unless the activity allows printed codes)."""
     return _printed("activity", activity_id)
 
 

@@ -1,4 +1,5 @@
-"""Console pages of check-in: activities and stations, the door screen's rotating code, posters, today."""
+"""Console pages of check-in: activities and stations, the door screen's rotating code, posters and their
+reprint, reviewing and voiding check-ins, today."""
 
 from __future__ import annotations
 
@@ -11,18 +12,26 @@ from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, r
 from werkzeug.wrappers import Response
 
 from checkin import services
-from checkin.checkins import station_open_span
-from checkin.models import ACTIVITY_KINDS, Activity, Station
-from checkin.schemas import ActivitySchema, ActivityUpdateSchema, StationSchema, StationUpdateSchema
+from checkin.checkins import station_open_span, void_checkin
+from checkin.models import ACTIVITY_KINDS, Activity, CheckIn, Station
+from checkin.schemas import (
+    ActivitySchema,
+    ActivityUpdateSchema,
+    ReprintSchema,
+    StationSchema,
+    StationUpdateSchema,
+    VoidSchema,
+)
 from checkin.tokens import WINDOW_SECONDS, issue_token
 from points.services import list_rules
 from server import clock, qr
 from server.console import MenuEntry, Panel, current_staff, register_pages, staff_communities
-from server.console.actions import attempt_form
+from server.console.actions import attempt_form, back
 from server.console.args import int_arg, page_arg
 from server.console.forms import load_form, local_input, refusal
 from server.db import db, page_count
-from server.errors import AppError
+from server.errors import AppError, NotFound
+from server.users import services as users
 
 bp = Blueprint("console_checkin", __name__, url_prefix="/console", template_folder="templates")
 
@@ -41,9 +50,27 @@ FLAG_LABELS = {
     "far_away": "距离现场过远",
     "shared_device": "同一手机多个账号",
     "left_open": "未签退，已自动关闭",
+    "no_location": "未提供位置",
+    "printed_no_fence": "纸质码且未开签到范围",
 }
-STATUS_LABELS = {"open": "已签到", "closed": "已签退", "auto_closed": "自动签退"}
-SOURCE_LABELS = {"scan": "扫码", "staff": "工作人员扫码", "batch": "离线补录"}
+STATUS_LABELS = {"open": "已签到", "closed": "已签退", "auto_closed": "自动签退", "voided": "已作废"}
+SOURCE_LABELS = {"scan": "扫码", "printed": "纸质签到码", "staff": "工作人员扫码", "batch": "离线补录"}
+# The switches of the activity form (checkboxes: "on" or absent) and of the station form.
+ACTIVITY_SWITCHES = (
+    "signup_required",
+    "hours_count",
+    "geofence",
+    "printed_code_allowed",
+    "members_only",
+    "open_to_all",
+)
+STATION_SWITCHES = ("active", "printed_code_allowed")
+VOID_LABELS = {"reason": "作废原因"}
+# A refusal of a void, beside its form: what staff can do about it.
+VOID_MESSAGES = {
+    "INSUFFICIENT_POINTS": "该居民已用掉这次签到所得的积分，无法撤回；如确需处理，请在居民积分中调整",
+    "REASON_REQUIRED": "请填写作废原因",
+}
 DAY_LABELS = {
     "mon": "周一",
     "tue": "周二",
@@ -199,7 +226,7 @@ def _activity_form(activity: Activity | None) -> dict[str, str]:
         "lng": "" if activity.lng is None else str(activity.lng),
         "radius_m": "" if activity.radius_m is None else str(activity.radius_m),
     }
-    for flag in ("signup_required", "hours_count", "geofence"):
+    for flag in ACTIVITY_SWITCHES:
         if getattr(activity, flag):
             form[flag] = "on"
     return form
@@ -277,20 +304,72 @@ def edit_activity(activity_id: int) -> Any:
     return redirect(url_for("console_checkin.activity_detail", activity_id=activity_id))
 
 
-@bp.route("/activities/<int:activity_id>")
-def activity_detail(activity_id: int) -> str:
-    """An activity and its check-ins so far, with the signals staff review."""
-    found = _managed_activity(activity_id)
-    rows = services.activity_checkins(found.id)
-    signups = services.signup_count(found.id)
-    return render_template(
+def _to_review(checkin: CheckIn) -> bool:
+    """A check-in with a fraud signal that nobody has voided yet."""
+    return bool(checkin.flags) and checkin.status != "voided"
+
+
+def _render_activity(
+    activity: Activity,
+    review: bool,
+    void_errors: dict[int, str] | None = None,
+    typed: dict[int, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    """The activity page: its facts and its check-ins (with ``review``, only the flagged ones, those
+    still to review first), each with who recorded or voided it and a void form."""
+    rows = services.activity_checkins(activity.id)
+    shown = sorted((r for r in rows if r[0].flags), key=lambda r: not _to_review(r[0])) if review else rows
+    names = users.staff_names({c.staff_id for c, _ in rows} | {c.voided_by_id for c, _ in rows})
+    page = render_template(
         "console/checkin/activity.html",
-        activity=found,
-        checkins=rows,
-        signups=signups,
-        flagged=sum(1 for checkin, _ in rows if checkin.flags),
+        activity=activity,
+        checkins=shown,
+        review=review,
+        attended=sum(1 for c, _ in rows if c.status != "voided"),
+        voided=sum(1 for c, _ in rows if c.status == "voided"),
+        total=len(rows),
+        flagged=sum(1 for c, _ in rows if _to_review(c)),
+        signups=services.signup_count(activity.id),
+        staff_names=names,
+        void_errors=void_errors or {},
+        typed=typed or {},
         now=clock.now(),
     )
+    return page, status
+
+
+@bp.route("/activities/<int:activity_id>")
+def activity_detail(activity_id: int) -> tuple[str, int]:
+    """An activity and its check-ins so far, with the signals staff review (``?review=1``: the flagged
+    ones only) and a void action on each."""
+    return _render_activity(_managed_activity(activity_id), request.args.get("review") == "1")
+
+
+@bp.route("/activities/<int:activity_id>/checkins/<int:checkin_id>/void", methods=["POST"])
+def void_activity_checkin(activity_id: int, checkin_id: int) -> Any:
+    """Void a check-in of the activity found false, with a reason: its points go back through the ledger,
+    once (a resend answers the same). A refusal comes back beside the check-in's form."""
+    found = _managed_activity(activity_id)
+    review = request.form.get("review") == "1"
+    form = request.form.to_dict()
+    if checkin_id not in {c.id for c, _ in services.activity_checkins(found.id)}:
+        raise NotFound("CHECKIN_NOT_FOUND", details={"id": checkin_id})
+    values, errors = load_form(VoidSchema(), form, VOID_LABELS)
+    typed = {checkin_id: form.get("reason", "")}
+    if errors:
+        flash("请填写作废原因", "error")
+        return _render_activity(found, review, {checkin_id: errors["reason"]}, typed, 422)
+    principal = current_staff()
+    voided, error = attempt_form(
+        lambda: void_checkin(principal, checkin_id, values["reason"]),
+        f"已作废签到 #{checkin_id}，签到所得积分已撤回",
+    )
+    if voided is None:
+        code, status = (error.code, error.status_code) if error is not None else ("", 422)
+        message = VOID_MESSAGES.get(code, "未能作废，请刷新页面后再试")
+        return _render_activity(found, review, {checkin_id: message}, typed, status)
+    return back("console_checkin.activity_detail", activity_id=found.id)
 
 
 # --- the door screen and the poster -------------------------------------------------------------------
@@ -414,54 +493,129 @@ def _png_response(image: bytes, source: str, filename: str) -> Response:
     )
 
 
-@bp.route("/activities/<int:activity_id>/poster")
-def activity_poster(activity_id: int) -> str:
-    """An A4 poster for the door: the printed code, the name, time and place, how to check in."""
-    found = _managed_activity(activity_id)
-    image, source = services.printed_code_png("activity", found.id)
+def _printable(kind: str, place: Activity | Station) -> Activity | Station | None:
+    """The place, when staff may print its code; None when printed codes are off there."""
+    try:
+        return services.printable(current_staff(), kind, place.id)
+    except AppError as error:
+        if error.code != "PRINTED_CODE_OFF":
+            raise
+        return None
+
+
+def _poster_links(kind: str, place: Activity | Station) -> dict[str, str]:
+    """Where the poster page of a place links: its PNG, the reprint, the edit form, back."""
+    if kind == "activity":
+        return {
+            "poster_url": url_for("console_checkin.activity_poster", activity_id=place.id),
+            "png_url": url_for("console_checkin.activity_printed_code", activity_id=place.id),
+            "reprint_url": url_for("console_checkin.reprint_activity_code", activity_id=place.id),
+            "edit_url": url_for("console_checkin.edit_activity", activity_id=place.id),
+            "back_url": url_for("console_checkin.activity_detail", activity_id=place.id),
+        }
+    return {
+        "poster_url": url_for("console_checkin.station_poster", station_id=place.id),
+        "png_url": url_for("console_checkin.station_printed_code", station_id=place.id),
+        "reprint_url": url_for("console_checkin.reprint_station_code", station_id=place.id),
+        "edit_url": url_for("console_checkin.edit_station", station_id=place.id),
+        "back_url": url_for("console_checkin.stations"),
+    }
+
+
+def _poster_page(kind: str, place: Activity | Station) -> str:
+    """The A4 poster of a place with its version and the reprint button, or, where printed codes are
+    off, a page saying so with the way to turn them on."""
+    activity = place if isinstance(place, Activity) else None
+    station = place if isinstance(place, Station) else None
+    title = place.title if isinstance(place, Activity) else place.name
+    links = _poster_links(kind, place)
+    allowed = _printable(kind, place)
+    if allowed is None:
+        return render_template(
+            "console/checkin/poster_off.html", activity=activity, station=station, title=title, **links
+        )
+    image, source = services.printed_code_png(allowed)
     return render_template(
         "console/checkin/poster.html",
-        activity=found,
-        station=None,
-        title=found.title,
+        activity=activity,
+        station=station,
+        title=title,
+        version=allowed.printed_version,
         image="data:image/png;base64," + base64.b64encode(image).decode(),
         source=source,
-        png_url=url_for("console_checkin.activity_printed_code", activity_id=found.id),
-        back_url=url_for("console_checkin.activity_detail", activity_id=found.id),
+        **links,
     )
 
 
+def _printed_png(kind: str, place: Activity | Station, filename: str) -> Response | tuple[str, int]:
+    """The printed code as a PNG file, or the page saying printed codes are off (409)."""
+    allowed = _printable(kind, place)
+    if allowed is None:
+        title = place.title if isinstance(place, Activity) else place.name
+        page = render_template(
+            "console/checkin/poster_off.html",
+            activity=place if isinstance(place, Activity) else None,
+            station=place if isinstance(place, Station) else None,
+            title=title,
+            **_poster_links(kind, place),
+        )
+        return page, 409
+    image, source = services.printed_code_png(allowed)
+    return _png_response(image, source, filename)
+
+
+def _reprint(kind: str, place: Activity | Station) -> Response:
+    """Retire the place's printed code (the version the form showed, so a resend is the same reprint);
+    back to the poster, now the new one."""
+    values, errors = load_form(ReprintSchema(), request.form.to_dict())
+    poster = _poster_links(kind, place)["poster_url"]
+    if errors:
+        flash("页面已过期，请刷新后再重新打印", "error")
+        return redirect(poster)
+    principal = current_staff()
+    attempt_form(
+        lambda: services.reprint(principal, kind, place.id, values["from_version"]),
+        "已重新打印签到码：旧海报已失效，请打印并张贴下面的新海报",
+    )
+    return redirect(poster)
+
+
+@bp.route("/activities/<int:activity_id>/poster")
+def activity_poster(activity_id: int) -> str:
+    """An A4 poster for the door: the printed code, the name, time and place, how to check in."""
+    return _poster_page("activity", _managed_activity(activity_id))
+
+
 @bp.route("/activities/<int:activity_id>/printed-code.png")
-def activity_printed_code(activity_id: int) -> Response:
+def activity_printed_code(activity_id: int) -> Response | tuple[str, int]:
     """The printed code of an activity as a PNG file, e.g. for a print shop."""
     found = _managed_activity(activity_id)
-    image, source = services.printed_code_png("activity", found.id)
-    return _png_response(image, source, f"activity-{found.id}.png")
+    return _printed_png("activity", found, f"activity-{found.id}.png")
+
+
+@bp.route("/activities/<int:activity_id>/poster/reprint", methods=["POST"])
+def reprint_activity_code(activity_id: int) -> Response:
+    """A new poster for the activity: every old one (and every photo of it) stops working."""
+    return _reprint("activity", _managed_activity(activity_id))
 
 
 @bp.route("/stations/<int:station_id>/poster")
 def station_poster(station_id: int) -> str:
     """An A4 poster of a station: its printed code, name, address and opening hours."""
-    station = _managed_station(station_id)
-    image, source = services.printed_code_png("station", station.id)
-    return render_template(
-        "console/checkin/poster.html",
-        activity=None,
-        station=station,
-        title=station.name,
-        image="data:image/png;base64," + base64.b64encode(image).decode(),
-        source=source,
-        png_url=url_for("console_checkin.station_printed_code", station_id=station.id),
-        back_url=url_for("console_checkin.stations"),
-    )
+    return _poster_page("station", _managed_station(station_id))
 
 
 @bp.route("/stations/<int:station_id>/printed-code.png")
-def station_printed_code(station_id: int) -> Response:
+def station_printed_code(station_id: int) -> Response | tuple[str, int]:
     """The printed code of a station as a PNG file."""
     station = _managed_station(station_id)
-    image, source = services.printed_code_png("station", station.id)
-    return _png_response(image, source, f"station-{station.id}.png")
+    return _printed_png("station", station, f"station-{station.id}.png")
+
+
+@bp.route("/stations/<int:station_id>/poster/reprint", methods=["POST"])
+def reprint_station_code(station_id: int) -> Response:
+    """A new poster for the station: every old one stops working."""
+    return _reprint("station", _managed_station(station_id))
 
 
 # --- stations ------------------------------------------------------------------------------------------
@@ -499,8 +653,9 @@ def _station_form(station: Station | None) -> dict[str, str]:
         "radius_m": str(station.radius_m),
         "points_rule": station.points_rule,
     }
-    if station.active:
-        form["active"] = "on"
+    for flag in STATION_SWITCHES:
+        if getattr(station, flag):
+            form[flag] = "on"
     form.update({f"hours_{day}": text for day, text in _hours_text(station.opening_hours).items()})
     return form
 

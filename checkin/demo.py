@@ -30,6 +30,7 @@ def seed_demo_checkin() -> None:
                 lng=121.4737,
                 radius_m=300,
                 opening_hours=hours,
+                printed_code_allowed=True,  # a poster beside the screen, inside the station's fence
             )
             db.session.add(station)
             db.session.flush()
@@ -50,6 +51,11 @@ def seed_demo_checkin() -> None:
                     capacity=50,
                     taken=0,
                     points_rule="PARTY_DAY",
+                    geofence=True,
+                    lat=station.lat,
+                    lng=station.lng,
+                    radius_m=station.radius_m,
+                    printed_code_allowed=True,  # the poster works only from within the fence
                 )
             )
     db.session.flush()

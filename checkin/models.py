@@ -13,8 +13,10 @@ from server.db import Model, TimestampMixin
 from server.orgs.models import OrgUnit
 
 ACTIVITY_KINDS = ("party_day", "volunteer", "meeting", "training", "other")
-# Open until the member checks out (closed) or the closing job ends it at the window (auto_closed).
-CHECKIN_STATUSES = ("open", "closed", "auto_closed")
+# Open until the member checks out (closed) or the closing job ends it (auto_closed); staff may void one.
+CHECKIN_STATUSES = ("open", "closed", "auto_closed", "voided")
+# scan: the rotating code of a door screen; printed: a signed poster; staff: a staff scan; batch: offline.
+CHECKIN_SOURCES = ("scan", "printed", "staff", "batch")
 
 
 class Station(TimestampMixin, Model):
@@ -34,6 +36,9 @@ class Station(TimestampMixin, Model):
     opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     points_rule: Mapped[str] = mapped_column(String(32), default="STATION_DUTY_HOUR")
     active: Mapped[bool] = mapped_column(default=True)
+    # A signed poster code is accepted only where staff allow it; a reprint (+1) retires the old poster.
+    printed_code_allowed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    printed_version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
 
     community: Mapped[OrgUnit] = relationship()
 
@@ -76,6 +81,12 @@ class Activity(TimestampMixin, Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     cancelled_at: Mapped[datetime | None] = mapped_column()
     reminded_at: Mapped[datetime | None] = mapped_column()
+    printed_code_allowed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    printed_version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    # Party members of the community and members signed up only (party days are, whatever this says).
+    members_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # Residents of other communities may check in too.
+    open_to_all: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     community: Mapped[OrgUnit] = relationship()
     station: Mapped[Station | None] = relationship()
@@ -98,7 +109,8 @@ class CheckIn(TimestampMixin, Model):
     __tablename__ = "checkins"
     __table_args__ = (
         CheckConstraint("(activity_id IS NULL) <> (station_id IS NULL)", name="one_target"),
-        CheckConstraint("status IN ('open','closed','auto_closed')", name="status"),
+        CheckConstraint("status IN ('open','closed','auto_closed','voided')", name="status"),
+        CheckConstraint("source IN ('scan','printed','staff','batch')", name="source"),
         # A repeated request (same member, same client nonce) is the same check-in.
         UniqueConstraint("user_id", "nonce"),
         # One check-in per member per activity, decided by the database.
@@ -136,6 +148,13 @@ class CheckIn(TimestampMixin, Model):
     source: Mapped[str] = mapped_column(String(16), default="scan")
     device_id: Mapped[str | None] = mapped_column(String(64), index=True)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The staff account that recorded it (a staff scan or an offline batch); None for a member's own scan.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    # The last moment presence was proven (the check-in, a check-out code): hours are paid up to it.
+    proven_at: Mapped[datetime | None] = mapped_column()
+    voided_at: Mapped[datetime | None] = mapped_column()
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    void_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class BatchItem(TimestampMixin, Model):
@@ -146,6 +165,8 @@ class BatchItem(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), unique=True)
     device_id: Mapped[str] = mapped_column(String(64))
+    # Who sent it: the staff account logged in on the device (None only for items of before it was kept).
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"))
     result: Mapped[str] = mapped_column(String(16))
     code: Mapped[str | None] = mapped_column(String(32))

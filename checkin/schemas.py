@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from typing import Any
 
-from checkin.models import ACTIVITY_KINDS, CHECKIN_STATUSES
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+
+from checkin.models import ACTIVITY_KINDS, CHECKIN_SOURCES, CHECKIN_STATUSES
+from checkin.policy import sees_fence
 from server.clock import SERVER_ZONE
 from server.schemas import FITS_INT, IN_SERVICE_TIME, LocalDateTime, PageArgs
 
@@ -22,6 +25,23 @@ def _when(**kwargs: object) -> fields.AwareDateTime:
     )
 
 
+FENCE_FIELDS = ("lat", "lng", "radius_m")
+FENCE_NOTE = "only to staff of the community; residents see geofence only"
+PRINTED_NOTE = "accept the signed printed code (poster) of this place; off by default"
+
+
+class _HidesFence:
+    """Answers drop the fence's centre and radius unless the caller is staff of the place's community."""
+
+    @post_dump(pass_original=True)
+    def hide_fence(self, data: dict[str, Any], original: Any, **_: object) -> dict[str, Any]:
+        """Residents get ``geofence`` (whether there is one) and the place's name, not where it is."""
+        if not sees_fence(getattr(original, "community", None)):
+            for name in FENCE_FIELDS:
+                data.pop(name, None)
+        return data
+
+
 class StationSchema(Schema):
     """A station."""
 
@@ -29,12 +49,33 @@ class StationSchema(Schema):
     community_id = fields.Integer(required=True, strict=True, validate=FITS_INT)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     address = fields.String(load_default="", validate=validate.Length(max=255))
-    lat = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LAT)
-    lng = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LNG)
-    radius_m = fields.Integer(load_default=200, strict=True, validate=validate.Range(min=10, max=5000))
+    lat = fields.Decimal(
+        allow_none=True, places=6, as_string=False, validate=LAT, metadata={"description": FENCE_NOTE}
+    )
+    lng = fields.Decimal(
+        allow_none=True, places=6, as_string=False, validate=LNG, metadata={"description": FENCE_NOTE}
+    )
+    radius_m = fields.Integer(
+        load_default=200,
+        strict=True,
+        validate=validate.Range(min=10, max=5000),
+        metadata={"description": FENCE_NOTE},
+    )
     opening_hours = fields.Dict(load_default=dict)
     points_rule = fields.String(load_default="STATION_DUTY_HOUR", validate=RULE)
     active = fields.Boolean(load_default=True)
+    printed_code_allowed = fields.Boolean(load_default=False, metadata={"description": PRINTED_NOTE})
+    printed_version = fields.Integer(dump_only=True, metadata={"description": "the current poster's version"})
+    geofence = fields.Method(
+        "_has_fence", dump_only=True, metadata={"description": "a member's scan must come from nearby"}
+    )
+
+    def _has_fence(self, station: Any) -> bool:
+        return station.lat is not None and station.lng is not None
+
+
+class StationOutSchema(_HidesFence, StationSchema):
+    """A station as clients read it (its fence only to staff of its community)."""
 
 
 class StationUpdateSchema(StationSchema):
@@ -53,7 +94,7 @@ class StationQuerySchema(Schema):
 class StationListSchema(Schema):
     """Stations of a community."""
 
-    items = fields.List(fields.Nested(StationSchema), required=True)
+    items = fields.List(fields.Nested(StationOutSchema), required=True)
     total = fields.Integer(required=True)
 
 
@@ -79,13 +120,31 @@ class ActivitySchema(Schema):
         load_default=False, metadata={"description": "check-out needed; points by the hour"}
     )
     geofence = fields.Boolean(load_default=False)
-    lat = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LAT)
-    lng = fields.Decimal(allow_none=True, places=6, as_string=False, validate=LNG)
-    radius_m = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=10, max=5000))
+    lat = fields.Decimal(
+        allow_none=True, places=6, as_string=False, validate=LAT, metadata={"description": FENCE_NOTE}
+    )
+    lng = fields.Decimal(
+        allow_none=True, places=6, as_string=False, validate=LNG, metadata={"description": FENCE_NOTE}
+    )
+    radius_m = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=10, max=5000),
+        metadata={"description": FENCE_NOTE},
+    )
+    printed_code_allowed = fields.Boolean(load_default=False, metadata={"description": PRINTED_NOTE})
+    printed_version = fields.Integer(dump_only=True, metadata={"description": "the current poster's version"})
+    members_only = fields.Boolean(
+        load_default=False,
+        metadata={"description": "the community's party members and those signed up (party days always)"},
+    )
+    open_to_all = fields.Boolean(
+        load_default=False, metadata={"description": "residents of other communities may check in too"}
+    )
 
 
-class ActivityOutSchema(ActivitySchema):
-    """An activity as clients read it (times in the server's zone)."""
+class ActivityOutSchema(_HidesFence, ActivitySchema):
+    """An activity as clients read it (times in the server's zone; the fence only to staff)."""
 
     starts_at = LocalDateTime(required=True)  # type: ignore[assignment]
     ends_at = LocalDateTime(required=True)  # type: ignore[assignment]
@@ -146,7 +205,10 @@ class CheckInRequestSchema(Schema):
 class CheckOutRequestSchema(Schema):
     """A check-out; the nonce makes a repeat harmless."""
 
-    token = fields.String(validate=validate.Length(max=64))
+    token = fields.String(
+        validate=validate.Length(max=64),
+        metadata={"description": "the place's current code: required where the check-out pays hours"},
+    )
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
 
 
@@ -161,6 +223,27 @@ class CheckInSchema(Schema):
     checked_out_at = LocalDateTime(allow_none=True)
     minutes = fields.Integer(allow_none=True)
     points_awarded = fields.Integer(required=True)
+    source = fields.String(required=True, metadata={"description": " | ".join(CHECKIN_SOURCES)})
+
+
+class VoidSchema(Schema):
+    """Why staff void a check-in."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ReprintSchema(Schema):
+    """Retire a printed code: the version being replaced (a resend then answers the same new version)."""
+
+    from_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=46_655))
+
+
+class PrintedVersionSchema(Schema):
+    """The printed code's current version."""
+
+    kind = fields.String(required=True)
+    id = fields.Integer(required=True)
+    printed_version = fields.Integer(required=True)
 
 
 class MemberCodeSchema(Schema):
@@ -175,6 +258,9 @@ class StaffScanSchema(Schema):
 
     member_token = fields.String(required=True, validate=validate.Length(min=1, max=64))
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
+    device_id = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "the staff device, recorded"}
+    )
 
 
 class StaffScanResultSchema(Schema):

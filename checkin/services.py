@@ -17,7 +17,7 @@ from points.services import get_rule
 from server import clock, qr
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.db import db, paginate
-from server.errors import AppError, Conflict, NotFound, register_messages
+from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.notifications.services import publish
 from server.orgs.services import get_community
 from server.users.models import User
@@ -35,6 +35,15 @@ register_messages(
         "OPENING_HOURS_INVALID": (
             '开放时间格式不正确，例如 {"mon": [["08:30", "17:30"]]}',
             'Opening hours look like {"mon": [["08:30", "17:30"]]}',
+        ),
+        "OTHER_COMMUNITY": ("该活动仅限本社区居民参加", "This activity is for residents of its community"),
+        "PRINTED_CODE_OFF": (
+            "未开启纸质签到码，请在活动设置中开启",
+            "Printed codes are off for this place; allow them first",
+        ),
+        "PRINTED_VERSION_CHANGED": (
+            "签到码已被他人重新打印，请刷新页面",
+            "The printed code was reprinted meanwhile; reload",
         ),
         "GEOFENCE_NEEDS_LOCATION": (
             "开启签到范围需要设置位置和半径",
@@ -122,7 +131,10 @@ def station_visits(station_ids: list[int], at: datetime | None = None) -> dict[i
     rows = db.session.execute(
         select(CheckIn.station_id, func.count())
         .where(
-            CheckIn.station_id.in_(station_ids), CheckIn.checked_in_at >= since, CheckIn.checked_in_at < until
+            CheckIn.station_id.in_(station_ids),
+            CheckIn.checked_in_at >= since,
+            CheckIn.checked_in_at < until,
+            CheckIn.status != "voided",
         )
         .group_by(CheckIn.station_id)
     )
@@ -254,10 +266,12 @@ def activities_of_today(principal: Principal) -> list[Activity]:
 
 
 def checkin_counts(activity_ids: list[int], open_only: bool = False) -> dict[int, int]:
-    """Check-ins so far per activity (only those still open, with ``open_only``)."""
+    """Check-ins so far per activity, voided ones not counted (only those still open, with ``open_only``)."""
     if not activity_ids:
         return {}
-    query = select(CheckIn.activity_id, func.count()).where(CheckIn.activity_id.in_(activity_ids))
+    query = select(CheckIn.activity_id, func.count()).where(
+        CheckIn.activity_id.in_(activity_ids), CheckIn.status != "voided"
+    )
     if open_only:
         query = query.where(CheckIn.status == "open")
     rows = db.session.execute(query.group_by(CheckIn.activity_id))
@@ -296,6 +310,15 @@ def take_place(activity_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def check_community(user_id: int, activity: Activity) -> None:
+    """Residents (or party members) of the activity's community only, unless staff opened it to all."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
+    if not activity.open_to_all and activity.community_id not in (user.community_id, user.party_community_id):
+        raise Forbidden("OTHER_COMMUNITY", details={"community_id": activity.community_id})
+
+
 def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
     """Sign a member up once, taking a place when sign-up is required; returns (signup, created)."""
     activity = get_activity(activity_id)
@@ -306,6 +329,7 @@ def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
     ).first()
     if existing is not None:
         return existing, False
+    check_community(user_id, activity)
     if clock.now() >= activity.starts_at:
         raise Conflict("SIGNUP_CLOSED")
     try:
@@ -388,17 +412,41 @@ def screen_code(principal: Principal, kind: str, target_id: int) -> IssuedToken:
 
 def printed_code(principal: Principal, kind: str, target_id: int) -> tuple[bytes, str]:
     """The printed code of an activity or station, for staff of its community (see printed_code_png)."""
+    return printed_code_png(printable(principal, kind, target_id))
+
+
+def printable(principal: Principal, kind: str, target_id: int) -> Activity | Station:
+    """The place whose poster staff ask for: of their community, with printed codes allowed."""
     target = _target(kind, target_id)
     authorize(principal, "checkin.manage", target.community)
-    return printed_code_png(kind, target.id)
+    if not target.printed_code_allowed:
+        raise Conflict("PRINTED_CODE_OFF", details={"kind": kind, "id": target_id})
+    return target
 
 
-def printed_code_png(kind: str, target_id: int) -> tuple[bytes, str]:
+def reprint(principal: Principal, kind: str, target_id: int, from_version: int) -> Activity | Station:
+    """Retire the printed code of an activity or station: the next version (every old poster stops).
+
+    Said with the version it replaces, so a resend of the same reprint answers the same version
+    instead of retiring the new poster too; another version is PRINTED_VERSION_CHANGED."""
+    target = _target(kind, target_id)
+    authorize(principal, "checkin.manage", target.community)
+    db.session.refresh(target, with_for_update=True)  # two staff reprinting at once: one after the other
+    if target.printed_version == from_version:
+        target.printed_version = from_version + 1
+        db.session.flush()
+    elif target.printed_version != from_version + 1:
+        raise Conflict("PRINTED_VERSION_CHANGED", details={"version": target.printed_version})
+    return target
+
+
+def printed_code_png(place: Activity | Station) -> tuple[bytes, str]:
     """The printed code of an activity or station as PNG, and what made it ("wxacode" or "qrcode").
 
     ``CHECKIN_PRINTED_CODE``: auto (a mini-program code, a plain QR when WeChat fails), wxacode, qrcode.
     """
-    scene = printed_scene(kind, target_id)
+    kind = "activity" if isinstance(place, Activity) else "station"
+    scene = printed_scene(kind, place.id, place.printed_version)
     mode = current_app.config.get("CHECKIN_PRINTED_CODE", "auto")
     if mode != "qrcode":
         try:

@@ -6,6 +6,11 @@ it was signed with and an HMAC-SHA256 over all of that, cut to 96 bits. It fits 
 The server accepts the current and the previous window, so a screen's code lives 30-60 seconds and a
 member's own code 60-120 seconds; a photo sent home goes stale within a minute or two. Keys rotate
 without breaking codes on screens: the token carries its key id, and the previous key stays accepted.
+
+A printed code (a poster at a place without a screen) is ``p`` + kind + id + the poster's version + key
+id + an HMAC over all of that, e.g. ``pa1k.2.Ab2Xy9_Qw-3dEf7Zh``: it cannot be computed from an id, and a
+reprint (version + 1) retires every photo of the old poster. It proves less than a rotating code (a
+photo of the poster works until the reprint), so places accept it only where staff allow it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ WINDOW_SECONDS = {"activity": 30, "station": 30, "member": 60}
 SIGNATURE_BYTES = 12  # 96 bits, 16 base64url characters
 SCENE_ALLOWED = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
 _TOKEN = re.compile(r"^([asm])([0-9a-z]{1,7})\.([0-9a-z]{1,7})\.([A-Za-z0-9])([A-Za-z0-9_-]{16})$")
-_PRINTED = re.compile(r"^p([as])([0-9a-z]{1,7})$")
+_PRINTED = re.compile(r"^p([as])([0-9a-z]{1,7})\.([0-9a-z]{1,3})\.([A-Za-z0-9])([A-Za-z0-9_-]{16})$")
+MAX_PRINTED_VERSION = 36**3 - 1
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,11 @@ class VerifiedToken:
 
 @dataclass(frozen=True)
 class PrintedCode:
-    """A printed (unsigned) code: it names an activity or station and proves nothing more."""
+    """A signed printed code: the activity or station it names and the poster's version."""
 
     kind: str
     target_id: int
+    version: int
 
 
 def _b36(number: int) -> str:
@@ -135,8 +142,8 @@ def issue_token(kind: str, target_id: int, now: float | None = None) -> IssuedTo
     return IssuedToken(token, expires_at, window)
 
 
-def verify_token(token: str, kinds: tuple[str, ...], now: float | None = None) -> VerifiedToken:
-    """Check a token's form, key, signature, kind and window; TOKEN_INVALID or TOKEN_EXPIRED otherwise."""
+def _signed(token: str, kinds: tuple[str, ...]) -> VerifiedToken:
+    """A token's form, key, signature and kind; TOKEN_INVALID otherwise (its window is not judged)."""
     match = _TOKEN.match(token or "")
     if match is None:
         raise AppError("TOKEN_INVALID", status=400, details={"reason": "malformed"})
@@ -149,24 +156,53 @@ def verify_token(token: str, kinds: tuple[str, ...], now: float | None = None) -
     kind = KINDS[letter]
     if kind not in kinds:
         raise AppError("TOKEN_INVALID", status=400, details={"reason": "kind", "kind": kind})
-    window, current = int(window_b36, 36), window_of(kind, now)
-    if window > current:
+    return VerifiedToken(kind, int(target, 36), int(window_b36, 36), key_id)
+
+
+def verify_token(token: str, kinds: tuple[str, ...], now: float | None = None) -> VerifiedToken:
+    """Check a token's form, key, signature, kind and window; TOKEN_INVALID or TOKEN_EXPIRED otherwise."""
+    verified = _signed(token, kinds)
+    current = window_of(verified.kind, now)
+    if verified.window > current:
         raise AppError("TOKEN_INVALID", status=400, details={"reason": "future window"})
-    if window < current - 1:
+    if verified.window < current - 1:
         raise AppError("TOKEN_EXPIRED", status=400)
-    return VerifiedToken(kind, int(target, 36), window, key_id)
+    return verified
 
 
-def printed_scene(kind: str, target_id: int) -> str:
-    """The scene of a printed code (a poster at the door): ``pa1k`` for activity 1k (base 36)."""
-    if kind not in ("activity", "station") or target_id <= 0:
-        raise ValueError(f"no printed code for {kind} {target_id}")
-    return f"p{KIND_LETTERS[kind]}{_b36(target_id)}"
+def verify_token_seen_at(token: str, kinds: tuple[str, ...], seen_at: float, skew: float) -> VerifiedToken:
+    """Check a token a device read offline at ``seen_at``: that moment must lie within the token's own
+    life (issued to expiry), give or take ``skew`` seconds of the device's clock."""
+    verified = _signed(token, kinds)
+    seconds = WINDOW_SECONDS[verified.kind]
+    issued, expires = verified.window * seconds, (verified.window + 2) * seconds
+    if not issued - skew <= seen_at < expires + skew:
+        raise AppError("TOKEN_EXPIRED", status=400, details={"reason": "not valid at the time given"})
+    return verified
+
+
+def printed_scene(kind: str, target_id: int, version: int) -> str:
+    """The signed scene of a printed code (a poster at the door), e.g. ``pa1k.2.A…`` for activity 1k."""
+    if kind not in ("activity", "station") or target_id <= 0 or not 1 <= version <= MAX_PRINTED_VERSION:
+        raise ValueError(f"no printed code for {kind} {target_id} version {version}")
+    key_id, keys = signing_keys()
+    body = f"p{KIND_LETTERS[kind]}{_b36(target_id)}.{_b36(version)}."
+    scene = f"{body}{key_id}{_signature(keys[key_id], body + key_id)}"
+    if not SCENE_ALLOWED.match(scene):
+        raise ValueError(f"{kind} id {target_id} makes a printed scene longer than a scene allows")
+    return scene
 
 
 def parse_printed(scene: str) -> PrintedCode:
-    """What a printed code names; TOKEN_INVALID when it is not one."""
+    """What a signed printed code names; TOKEN_INVALID when it is not one or its signature is wrong.
+
+    Whether its version is the poster's current one is the place's to say (see checkins)."""
     match = _PRINTED.match(scene or "")
     if match is None:
         raise AppError("TOKEN_INVALID", status=400, details={"reason": "malformed"})
-    return PrintedCode(KINDS[match.group(1)], int(match.group(2), 36))
+    letter, target, version, key_id, signature = match.groups()
+    key = signing_keys()[1].get(key_id)
+    body = f"p{letter}{target}.{version}."
+    if key is None or not hmac.compare_digest(signature, _signature(key, body + key_id)):
+        raise AppError("TOKEN_INVALID", status=400, details={"reason": "signature"})
+    return PrintedCode(KINDS[letter], int(target, 36), int(version, 36))

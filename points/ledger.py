@@ -8,8 +8,8 @@ here hands out ORM objects, so none can go stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
@@ -39,6 +39,8 @@ class LedgerResult:
     transaction_id: int | None = None
     code: str | None = None  # why it was refused, e.g. CAP_REACHED, INSUFFICIENT_POINTS
     capped: bool = False  # an award cut down to what a cap still allowed
+    # The figures behind a refusal, for the error's details (e.g. POINTS_NOT_EARNED_HERE's needed and left).
+    details: Mapping[str, int] | None = field(default=None, hash=False)
 
     @property
     def moved(self) -> bool:
@@ -57,9 +59,10 @@ class LedgerAccount:
 class Refused(Exception):
     """Raised inside a posting plan to refuse it; nothing is written."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, details: Mapping[str, int] | None = None) -> None:
         super().__init__(code)
         self.code = code
+        self.details = details
 
 
 @dataclass
@@ -286,7 +289,7 @@ def post(
         prior = find_by_key(idempotency_key) if idempotency_key is not None else None
         if prior is not None:
             return _replay(prior, user_id, request_hash)
-        return LedgerResult("refused", code=refusal.code)
+        return LedgerResult("refused", code=refusal.code, details=refusal.details)
     transaction_id = _write(kind, user_id, decided, idempotency_key, request_hash, columns)
     if transaction_id is None:  # the key was taken after the lock's statement began
         prior = find_by_key(str(idempotency_key))

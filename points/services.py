@@ -33,11 +33,12 @@ from points.ledger import (
 )
 from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning, PointsRule
 from server import clock
-from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
 from server.db import db, paginate
 from server.errors import AppError, Conflict, NotFound, register_messages
 from server.idempotency import fingerprint
 from server.notifications.services import publish
+from server.orgs.models import OrgUnit
 from server.users.models import User, mask_name
 
 register_messages(
@@ -60,6 +61,10 @@ register_messages(
         "ALREADY_SETTLED": ("该冻结积分已处理", "This hold was already settled"),
         "ALREADY_REVERSED": ("该记录已撤销", "This transaction was already reversed"),
         "NOT_REVERSIBLE": ("该记录不能撤销", "This transaction cannot be reversed"),
+        "POINTS_NOT_EARNED_HERE": (
+            "该商品只能用在本社区获得的积分兑换，您在本社区获得的积分不足",
+            "This item takes only points earned in its community, and not enough of yours were earned there",
+        ),
     }
 )
 
@@ -228,10 +233,12 @@ def award(
     source: tuple[str, str | int],
     idempotency_key: str,
     community_id: int | None = None,
+    actor_staff_id: int | None = None,
 ) -> LedgerResult:
     """Award a user the points of ``quantity`` events or hours under a rule, within its caps, once per key.
 
-    ``source`` names what earned them (e.g. ``("checkin", 42)``); the community defaults to the user's.
+    ``source`` names what earned them (e.g. ``("checkin", 42)``); the community defaults to the user's;
+    ``actor_staff_id`` is the staff account that recorded it (a staff scan, an offline batch).
     """
     terms = _award_terms(rule_code, user_id)
     amount_of = _quantity(terms, quantity)
@@ -294,6 +301,7 @@ def award(
         quantity=amount_of,
         ref_type=source[0],
         ref_id=str(source[1]),
+        actor_staff_id=actor_staff_id,
     )
 
 
@@ -312,8 +320,14 @@ def hold(
     idempotency_key: str,
     source: tuple[str, str | int],
     community_id: int | None = None,
+    earned_in: int | None = None,
 ) -> LedgerResult:
-    """Move points from available to held while a redemption waits for a decision."""
+    """Move points from available to held while a redemption waits for a decision.
+
+    With ``earned_in`` (a community's id) the points must also have been earned there: what
+    ``balance_earned_in`` leaves must cover them, read under the same lock as the balance, so racing holds
+    cannot both spend what was earned there once (POINTS_NOT_EARNED_HERE, with the figures).
+    """
     points = _positive_amount(amount)
     user = _user(user_id)
     community = community_id or user.community_id or user.party_community_id
@@ -321,6 +335,18 @@ def hold(
     def plan(available: LedgerAccount, held: LedgerAccount) -> Plan:
         if (available.balance or 0) < points:
             raise Refused("INSUFFICIENT_POINTS")
+        if earned_in is not None:
+            here = balance_earned_in(user_id, earned_in)
+            if here.left < points:
+                raise Refused(
+                    "POINTS_NOT_EARNED_HERE",
+                    {
+                        "needed": points,
+                        "earned_here": here.earned,
+                        "used_here": here.used,
+                        "left_here": here.left,
+                    },
+                )
         return Plan(
             legs=[(available, -points), (held, points)], amount=points, memo=f"积分兑换冻结 -{points}"
         )
@@ -444,12 +470,47 @@ def reverse(transaction_id: int, reason: str, actor_staff_id: int | None = None)
     )
 
 
-def reverse_as_staff(principal: Principal, transaction_id: int, reason: str) -> LedgerResult:
-    """Staff undo a transaction of a member they look after (an already reversed one is ALREADY_REVERSED)."""
+def reverse_awards_of(
+    ref_types: tuple[str, ...], ref_id: int, reason: str, actor_staff_id: int | None
+) -> int:
+    """Reverse every award a source earned (e.g. a voided check-in's, by its ``ref_type`` and id), each
+    once; returns the points taken back. Refused (409 with the ledger's code, e.g. INSUFFICIENT_POINTS
+    when they were spent) unless every award is reversed now or was before; the caller's transaction
+    then rolls back whatever was reversed."""
+    awards = db.session.scalars(
+        select(LedgerTransaction.id)
+        .where(
+            LedgerTransaction.kind == "award",
+            LedgerTransaction.ref_type.in_(ref_types),
+            LedgerTransaction.ref_id == str(ref_id),
+        )
+        .order_by(LedgerTransaction.id)
+    ).all()
+    taken = 0
+    for transaction_id in awards:
+        result = reverse(transaction_id, reason, actor_staff_id)
+        if result.status == "refused" and result.code != "ALREADY_REVERSED":
+            raise Conflict(result.code or "NOT_REVERSIBLE", details={"transaction_id": transaction_id})
+        if result.moved:
+            taken += result.points
+    return taken
+
+
+def transaction_for_staff(principal: Principal, transaction_id: int) -> LedgerTransaction:
+    """A transaction booked to a community the staff member looks after; any other is TRANSACTION_NOT_FOUND
+    (404, as one that does not exist: ids are sequential, and another community's ledger is not theirs to
+    probe). The transaction's own community decides, not the member's community now (F3)."""
     original = db.session.get(LedgerTransaction, transaction_id)
-    if original is None:
+    community = db.session.get(OrgUnit, original.community_id) if original and original.community_id else None
+    if original is None or not allowed(principal, "points.reverse", community):
         raise NotFound("TRANSACTION_NOT_FOUND", details={"id": transaction_id})
-    authorize(principal, "points.adjust", db.session.get(User, original.user_id))
+    return original
+
+
+def reverse_as_staff(principal: Principal, transaction_id: int, reason: str) -> LedgerResult:
+    """Staff undo a transaction booked to a community they look after (an already reversed one is
+    ALREADY_REVERSED; another community's is TRANSACTION_NOT_FOUND and nothing moves)."""
+    transaction_for_staff(principal, transaction_id)
     result = reverse(transaction_id, reason, principal.staff.id if principal.staff else None)
     if result.status == "already_done":
         raise Conflict("ALREADY_REVERSED")
@@ -644,6 +705,69 @@ def balance_of(user_id: int) -> Balance:
     return Balance(
         int(rows.get("available") or 0), int(rows.get("held") or 0), int(earned or 0), int(spent or 0)
     )
+
+
+@dataclass(frozen=True)
+class EarnedHere:
+    """A member's points as one community's ledger sees them (see ``balance_earned_in``)."""
+
+    earned: int  # net points the community issued to the member: awards and adjustments, net of reversals
+    used: int  # net points the member put into the community's supermarket: open holds and captures kept
+
+    @property
+    def left(self) -> int:
+        """What of the points earned there the member may still spend there (never below zero)."""
+        return max(0, self.earned - self.used)
+
+
+_entries = LedgerEntry.__table__
+# One pass over the member's own transactions. Every point enters a user's available account from an issuing
+# account, and those are per community: the issuing legs say where points were earned. The supermarket's
+# legs (category "redemption": hold, release, capture and a capture's reversal) are booked to the item's
+# community, and their legs on the member's available account say what went into that community's goods.
+_EARNED_AND_USED_IN = (
+    select(
+        func.coalesce(
+            -func.sum(_entries.c.amount).filter(
+                _accounts.c.kind == "issuing", _accounts.c.community_id == bindparam("community_id")
+            ),
+            0,
+        ).label("earned"),
+        func.coalesce(
+            -func.sum(_entries.c.amount).filter(
+                _accounts.c.kind == "available",
+                _transactions.c.category == "redemption",
+                _transactions.c.community_id == bindparam("community_id"),
+            ),
+            0,
+        ).label("used"),
+    )
+    .select_from(
+        _transactions.join(_entries, _entries.c.transaction_id == _transactions.c.id).join(
+            _accounts, _accounts.c.id == _entries.c.account_id
+        )
+    )
+    .where(_transactions.c.user_id == bindparam("user_id"))
+)
+
+
+def balance_earned_in(user_id: int, community_id: int) -> EarnedHere:
+    """What a member earned in a community and what they already spent or hold in its supermarket.
+
+    ``earned``: the net of every leg between the community's issuing accounts and the member (awards and
+    staff adjustments booked to the community, less negative adjustments and reversals of them). ``used``:
+    the net of the member's available-account legs in the community's supermarket transactions (holds
+    less releases, a capture counting while it is not reversed). ``left`` = earned - used, at least 0.
+    Points spent in other communities or expired are not charged to a community (they lower only the
+    available balance, which must cover a price as well). An item of ``earned_here_only`` needs ``left``
+    to cover its price; ``hold(..., earned_in=)`` reads this under the member's balance lock.
+    """
+    row = (
+        core_connection()
+        .execute(_EARNED_AND_USED_IN, {"user_id": user_id, "community_id": community_id})
+        .one()
+    )
+    return EarnedHere(int(row.earned), int(row.used))
 
 
 @dataclass(frozen=True)

@@ -341,6 +341,7 @@ def _checkin_rows(ids: list[int], period: Period, instants: list[datetime]) -> A
         .outerjoin(Station, Station.id == CheckIn.station_id)
         .where(or_(Activity.community_id.in_(ids), Station.community_id.in_(ids)))
         .where(*_in_period(CheckIn.checked_in_at, period))
+        .where(CheckIn.status != "voided")  # staff found it false: not attendance
         .subquery()
     )
 

@@ -147,6 +147,10 @@ class Settings:
     WISH_MAX_OPEN_CLAIMS: int = 3
     WISH_CONFIRM_DAYS: int = 7
     WISH_POINTS_RULE: str = "WISH_FULFILLED"
+    WISH_MIN_FULFIL_MINUTES: int = 10
+    WISH_POST_RATE_LIMIT: str = "5 per day"
+    WISH_MAX_PENDING: int = 3
+    WISH_PAIR_DAYS: int = 30
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
     @classmethod
@@ -190,6 +194,10 @@ class Settings:
             WISH_MAX_OPEN_CLAIMS=_env(env, "WISH_MAX_OPEN_CLAIMS", parse_positive_int, 3),
             WISH_CONFIRM_DAYS=_env(env, "WISH_CONFIRM_DAYS", parse_positive_int, 7),
             WISH_POINTS_RULE=_env(env, "WISH_POINTS_RULE", parse_str, defaults.WISH_POINTS_RULE),
+            WISH_MIN_FULFIL_MINUTES=_env(env, "WISH_MIN_FULFIL_MINUTES", parse_int, 10),
+            WISH_POST_RATE_LIMIT=_env(env, "WISH_POST_RATE_LIMIT", parse_str, defaults.WISH_POST_RATE_LIMIT),
+            WISH_MAX_PENDING=_env(env, "WISH_MAX_PENDING", parse_positive_int, 3),
+            WISH_PAIR_DAYS=_env(env, "WISH_PAIR_DAYS", parse_int, 30),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )
 

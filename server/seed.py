@@ -8,7 +8,7 @@ from sqlalchemy import select
 from server.db import db
 from server.orgs.models import OrgUnit
 from server.orgs.services import create_org
-from server.users.models import PartyReport, StaffAccount, User
+from server.users.models import CommunityMove, PartyReport, StaffAccount, User
 from server.users.services import create_staff
 
 DEMO_ORGS = [
@@ -46,6 +46,7 @@ def seed_demo_data() -> list[str]:
             db.session.add(User(openid=openid, nickname=nickname, community=community))
     db.session.flush()
     _seed_pending_party_report()
+    _seed_pending_community_move()
     # Feature packages add their own demo data (points, store, wishes...) through this hook.
     for seed_feature in current_app.extensions.get("linli_demo_seeders", []):
         seed_feature()
@@ -67,6 +68,24 @@ def _seed_pending_party_report() -> None:
                 community_id=user.community_id,
                 branch="区第一中学党支部",
                 employer="区第一中学",
+            )
+        )
+        db.session.flush()
+
+
+def _seed_pending_community_move() -> None:
+    """王同学 of 和谐社区 has applied to move to 阳光社区, waiting for its staff (once)."""
+    user = db.session.scalars(select(User).where(User.openid == "demo-openid-wang")).first()
+    target = db.session.scalars(select(OrgUnit).where(OrgUnit.code == "C01")).first()
+    if user is None or target is None or user.community_id in (None, target.id):
+        return
+    if db.session.scalars(select(CommunityMove).where(CommunityMove.user_id == user.id)).first() is None:
+        db.session.add(
+            CommunityMove(
+                user_id=user.id,
+                from_community_id=user.community_id,
+                to_community_id=target.id,
+                reason="已搬到阳光社区 5 号楼居住",
             )
         )
         db.session.flush()

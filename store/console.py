@@ -16,9 +16,9 @@ from server import clock
 from server.auth.policy import Principal
 from server.console import Counter, MemberSection, MenuEntry, current_staff, register_pages, staff_communities
 from server.console.actions import approve_ticked, attempt, back
-from server.console.args import int_arg, page_arg
+from server.console.args import int_arg, queue_args
 from server.console.forms import load_form, local_input
-from server.db import db
+from server.db import db, page_count
 from server.errors import AppError, message_for
 from server.files.services import file_url, store_image
 from server.orgs.services import get_community
@@ -103,11 +103,8 @@ def _picked_up_today_count(principal: Principal) -> int:
 def redemptions() -> str:
     """The queue of redemptions, oldest first, filtered by status (default: waiting) and community."""
     principal = current_staff()
-    status = request.args.get("status", "requested")
-    if status not in STATUS_LABELS:
-        status = ""
-    community_id = int_arg("community")
-    page = page_arg()
+    args = queue_args(STATUS_LABELS, "requested")
+    status, community_id, page = args.status, args.community_id, args.page
     rows, total = store.staff_redemptions(principal, status or None, community_id, page, PAGE_SIZE)
     members = {r.user_id: (r.member_nickname, r.member_available) for r in rows}
     communities = staff_communities(principal)
@@ -121,7 +118,7 @@ def redemptions() -> str:
         communities=communities,
         community_names={c.id: c.name for c in communities},
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=page_count(total, PAGE_SIZE),
         labels=STATUS_LABELS,
     )
 
@@ -252,6 +249,7 @@ def _form_of(item: StoreItem) -> dict[str, Any]:
         "on_sale_until": local_input(item.on_sale_until),
         "requires_approval": item.requires_approval,
         "active": item.active,
+        "earned_here_only": item.earned_here_only,
     }
 
 
@@ -270,6 +268,7 @@ def _blank_form() -> dict[str, Any]:
         "on_sale_until": "",
         "requires_approval": True,
         "active": True,
+        "earned_here_only": False,
     }
 
 
@@ -294,6 +293,7 @@ def _submitted_form(form: MultiDict[str, str]) -> dict[str, Any]:
         stock_reason=form.get("stock_reason", ""),
         requires_approval=form.get("requires_approval") == "on",
         active=form.get("active") == "on",
+        earned_here_only=form.get("earned_here_only") == "on",
     )
     return shown
 

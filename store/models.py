@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Model, TimestampMixin
@@ -41,6 +41,9 @@ class StoreItem(TimestampMixin, Model):
     on_sale_until: Mapped[datetime | None] = mapped_column()
     requires_approval: Mapped[bool] = mapped_column(default=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Only points earned in this community buy it (points.services.balance_earned_in); others still follow
+    # the person.
+    earned_here_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class StockChange(TimestampMixin, Model):

@@ -31,6 +31,8 @@ class ItemSchema(Schema):
     )
     requires_approval = fields.Boolean(load_default=True)
     active = fields.Boolean(load_default=True)
+    # Only points earned in the item's community buy it (POINTS_NOT_EARNED_HERE otherwise).
+    earned_here_only = fields.Boolean(load_default=False)
 
 
 class ItemUpdateSchema(ItemSchema):

@@ -170,7 +170,8 @@ def request_redemption(
     try:
         with db.session.begin_nested():
             # One conditional update reserves the stock and locks the item row for the rest of the
-            # transaction, so the limit below is counted with no racing request of the same item.
+            # transaction, so the limit below is counted with no racing request of the same item: it must
+            # stay below this update (test_ten_requests_racing_for_a_limit_of_one_get_one).
             reserved = db.session.execute(
                 update(StoreItem)
                 .where(StoreItem.id == item.id, StoreItem.stock - StoreItem.reserved >= quantity)
@@ -193,10 +194,17 @@ def request_redemption(
                     raise Conflict("LIMIT_REACHED", details={"limit": item.per_user_limit, "taken": taken})
             key = idempotency_key or f"once-{secrets.token_hex(8)}"
             held = points.hold(
-                user_id, price, f"redeem:{user_id}:{key}", ("redemption", key), item.community_id
+                user_id,
+                price,
+                f"redeem:{user_id}:{key}",
+                ("redemption", key),
+                item.community_id,
+                # Checked by the ledger under the member's balance lock, like the balance itself.
+                earned_in=item.community_id if item.earned_here_only else None,
             )
             if held.status == "refused":
-                raise Conflict(held.code or "INSUFFICIENT_POINTS", details={"points": price})
+                refusal = {"points": price, **(held.details or {})}
+                raise Conflict(held.code or "INSUFFICIENT_POINTS", details=refusal)
             redemption = Redemption(
                 user_id=user_id,
                 item_id=item.id,
@@ -211,12 +219,47 @@ def request_redemption(
             db.session.add(redemption)
             db.session.flush()
     except IntegrityError as exc:
-        raise Conflict("IDEMPOTENCY_KEY_REUSED") from exc
+        # Only the key's own constraints mean "this key was used": a racing request with the same key
+        # committed first. Anything else is a bug (a backstop CHECK fired): re-raised, it is the generic
+        # error after the request rolls back, never a misleading IDEMPOTENCY_KEY_REUSED.
+        earlier = _redemption_taken_by(exc, user_id, idempotency_key)
+        if earlier is None:
+            raise
+        if earlier.request_hash != request_hash:
+            raise Conflict("IDEMPOTENCY_KEY_REUSED", details={"redemption_id": earlier.id}) from exc
+        return earlier, False
     needs_approval = item.requires_approval
     db.session.expire(item)  # the reservation went around the ORM; read again only if asked
     if not needs_approval:
         _approve(redemption, None)
     return redemption, True
+
+
+# The unique constraints a request with an idempotency key already used runs into (the hold of that key is
+# the same ledger transaction, so either may be the one PostgreSQL names).
+KEY_CONSTRAINTS = frozenset({"uq_redemptions_user_id_idempotency_key", "uq_redemptions_hold_id"})
+
+
+def _violated_constraint(exc: IntegrityError) -> str | None:
+    """The constraint PostgreSQL names in the error (psycopg's diagnostics); None where there is none."""
+    diagnostics = getattr(exc.orig, "diag", None)
+    name = getattr(diagnostics, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+def _redemption_taken_by(exc: IntegrityError, user_id: int, idempotency_key: str | None) -> Redemption | None:
+    """The member's redemption already recorded under this key, when that is what ``exc`` is about."""
+    if idempotency_key is None:
+        return None  # without a key every request's hold has a fresh one: nothing to collide with
+    constraint = _violated_constraint(exc)
+    if constraint is not None and constraint not in KEY_CONSTRAINTS:
+        return None
+    # Read again: the row that took the key is committed (PostgreSQL raises only once it is).
+    return db.session.scalars(
+        select(Redemption)
+        .where(Redemption.user_id == user_id, Redemption.idempotency_key == idempotency_key)
+        .execution_options(populate_existing=True)
+    ).first()
 
 
 def _lock_redemption(redemption_id: int) -> Redemption:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError
+from server.extensions import limiter
 from server.orgs.services import communities_under, get_community, get_org_by_code
 from server.schemas import page_body, page_of
 from server.users.schemas import ReasonSchema
 from wishes import services
 from wishes.models import Wish
 from wishes.schemas import (
+    AwardQuerySchema,
     CancelSchema,
     CategoriesSchema,
     ConfirmSchema,
+    DisputeSchema,
     FulfilSchema,
     MyClaimsQuerySchema,
     MyWishesQuerySchema,
@@ -24,9 +28,11 @@ from wishes.schemas import (
     StoryConsentSchema,
     StorySchema,
     WallQuerySchema,
+    WishAwardSchema,
     WishCreateSchema,
     WishSchema,
     present,
+    present_award,
 )
 
 blp = Blueprint("wishes", __name__, url_prefix="/api/v1", description="Micro-wishes (微心愿)")
@@ -41,6 +47,16 @@ def _shown_page(items: list[Wish], total: int, args: dict[str, Any]) -> dict[str
     return page_body([_shown(w) for w in items], total, args["page"], args["page_size"])
 
 
+def _post_rate() -> str:
+    """WISH_POST_RATE_LIMIT, read at each request so a changed setting (or a test) takes effect at once."""
+    return str(current_app.config["WISH_POST_RATE_LIMIT"])
+
+
+def _poster_key() -> str:
+    principal = current_principal()
+    return f"{principal.kind}:{principal.id}"
+
+
 @blp.route("/wishes/categories", methods=["GET"])
 @blp.response(200, CategoriesSchema)
 def list_categories() -> dict[str, Any]:
@@ -50,8 +66,11 @@ def list_categories() -> dict[str, Any]:
 
 @blp.route("/wishes", methods=["POST"])
 @auth_required("user")
+@limiter.limit(_post_rate, key_func=_poster_key)
 @blp.arguments(WishCreateSchema)
 @blp.response(201, WishSchema)
+@blp.alt_response(409, description="WISH_PENDING_LIMIT: WISH_MAX_PENDING (default 3) wait for review")
+@blp.alt_response(429, description="RATE_LIMITED: WISH_POST_RATE_LIMIT per user (default 5 per day)")
 def post_wish(body: dict[str, Any]) -> dict[str, Any]:
     """Post a wish; text goes through WeChat's content check and the wish waits for staff review."""
     return _shown(services.post_wish(current_user_id(), body))
@@ -132,8 +151,17 @@ def reject(body: dict[str, str], wish_id: int) -> dict[str, Any]:
 @blp.arguments(ReasonSchema)
 @blp.response(200, WishSchema)
 def release(body: dict[str, str], wish_id: int) -> dict[str, Any]:
-    """Staff: take a claim back with a reason; the claimer and the resident are told; it is open again."""
+    """Staff: take a claim back with a reason (claimed, fulfilled or disputed: no points); the claimer and
+    the resident are told; it is open again."""
     return _shown(services.release(current_principal(), wish_id, body["reason"]))
+
+
+@blp.route("/wishes/<int:wish_id>/complete", methods=["POST"])
+@auth_required("staff")
+@blp.response(200, WishSchema)
+def complete(wish_id: int) -> dict[str, Any]:
+    """Staff: a disputed wish was done after all — completed, and the claimer's points paid once."""
+    return _shown(services.complete_disputed(current_principal(), wish_id))
 
 
 @blp.route("/wishes/<int:wish_id>/claim", methods=["POST"])
@@ -156,8 +184,11 @@ def unclaim(wish_id: int) -> dict[str, Any]:
 @auth_required("user")
 @blp.arguments(FulfilSchema)
 @blp.response(200, WishSchema)
+@blp.alt_response(409, description="FULFIL_TOO_SOON: within WISH_MIN_FULFIL_MINUTES of the claim")
+@blp.alt_response(422, description="FULFIL_EVIDENCE_REQUIRED: no photo and a note under 10 characters")
 def fulfil(body: dict[str, Any], wish_id: int) -> dict[str, Any]:
-    """The claimer marks it fulfilled with a note and photos; the resident is asked to confirm."""
+    """The claimer marks it fulfilled with a photo or a note of 10+ characters, no sooner than
+    WISH_MIN_FULFIL_MINUTES after the claim; the resident is asked to confirm."""
     return _shown(services.fulfil(current_user_id(), wish_id, body["note"], body["photos"]))
 
 
@@ -166,11 +197,21 @@ def fulfil(body: dict[str, Any], wish_id: int) -> dict[str, Any]:
 @blp.arguments(ConfirmSchema)
 @blp.response(200, WishSchema)
 def confirm(body: dict[str, Any], wish_id: int) -> dict[str, Any]:
-    """The resident confirms with a rating: completed, and the claimer's points are awarded once."""
+    """The resident confirms with a rating: completed. 3–5 pays the claimer at once (once); 1–2 puts the
+    points in 待确认积分 for staff."""
     wish = services.confirm(
         current_user_id(), wish_id, body["rating"], body.get("comment"), body["story_consent"]
     )
     return _shown(wish)
+
+
+@blp.route("/wishes/<int:wish_id>/dispute", methods=["POST"])
+@auth_required("user")
+@blp.arguments(DisputeSchema)
+@blp.response(200, WishSchema)
+def dispute(body: dict[str, str], wish_id: int) -> dict[str, Any]:
+    """The resident says a fulfilled wish was not done: staff decide (disputed), no points meanwhile."""
+    return _shown(services.dispute(current_user_id(), wish_id, body["reason"]))
 
 
 @blp.route("/wishes/<int:wish_id>/cancel", methods=["POST"])
@@ -209,3 +250,36 @@ def my_claims(args: dict[str, Any]) -> dict[str, Any]:
     """The wishes I claimed: still to fulfil (``active=true``) or done (``active=false``)."""
     items, total = services.my_claims(current_user_id(), args.get("active"), args["page"], args["page_size"])
     return _shown_page(items, total, args)
+
+
+# --- 待确认积分: the claimers' points staff approve ----------------------------------------------------
+
+
+@blp.route("/wish-awards", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(AwardQuerySchema, location="query")
+@blp.response(200, page_of(WishAwardSchema))
+def list_awards(args: dict[str, Any]) -> dict[str, Any]:
+    """Staff: the claimers' points of their communities' completed wishes, oldest first; ``status=pending``
+    is the queue (no answer in time, a rating of 1 or 2)."""
+    items, total = services.staff_awards(
+        current_principal(), args.get("status"), args.get("community_id"), args["page"], args["page_size"]
+    )
+    return page_body([present_award(a) for a in items], total, args["page"], args["page_size"])
+
+
+@blp.route("/wish-awards/<int:award_id>/approve", methods=["POST"])
+@auth_required("staff")
+@blp.response(200, WishAwardSchema)
+def approve_award(award_id: int) -> dict[str, Any]:
+    """Staff: pay the claimer (once; PAIR_LIMIT or a cap refuses it). Paid or refused already: as it is."""
+    return present_award(services.approve_award(current_principal(), award_id))
+
+
+@blp.route("/wish-awards/<int:award_id>/reject", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReasonSchema)
+@blp.response(200, WishAwardSchema)
+def reject_award(body: dict[str, str], award_id: int) -> dict[str, Any]:
+    """Staff: turn the points down with a reason; nothing is paid."""
+    return present_award(services.reject_award(current_principal(), award_id, body["reason"]))

@@ -1,19 +1,22 @@
-"""Console pages of micro-wishes (微心愿): the review queue with filters, a wish's detail, the actions."""
+"""Console pages of micro-wishes (微心愿): the review queue with filters, a wish's detail, the actions, and
+待确认积分 — the claimers' points staff approve (in bulk) or turn down."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from server.auth.policy import Principal
 from server.console import Counter, MenuEntry, current_staff, register_pages, staff_communities
 from server.console.actions import approve_ticked, attempt, back
-from server.console.args import int_arg, page_arg
+from server.console.args import int_arg, page_arg, queue_args
+from server.db import page_count
+from server.errors import message_for
 from wishes import services
-from wishes.models import WISH_STATUSES
-from wishes.schemas import present
+from wishes.models import AWARD_STATUSES, WISH_STATUSES, WishAward
+from wishes.schemas import present, present_award
 
 bp = Blueprint("console_wishes", __name__, url_prefix="/console", template_folder="templates")
 
@@ -23,6 +26,7 @@ STATUS_LABELS = {
     "open": "认领中（待认领）",
     "claimed": "已认领",
     "fulfilled": "待居民确认",
+    "disputed": "居民申诉待处理",
     "completed": "已完成",
     "rejected": "已驳回",
     "cancelled": "已取消",
@@ -37,15 +41,29 @@ CLAIM_OUTCOMES = {
     "expired": "超期自动收回",
     "cancelled": "居民取消心愿",
 }
+AWARD_STATUS_LABELS = {"pending": "待确认", "paid": "已发放", "refused": "未发放", "rejected": "已驳回"}
+AWARD_CAUSES = {
+    "confirmed": "居民确认",
+    "low_rating": "居民评价较低",
+    "timeout": "居民超时未确认",
+    "staff": "申诉后工作人员确认",
+}
 
 
 def init_app(app: Flask) -> None:
-    """Hang the wish queue and its counter on the console."""
+    """Hang the wish queue, 待确认积分 and their counters on the console."""
     register_pages(
         app,
         bp,
-        menu=[MenuEntry("微心愿", "console_wishes.queue", order=30)],
-        counters=[Counter("心愿待审核", _pending_wishes, "console_wishes.queue", order=30)],
+        menu=[
+            MenuEntry("微心愿", "console_wishes.queue", order=30),
+            MenuEntry("待确认积分", "console_wishes.awards", order=33),
+        ],
+        counters=[
+            Counter("心愿待审核", _pending_wishes, "console_wishes.queue", order=30),
+            Counter("心愿申诉待处理", _disputed_wishes, "console_wishes.disputed", order=33),
+            Counter("待确认积分", _pending_awards, "console_wishes.awards", order=34),
+        ],
     )
 
 
@@ -53,8 +71,22 @@ def _pending_wishes(principal: Principal) -> int:
     return services.pending_count(principal)
 
 
+def _disputed_wishes(principal: Principal) -> int:
+    return services.pending_count(principal, "disputed")
+
+
+def _pending_awards(principal: Principal) -> int:
+    return services.pending_award_count(principal)
+
+
 def _labels() -> dict[str, Any]:
-    return {"status_labels": STATUS_LABELS, "check_badges": CHECK_BADGES}
+    return {
+        "status_labels": STATUS_LABELS,
+        "check_badges": CHECK_BADGES,
+        "award_labels": AWARD_STATUS_LABELS,
+        "award_causes": AWARD_CAUSES,
+        "code_text": message_for,  # why an award paid nothing, in words (PAIR_LIMIT, CAP_REACHED, …)
+    }
 
 
 @bp.route("/wishes")
@@ -84,13 +116,19 @@ def queue() -> str:
         community_id=community_id,
         total=total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=page_count(total, PAGE_SIZE),
         filters=filters,
         communities=staff_communities(principal),
         categories=services.categories(),
         masked=services.masked_resident,
         **_labels(),
     )
+
+
+@bp.route("/wishes/disputed")
+def disputed() -> Response:
+    """The queue filtered to disputed wishes (where the counter 心愿申诉待处理 leads)."""
+    return redirect(url_for("console_wishes.queue", status="disputed"))
 
 
 @bp.route("/wishes/<int:wish_id>")
@@ -127,9 +165,20 @@ def reject(wish_id: int) -> Response:
 
 @bp.route("/wishes/<int:wish_id>/release", methods=["POST"])
 def release(wish_id: int) -> Response:
-    """Take a claim back with a reason the claimer is told; the wish is open again."""
+    """Take a claim back with a reason the claimer is told (claimed, fulfilled or disputed: no points); the
+    wish is open again."""
     reason = request.form.get("reason", "")
     attempt(lambda: services.release(current_staff(), wish_id, reason), f"心愿 #{wish_id} 的认领已收回")
+    return back("console_wishes.queue")
+
+
+@bp.route("/wishes/<int:wish_id>/complete", methods=["POST"])
+def complete(wish_id: int) -> Response:
+    """A disputed wish was done after all: completed, the claimer's points paid once."""
+    attempt(
+        lambda: services.complete_disputed(current_staff(), wish_id),
+        f"心愿 #{wish_id} 已确认完成，积分已处理",
+    )
     return back("console_wishes.queue")
 
 
@@ -139,4 +188,62 @@ def approve_many() -> Response:
     principal = current_staff()
     return approve_ticked(
         "console_wishes.queue", "请先勾选要通过的心愿", lambda wish_id: services.approve(principal, wish_id)
+    )
+
+
+# --- 待确认积分 ---------------------------------------------------------------------------------------------
+
+
+@bp.route("/wish-awards")
+def awards() -> str:
+    """The claimers' points of completed wishes, oldest first; waiting for a decision by default."""
+    principal = current_staff()
+    args = queue_args(AWARD_STATUSES, "pending")
+    status, community_id, page = args.status, args.community_id, args.page
+    rows, total = services.staff_awards(principal, status or None, community_id, page, PAGE_SIZE)
+    communities = staff_communities(principal)
+    return render_template(
+        "console/wishes/awards.html",
+        rows=[present_award(a) for a in rows],
+        total=total,
+        status=status,
+        community_id=community_id,
+        communities=communities,
+        page=page,
+        pages=page_count(total, PAGE_SIZE),
+        **_labels(),
+    )
+
+
+def _approve_award(principal: Principal, award_id: int) -> WishAward:
+    """Approve one award; one the rule refused (the pair limit, a cap) is recorded and said why."""
+    award = services.approve_award(principal, award_id)
+    if award.status == "refused" and award.code:
+        flash(f"#{award_id} 未发放积分：{message_for(award.code)}", "error")
+    return award
+
+
+@bp.route("/wish-awards/<int:award_id>/approve", methods=["POST"])
+def approve_award(award_id: int) -> Response:
+    """Approve one award: the claimer is paid once (or it is refused, with the reason shown)."""
+    attempt(lambda: _approve_award(current_staff(), award_id), f"积分 #{award_id} 已处理")
+    return back("console_wishes.awards")
+
+
+@bp.route("/wish-awards/<int:award_id>/reject", methods=["POST"])
+def reject_award(award_id: int) -> Response:
+    """Turn an award down with a reason: nothing is paid."""
+    reason = request.form.get("reason", "")
+    attempt(lambda: services.reject_award(current_staff(), award_id, reason), f"积分 #{award_id} 已驳回")
+    return back("console_wishes.awards")
+
+
+@bp.route("/wish-awards/approve", methods=["POST"])
+def approve_awards() -> Response:
+    """Approve the ticked awards, each on its own; the outcome of every one is flashed."""
+    principal = current_staff()
+    return approve_ticked(
+        "console_wishes.awards",
+        "请先勾选要发放的积分",
+        lambda award_id: _approve_award(principal, award_id),
     )

@@ -26,7 +26,7 @@ def sweep_wish_claims() -> dict[str, int]:
 @periodic("complete_unconfirmed_wishes", every=timedelta(hours=1))
 @job("low")
 def complete_unconfirmed_wishes() -> int:
-    """Complete fulfilled wishes whose resident did not answer in time; the claimer earns the points."""
+    """Complete fulfilled wishes whose resident did not answer in time; their points wait for staff."""
     due = services.wishes_to_complete(clock.now())
     db.session.commit()
     return each_in_own_transaction(due, services.auto_complete, "auto-completion of wish")

@@ -1,4 +1,4 @@
-"""Micro-wishes (微心愿): the wish, its claims (one active at a time) and its photos."""
+"""Micro-wishes (微心愿): the wish, its claims (one active at a time), its photos and the claimer's award."""
 
 from __future__ import annotations
 
@@ -12,11 +12,26 @@ from server.files.models import StoredFile
 from server.orgs.models import OrgUnit
 from server.users.models import StaffAccount, User
 
-WISH_STATUSES = ("pending_review", "open", "claimed", "fulfilled", "completed", "rejected", "cancelled")
+WISH_STATUSES = (
+    "pending_review",
+    "open",
+    "claimed",
+    "fulfilled",
+    "disputed",  # the resident says it was not done: staff decide (release it, or complete it)
+    "completed",
+    "rejected",
+    "cancelled",
+)
 # What the wall lists to anyone logged in; a completed wish is public only as its resident's story.
 WALL_STATUSES = ("open", "claimed", "fulfilled")
 PUBLIC_STATUSES = (*WALL_STATUSES, "completed")
+# A claimer is named while someone holds the wish or held it to its end.
+HELD_STATUSES = ("claimed", "fulfilled", "disputed", "completed")
 CLAIM_OUTCOMES = ("active", "fulfilled", "unclaimed", "released", "expired", "cancelled")
+# The claimer's points for a completed wish: paid at once (a rating of 3 or more, staff completing a
+# disputed wish), or waiting for staff (待确认积分: no answer in time, a rating of 1 or 2).
+AWARD_STATUSES = ("pending", "paid", "refused", "rejected")
+AWARD_CAUSES = ("confirmed", "low_rating", "timeout", "staff")
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -32,8 +47,7 @@ class Wish(TimestampMixin, Model):
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
         # The claimer is set exactly while someone holds or held the wish to its end.
         CheckConstraint(
-            "(claimer_id IS NOT NULL) = (status IN ('claimed', 'fulfilled', 'completed'))",
-            name="claimer_state",
+            f"(claimer_id IS NOT NULL) = (status IN ({_in(HELD_STATUSES)}))", name="claimer_state"
         ),
         CheckConstraint("sec_check IN ('pass', 'review', 'unchecked')", name="sec_check"),
         Index("ix_wishes_community_id_status_id", "community_id", "status", "id"),
@@ -63,14 +77,16 @@ class Wish(TimestampMixin, Model):
     fulfil_note: Mapped[str | None] = mapped_column(String(500))
     fulfil_note_check: Mapped[str | None] = mapped_column(String(16))  # like comment_check
     completed_at: Mapped[datetime | None] = mapped_column()
-    completed_by: Mapped[str | None] = mapped_column(String(16))  # "resident" or "timeout"
+    disputed_at: Mapped[datetime | None] = mapped_column()
+    dispute_reason: Mapped[str | None] = mapped_column(String(255))  # the resident's "it was not done"
+    completed_by: Mapped[str | None] = mapped_column(String(16))  # "resident", "timeout" or "staff"
     rating: Mapped[int | None] = mapped_column()
     comment: Mapped[str | None] = mapped_column(String(500))
     comment_check: Mapped[str | None] = mapped_column(String(16))
     story_consent: Mapped[bool] = mapped_column(default=False)
     award_transaction_id: Mapped[int | None] = mapped_column()
     award_points: Mapped[int | None] = mapped_column()
-    award_code: Mapped[str | None] = mapped_column(String(32))  # why no points, e.g. CAP_REACHED
+    award_code: Mapped[str | None] = mapped_column(String(32))  # why no points: CAP_REACHED, PAIR_LIMIT, …
     cancelled_at: Mapped[datetime | None] = mapped_column()
     cancel_reason: Mapped[str | None] = mapped_column(String(255))
 
@@ -81,6 +97,7 @@ class Wish(TimestampMixin, Model):
     photos: Mapped[list[WishPhoto]] = relationship(
         order_by="WishPhoto.position", cascade="all, delete-orphan", back_populates="wish"
     )
+    award: Mapped[WishAward | None] = relationship(back_populates="wish", uselist=False)
 
 
 class WishClaim(TimestampMixin, Model):
@@ -130,3 +147,38 @@ class WishPhoto(Model):
 
     wish: Mapped[Wish] = relationship(back_populates="photos")
     file: Mapped[StoredFile] = relationship()
+
+
+class WishAward(TimestampMixin, Model):
+    """The claimer's points for a completed wish, once per wish: paid at once, or waiting for staff to
+    approve (待确认积分); refused with a code (the ledger's, or PAIR_LIMIT), or rejected by staff."""
+
+    __tablename__ = "wish_awards"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(AWARD_STATUSES)})", name="status"),
+        CheckConstraint(f"cause IN ({_in(AWARD_CAUSES)})", name="cause"),
+        CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided"),
+        CheckConstraint("(status = 'paid') = (transaction_id IS NOT NULL)", name="paid"),
+        CheckConstraint("(status = 'rejected') = (reject_reason IS NOT NULL)", name="rejected"),
+        Index("ix_wish_awards_community_id_status_id", "community_id", "status", "id"),
+        # The pair limit: what a resident's wishes paid a claimer lately.
+        Index("ix_wish_awards_claimer_id_resident_id_status", "claimer_id", "resident_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id"), unique=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    claimer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    cause: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    code: Mapped[str | None] = mapped_column(String(32))  # why refused: CAP_REACHED, PAIR_LIMIT, …
+    points: Mapped[int | None] = mapped_column()
+    transaction_id: Mapped[int | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))  # None: at once
+    reject_reason: Mapped[str | None] = mapped_column(String(255))
+
+    wish: Mapped[Wish] = relationship(back_populates="award")
+    claimer: Mapped[User] = relationship(foreign_keys=[claimer_id])
+    decided_by: Mapped[StaffAccount | None] = relationship()

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from server.files.services import file_url
 from server.schemas import FITS_INT, IN_SERVICE_DATE, LocalDateTime, PageArgs
 from server.users.models import mask_name
-from wishes.models import WISH_STATUSES, Wish
+from wishes.models import AWARD_CAUSES, AWARD_STATUSES, WISH_STATUSES, Wish, WishAward
 from wishes.services import Viewer, masked_resident
 
 
@@ -75,6 +75,29 @@ class ReviewSchema(Schema):
     reviewed_by = fields.String(allow_none=True)
 
 
+class AwardSchema(Schema):
+    """What became of the claimer's points for a completed wish (the resident, the claimer and staff)."""
+
+    id = fields.Integer(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"enum": list(AWARD_STATUSES), "description": "pending: waiting for staff (待确认积分)"},
+    )
+    cause = fields.String(
+        required=True,
+        metadata={
+            "enum": list(AWARD_CAUSES),
+            "description": "confirmed (rating ≥ 3: paid at once), low_rating (1–2), timeout (no answer in "
+            "WISH_CONFIRM_DAYS), staff (a disputed wish completed by staff)",
+        },
+    )
+    code = fields.String(
+        allow_none=True,
+        metadata={"description": "why no points: PAIR_LIMIT, CAP_REACHED, AWARD_REJECTED (by staff), …"},
+    )
+    points = fields.Integer(allow_none=True)
+
+
 class WishSchema(Schema):
     """A wish as the caller may see it."""
 
@@ -93,19 +116,28 @@ class WishSchema(Schema):
     claim_deadline = LocalDateTime(allow_none=True)
     fulfilled_at = LocalDateTime(allow_none=True)
     fulfil_note = fields.String(allow_none=True)
+    disputed_at = LocalDateTime(allow_none=True)
+    dispute_reason = fields.String(
+        allow_none=True, metadata={"description": "the resident's latest dispute (resident, claimer, staff)"}
+    )
     completed_at = LocalDateTime(allow_none=True)
-    completed_by = fields.String(allow_none=True)
+    completed_by = fields.String(allow_none=True, metadata={"description": "resident | timeout | staff"})
     rating = fields.Integer(allow_none=True)
     comment = fields.String(allow_none=True)
     story_consent = fields.Boolean()
     award_points = fields.Integer(allow_none=True)
+    award = fields.Nested(
+        AwardSchema,
+        allow_none=True,
+        metadata={"description": "the claimer's points (resident, claimer, staff)"},
+    )
     reject_reason = fields.String(allow_none=True)
     contact = fields.Nested(ContactSchema, allow_none=True)
     mine = fields.Boolean(required=True, metadata={"description": "posted by the caller"})
     review = fields.Nested(ReviewSchema, allow_none=True, metadata={"description": "staff only"})
 
 
-def _photos(wish: Wish) -> list[dict[str, Any]]:
+def _photos(wish: Wish, fulfilment: bool = True) -> list[dict[str, Any]]:
     return [
         {
             "id": p.file.id,
@@ -115,7 +147,26 @@ def _photos(wish: Wish) -> list[dict[str, Any]]:
             "height": p.file.height,
         }
         for p in wish.photos
+        if fulfilment or p.kind == "wish"
     ]
+
+
+def shown_fulfilment_photos(wish: Wish) -> bool:
+    """The claimer's photos are unreviewed: the public sees them once the resident shares the completed
+    wish as a story (F10); until then only the resident, the claimer and staff do."""
+    return wish.status == "completed" and wish.story_consent
+
+
+def _award(award: WishAward | None) -> dict[str, Any] | None:
+    if award is None:
+        return None
+    return {
+        "id": award.id,
+        "status": award.status,
+        "cause": award.cause,
+        "code": award.code,
+        "points": award.points,
+    }
 
 
 def shown_note(wish: Wish) -> bool:
@@ -135,7 +186,7 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
         "category": wish.category,
         "status": wish.status,
         "resident_name": masked_resident(wish),
-        "photos": _photos(wish),
+        "photos": _photos(wish, fulfilment=viewer.involved or shown_fulfilment_photos(wish)),
         "wanted_by": wish.wanted_by,
         "created_at": wish.created_at,
         "claimed": claimer is not None,
@@ -145,12 +196,15 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
         "claim_deadline": wish.claim_deadline if viewer.contact else None,
         "fulfilled_at": wish.fulfilled_at,
         "fulfil_note": wish.fulfil_note if viewer.involved or shown_note(wish) else None,
+        "disputed_at": wish.disputed_at if viewer.involved else None,
+        "dispute_reason": wish.dispute_reason if viewer.involved else None,
         "completed_at": wish.completed_at,
         "completed_by": wish.completed_by,
         "rating": wish.rating,
         "comment": wish.comment if viewer.involved or wish.comment_check == "pass" else None,
         "story_consent": wish.story_consent,
-        "award_points": wish.award_points if viewer.contact else None,
+        "award_points": wish.award_points if viewer.involved else None,
+        "award": _award(wish.award) if viewer.involved else None,
         "reject_reason": wish.reject_reason if viewer.contact else None,
         "contact": (
             {"name": wish.contact_name, "phone": wish.contact_phone, "address": wish.address}
@@ -205,7 +259,7 @@ class StoriesQuerySchema(PageArgs):
 
 
 class FulfilSchema(Schema):
-    """What the claimer did, with photos."""
+    """What the claimer did: at least one photo, or a note of 10 characters or more."""
 
     note = Trimmed(required=True, validate=validate.Length(min=2, max=500))
     photos = PHOTOS
@@ -217,6 +271,66 @@ class ConfirmSchema(Schema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(allow_none=True, validate=validate.Length(max=500))
     story_consent = fields.Boolean(load_default=False)
+
+
+class AwardQuerySchema(PageArgs):
+    """Filters of the awards staff decide; ``status=pending`` is the queue (待确认积分)."""
+
+    status = fields.String(validate=validate.OneOf(AWARD_STATUSES))
+    community_id = fields.Integer(validate=FITS_INT)
+
+
+class WishAwardSchema(AwardSchema):
+    """An award as staff see it in 待确认积分: the wish, the people, the rating and the decision."""
+
+    wish_id = fields.Integer(required=True)
+    wish_title = fields.String(required=True)
+    community_id = fields.Integer(required=True)
+    community_name = fields.String(required=True)
+    resident_id = fields.Integer(required=True)
+    resident_name = fields.String(required=True)
+    claimer_id = fields.Integer(required=True)
+    claimer_name = fields.String(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    comment = fields.String(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+    completed_at = LocalDateTime(allow_none=True)
+    created_at = LocalDateTime(required=True)
+    decided_at = LocalDateTime(allow_none=True)
+    decided_by = fields.String(
+        allow_none=True, metadata={"description": "null: decided at once, by the rule"}
+    )
+    reject_reason = fields.String(allow_none=True)
+
+
+def present_award(award: WishAward) -> dict[str, Any]:
+    """An award with what staff need to decide it."""
+    wish, decided_by = award.wish, award.decided_by
+    return {
+        **(_award(award) or {}),
+        "wish_id": wish.id,
+        "wish_title": wish.title,
+        "community_id": award.community_id,
+        "community_name": wish.community.name,
+        "resident_id": award.resident_id,
+        "resident_name": wish.contact_name or wish.user.nickname or "",
+        "claimer_id": award.claimer_id,
+        "claimer_name": award.claimer.nickname,
+        "rating": wish.rating,
+        "comment": wish.comment,
+        "completed_by": wish.completed_by,
+        "completed_at": wish.completed_at,
+        "created_at": award.created_at,
+        "decided_at": award.decided_at,
+        "decided_by": (decided_by.display_name or decided_by.username) if decided_by else None,
+        "reject_reason": award.reject_reason,
+    }
+
+
+class DisputeSchema(Schema):
+    """Why the resident says the wish was not done."""
+
+    reason = Trimmed(required=True, validate=validate.Length(min=1, max=255))
 
 
 class CancelSchema(Schema):
@@ -251,5 +365,5 @@ class StorySchema(Schema):
     fulfil_note = fields.Function(lambda w: w.fulfil_note if shown_note(w) else None)
     rating = fields.Integer(allow_none=True)
     comment = fields.Function(lambda w: w.comment if w.comment_check == "pass" else None)
-    photos = fields.Function(_photos)
+    photos = fields.Function(_photos)  # a story is shared by its resident: the fulfilment photos too
     completed_at = LocalDateTime(required=True)

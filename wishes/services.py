@@ -1,8 +1,12 @@
-"""The rules of micro-wishes: posting with a content check, review, claims, fulfilment, confirmation.
+"""The rules of micro-wishes: posting with a content check, review, claims, fulfilment, confirmation,
+disputes, and the claimer's award (paid at once, or waiting for staff in 待确认积分).
 
-Lock order, everywhere: the claimer's user row (claiming only), then the wish row, then its claim,
-then (through points) the claimer's ledger accounts. The one claimer of a wish is decided by one
-conditional UPDATE, with a partial unique index on active claims as the backstop.
+Lock order, everywhere: a user row (the claimer's when claiming or paying, the poster's when posting),
+then an award's row (deciding one in 待确认积分), then the wish row, then its claim, then (through points)
+the claimer's ledger accounts. The one claimer of a wish is decided by one conditional UPDATE, with a
+partial unique index on active claims as the backstop. Paying locks the claimer's row first, so the pair
+limit (one paid wish per resident → claimer pair per WISH_PAIR_DAYS) is read and written by one payment
+at a time, and two approvals of one award find it paid after the first.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
 from server.db import db, is_postgres, paginate
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
+from server.files.models import StoredFile
 from server.files.services import owned_files
 from server.notifications.services import publish
 from server.orgs.services import get_community
@@ -30,7 +35,7 @@ from server.users.models import StaffAccount, User, mask_name
 from server.wechat.errors import WeChatError
 from server.wechat.factory import wechat_client
 from wishes import policy  # noqa: F401  (registers the rule "wishes.manage")
-from wishes.models import PUBLIC_STATUSES, WALL_STATUSES, Wish, WishClaim, WishPhoto
+from wishes.models import PUBLIC_STATUSES, WALL_STATUSES, Wish, WishAward, WishClaim, WishPhoto
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +69,37 @@ register_messages(
             "只能在您所在的社区发布心愿",
             "Wishes can only be posted in your own community",
         ),
+        "WISH_PENDING_LIMIT": (
+            "您待审核的心愿已达上限，请等待社区审核后再发布",
+            "You have the most wishes allowed waiting for review; wait for the review first",
+        ),
+        "FULFIL_EVIDENCE_REQUIRED": (
+            "请上传至少一张照片，或填写不少于10个字的完成说明",
+            "Add a photo, or a note of at least 10 characters, of what was done",
+        ),
+        "FULFIL_TOO_SOON": (
+            "刚认领不久，请在完成帮助后再标记已完成",
+            "This was claimed only just now: mark it fulfilled once the help is done",
+        ),
+        "WISH_NOT_DISPUTED": ("该心愿不在申诉处理中", "This wish is not disputed"),
+        "WISH_AWARD_NOT_FOUND": ("该积分记录不存在", "No such award"),
+        "WISH_AWARD_DECIDED": ("该积分已处理", "This award was already decided"),
+        # Why an award paid nothing (kept on the award and the wish, shown to staff):
+        "PAIR_LIMIT": (
+            "同一居民与认领人之间的心愿积分在限定天数内只发放一次",
+            "A resident's wishes pay the same claimer once in the set number of days",
+        ),
+        "AWARD_REJECTED": ("工作人员未通过该积分", "Staff turned these points down"),
     }
 )
 
-STAFF_STATUSES = ("pending_review", "open")
+# Staff reject a wish waiting for review, on the wall unclaimed, or done and not yet completed.
+REJECTABLE = ("pending_review", "open", "fulfilled", "disputed")
+# Staff take a wish back from its claimer while it is claimed or fulfilled but not completed.
+RELEASABLE = ("claimed", "fulfilled", "disputed")
+LOW_RATING = 2  # a rating of 1 or 2 does not pay by itself: staff look at it first
+MIN_NOTE = 10  # characters of a fulfilment note without a photo
+PENDING_AWARD_TEXT = "待社区确认"  # the "points" of a notification while staff have not approved them
 
 
 def categories() -> list[str]:
@@ -112,7 +144,9 @@ def viewer_of(principal: Principal, wish: Wish) -> Viewer:
             return Viewer(contact=True, staff=True, involved=True)
         raise NotFound("WISH_NOT_FOUND", details={"id": wish.id})
     user_id = principal.id
-    if wish.user_id == user_id or (wish.claimer_id == user_id and wish.status in ("claimed", "fulfilled")):
+    if wish.user_id == user_id or (
+        wish.claimer_id == user_id and wish.status in ("claimed", "fulfilled", "disputed")
+    ):
         return Viewer(contact=True, staff=False, involved=True)
     if wish.claimer_id == user_id:  # completed: the claimer keeps seeing what they did, not the contact
         return Viewer(contact=False, staff=False, involved=True)
@@ -121,14 +155,18 @@ def viewer_of(principal: Principal, wish: Wish) -> Viewer:
     return Viewer(contact=False, staff=False)
 
 
-def _page(query: Select[Wish], order: list[Any], page: int, page_size: int) -> tuple[list[Wish], int]:
-    """One page of wishes with what a list shows of each (photos and their files, resident, claimer) in
-    four queries more, not four per wish."""
+def _page(
+    query: Select[Wish], order: list[Any], page: int, page_size: int, awards: bool = False
+) -> tuple[list[Wish], int]:
+    """One page of wishes with what a list shows of each (photos and their files, resident, claimer; and
+    the award, for the lists of those involved) in four or five queries more, not four per wish."""
     shown = query.options(
         selectinload(Wish.photos).selectinload(WishPhoto.file),
         selectinload(Wish.user),
         selectinload(Wish.claimer),
     )
+    if awards:
+        shown = shown.options(selectinload(Wish.award))
     return paginate(shown.order_by(*order), page, page_size)
 
 
@@ -184,7 +222,7 @@ def staff_wishes(
     if needs_review is not None:
         flagged = Wish.sec_check != "pass"
         query = query.where(flagged if needs_review else ~flagged)
-    return _page(query, [Wish.id], page, page_size)
+    return _page(query, [Wish.id], page, page_size, awards=True)
 
 
 def my_wishes(user_id: int, status: str | None, page: int, page_size: int) -> tuple[list[Wish], int]:
@@ -192,7 +230,7 @@ def my_wishes(user_id: int, status: str | None, page: int, page_size: int) -> tu
     query = select(Wish).where(Wish.user_id == user_id)
     if status:
         query = query.where(Wish.status == status)
-    return _page(query, [Wish.id.desc()], page, page_size)
+    return _page(query, [Wish.id.desc()], page, page_size, awards=True)
 
 
 def my_claims(user_id: int, active: bool | None, page: int, page_size: int) -> tuple[list[Wish], int]:
@@ -201,8 +239,8 @@ def my_claims(user_id: int, active: bool | None, page: int, page_size: int) -> t
     if active is True:
         query = query.where(Wish.status == "claimed")
     elif active is False:
-        query = query.where(Wish.status.in_(["fulfilled", "completed"]))
-    return _page(query, [Wish.claimed_at.desc(), Wish.id.desc()], page, page_size)
+        query = query.where(Wish.status.in_(["fulfilled", "disputed", "completed"]))
+    return _page(query, [Wish.claimed_at.desc(), Wish.id.desc()], page, page_size, awards=True)
 
 
 def stories(community_ids: list[int], page: int, page_size: int) -> tuple[list[Wish], int]:
@@ -236,14 +274,39 @@ def _check_text(user: User, text: str) -> tuple[str, int | None]:
     return ("review" if verdict.suggest == "review" else "pass"), verdict.label
 
 
-def _attach_photos(wish: Wish, owner_id: int, photo_ids: list[int], kind: str) -> None:
+def _attach_photos(wish: Wish, files: list[StoredFile], kind: str) -> None:
     start = len(wish.photos)
-    for position, file in enumerate(owned_files(owner_id, photo_ids), start=start):
+    for position, file in enumerate(files, start=start):
         wish.photos.append(WishPhoto(file_id=file.id, kind=kind, position=position))
 
 
+def _lock_user(user_id: int) -> User:
+    """The user's row, locked (re-read): the first lock of a claim, a post or a payment."""
+    query = select(User).where(User.id == user_id)
+    if is_postgres():
+        query = query.with_for_update()
+    user = db.session.scalars(query.execution_options(populate_existing=True)).first()
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"id": user_id})
+    return user
+
+
+def _check_pending_limit(user_id: int) -> None:
+    """At most WISH_MAX_PENDING wishes of a user wait for review at once (F11: no flood of the queue)."""
+    limit = int(current_app.config["WISH_MAX_PENDING"])
+    waiting = db.session.scalar(
+        select(func.count()).where(Wish.user_id == user_id, Wish.status == "pending_review")
+    )
+    if (waiting or 0) >= limit:
+        raise Conflict("WISH_PENDING_LIMIT", details={"limit": limit})
+
+
 def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
-    """A resident posts a wish; it waits for staff review, marked when the content check says so."""
+    """A resident posts a wish; it waits for staff review, marked when the content check says so.
+
+    At most WISH_MAX_PENDING of a user's wishes wait for review: counted before WeChat's check (a refused
+    post costs no call) and again under a lock of the user's row, so two posts at once cannot both slip in.
+    """
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("USER_NOT_FOUND", details={"id": user_id})
@@ -259,7 +322,11 @@ def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
     if wanted_by is not None and wanted_by < clock.local_today():
         raise AppError("WANTED_BY_PAST", status=422)
     title, content = values["title"].strip(), values["content"].strip()
+    photos = owned_files(user.id, values.get("photos") or [])
+    _check_pending_limit(user.id)
     verdict, label = _check_text(user, f"{title}\n{content}")
+    user = _lock_user(user.id)
+    _check_pending_limit(user.id)
     wish = Wish(
         community_id=community.id,
         user_id=user.id,
@@ -275,7 +342,7 @@ def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
         sec_label=label,
     )
     db.session.add(wish)
-    _attach_photos(wish, user.id, values.get("photos") or [], "wish")
+    _attach_photos(wish, photos, "wish")
     db.session.flush()
     return wish
 
@@ -297,18 +364,25 @@ def approve(principal: Principal, wish_id: int) -> Wish:
 
 
 def reject(principal: Principal, wish_id: int, reason: str) -> Wish:
-    """Staff reject a wish waiting for review (or take an unclaimed one off the wall) with a reason."""
+    """Staff reject a wish with a reason the resident reads: one waiting for review, an unclaimed one on
+    the wall, or one marked fulfilled (or disputed) and not completed — its claimer is told, no points.
+    The same rejection sent again answers the wish as it is."""
     reason = reason.strip()
     if not reason:
         raise AppError("REASON_REQUIRED", status=422)
     wish = get_wish(wish_id, lock=True)
     authorize(principal, "wishes.manage", wish.community)
-    if wish.status not in STAFF_STATUSES:
+    if wish.status == "rejected" and wish.reject_reason == reason:
+        return wish
+    if wish.status not in REJECTABLE:
         raise Conflict("WISH_NOT_PENDING", details={"status": wish.status})
+    claimer = _take_back(wish, reason, principal.id) if wish.status in ("fulfilled", "disputed") else None
     wish.status, wish.reject_reason = "rejected", reason
     wish.reviewed_by_id, wish.reviewed_at = principal.id, clock.now()
     db.session.flush()
     publish("wish.rejected", [wish.user_id], _payload(wish, reason=reason))
+    if claimer:
+        publish("wish.released", [claimer], _payload(wish, reason=reason))
     return wish
 
 
@@ -325,10 +399,7 @@ def _active_claim(wish_id: int) -> WishClaim | None:
 def claim(user_id: int, wish_id: int) -> Wish:
     """A party member or volunteer of the community claims an open wish; the first one wins."""
     # The member's row is locked so their count of open claims cannot race a second claim of theirs.
-    user_query = select(User).where(User.id == user_id)
-    if is_postgres():
-        user_query = user_query.with_for_update()
-    user = db.session.scalars(user_query).one()
+    user = _lock_user(user_id)
     wish = get_wish(wish_id)
     if not is_public(wish) and user_id not in (wish.user_id, wish.claimer_id):
         raise NotFound("WISH_NOT_FOUND", details={"id": wish_id})
@@ -352,7 +423,7 @@ def claim(user_id: int, wish_id: int) -> Wish:
     )
     if not won.rowcount:  # type: ignore[attr-defined]
         current = db.session.scalar(select(Wish.status).where(Wish.id == wish_id))
-        if current in ("claimed", "fulfilled", "completed"):
+        if current in ("claimed", "fulfilled", "disputed", "completed"):
             raise Conflict("WISH_ALREADY_CLAIMED")
         raise Conflict("WISH_NOT_OPEN", details={"status": current})
     db.session.add(WishClaim(wish_id=wish_id, user_id=user_id, deadline=deadline))
@@ -398,15 +469,63 @@ def unclaim(user_id: int, wish_id: int) -> Wish:
     return wish
 
 
+def _take_back(wish: Wish, reason: str, staff_id: int) -> int | None:
+    """End the claim of a fulfilled or disputed wish (its claim row ended as fulfilled): released by staff,
+    with the reason. The wish loses its claimer; the caller sets its new status. Returns the claimer."""
+    claimer = wish.claimer_id
+    query = (
+        select(WishClaim)
+        .where(WishClaim.wish_id == wish.id, WishClaim.user_id == claimer, WishClaim.outcome == "fulfilled")
+        .order_by(WishClaim.id.desc())
+        .limit(1)
+    )
+    if is_postgres():
+        query = query.with_for_update()
+    last = db.session.scalars(query).first()
+    if last is not None:
+        last.outcome, last.ended_at, last.reason, last.released_by_id = (
+            "released",
+            clock.now(),
+            reason,
+            staff_id,
+        )
+    wish.claimer_id = wish.claimed_at = wish.claim_deadline = None
+    return claimer
+
+
+def _released_again(wish: Wish, staff_id: int, reason: str) -> bool:
+    """The wish is open because this staff member released it with this reason: a resent release."""
+    last = db.session.scalars(
+        select(WishClaim).where(WishClaim.wish_id == wish.id).order_by(WishClaim.id.desc()).limit(1)
+    ).first()
+    return (
+        wish.status == "open"
+        and last is not None
+        and (last.outcome, last.released_by_id, last.reason) == ("released", staff_id, reason)
+    )
+
+
 def release(principal: Principal, wish_id: int, reason: str) -> Wish:
-    """Staff take a claim back with a reason; the claimer is told, and the resident that it is open again."""
+    """Staff take a wish back from its claimer with a reason — claimed, or marked fulfilled (or disputed)
+    but not completed: no points, the claimer is told, and the resident that it is open again. A
+    fulfilment taken back leaves nothing behind: its note and photos go with it."""
     reason = reason.strip()
     if not reason:
         raise AppError("REASON_REQUIRED", status=422)
     wish = get_wish(wish_id, lock=True)
     authorize(principal, "wishes.manage", wish.community)
-    _require(wish, "claimed", "WISH_NOT_CLAIMED")
-    claimer = _end_claim(wish, "released", reason, principal.id)
+    if _released_again(wish, principal.id, reason):
+        return wish
+    if wish.status not in RELEASABLE:
+        raise Conflict("WISH_NOT_CLAIMED", details={"status": wish.status})
+    if wish.status == "claimed":
+        claimer = _end_claim(wish, "released", reason, principal.id)
+    else:
+        claimer = _take_back(wish, reason, principal.id)
+        wish.status = "open"
+        wish.fulfilled_at = wish.fulfil_note = wish.fulfil_note_check = None
+        wish.photos[:] = [p for p in wish.photos if p.kind == "wish"]
+        db.session.flush()
     publish("wish.released", [claimer] if claimer else [], _payload(wish, reason=reason))
     publish("wish.reopened", [wish.user_id], _payload(wish, reason=reason))
     return wish
@@ -451,39 +570,127 @@ def _fulfillable(wish: Wish, user_id: int) -> None:
     _require(wish, "claimed", "WISH_NOT_CLAIMED")
 
 
+def _not_too_soon(wish: Wish) -> None:
+    """Help takes time: a claim is marked fulfilled no sooner than WISH_MIN_FULFIL_MINUTES after it."""
+    minutes = int(current_app.config["WISH_MIN_FULFIL_MINUTES"])
+    if wish.claimed_at is None or minutes <= 0:
+        return
+    allowed_at = wish.claimed_at + timedelta(minutes=minutes)
+    if clock.now() < allowed_at:
+        raise Conflict("FULFIL_TOO_SOON", details={"minutes": minutes, "allowed_at": allowed_at.isoformat()})
+
+
 def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
-    """The claimer says it is done, with a note and photos; the resident is asked to confirm."""
+    """The claimer says it is done — with at least one photo or a note of MIN_NOTE characters, and not
+    within WISH_MIN_FULFIL_MINUTES of the claim; the resident is asked to confirm."""
     wish = get_wish(wish_id)
     _fulfillable(wish, user_id)
     note = note.strip()
+    if not photo_ids and len(note) < MIN_NOTE:
+        raise AppError("FULFIL_EVIDENCE_REQUIRED", status=422, details={"min_note_length": MIN_NOTE})
+    _not_too_soon(wish)
+    photos = owned_files(user_id, photo_ids)
     note_check = _check_text(wish.claimer, note)[0]  # type: ignore[arg-type]
     wish = get_wish(wish_id, lock=True)  # the state again, now under the lock: it may have moved meanwhile
     _fulfillable(wish, user_id)
     _end_claim(wish, "fulfilled")
     wish.status, wish.fulfilled_at = "fulfilled", clock.now()
     wish.fulfil_note, wish.fulfil_note_check = note, note_check
-    _attach_photos(wish, user_id, photo_ids, "fulfilment")
+    _attach_photos(wish, photos, "fulfilment")
     db.session.flush()
     days = int(current_app.config["WISH_CONFIRM_DAYS"])
     publish("wish.fulfilled", [wish.user_id], _payload(wish, note=note, days=days))
     return wish
 
 
-def complete_wish(wish: Wish, by: str) -> None:
-    """Completed: the claimer earns the wish rule's points once (the wish is the idempotency key)."""
-    assert wish.claimer_id is not None  # noqa: S101  (only a claimed wish is completed)
-    wish.status, wish.completed_at, wish.completed_by = "completed", clock.now(), by
+# --- the claimer's award ---------------------------------------------------------------------------------
+
+
+def _pair_paid_recently(award: WishAward) -> bool:
+    """The resident's wishes paid this claimer within WISH_PAIR_DAYS already (F11: no farming by a pair)."""
+    days = int(current_app.config["WISH_PAIR_DAYS"])
+    if days <= 0:
+        return False
+    found = db.session.scalar(
+        select(WishAward.id)
+        .where(
+            WishAward.claimer_id == award.claimer_id,
+            WishAward.resident_id == award.resident_id,
+            WishAward.status == "paid",
+            WishAward.decided_at > clock.now() - timedelta(days=days),
+            WishAward.id != award.id,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _settle(award: WishAward, wish: Wish, status: str, code: str | None, staff_id: int | None) -> None:
+    award.status, award.code = status, code
+    award.decided_at, award.decided_by_id = clock.now(), staff_id
+    wish.award_transaction_id, wish.award_points = award.transaction_id, award.points
+    wish.award_code = code
+    db.session.flush()
+
+
+def _pay(award: WishAward, wish: Wish, staff_id: int | None) -> None:
+    """Pay the award now (the claimer's row is locked by the caller): the wish rule's points once, the wish
+    being the idempotency key ``wish:<id>``; refused with PAIR_LIMIT or the ledger's code."""
+    if _pair_paid_recently(award):
+        _settle(award, wish, "refused", "PAIR_LIMIT", staff_id)
+        return
     result = points.award(
-        wish.claimer_id,
+        award.claimer_id,
         str(current_app.config["WISH_POINTS_RULE"]),
         1,
         ("wish", wish.id),
         f"wish:{wish.id}",
         community_id=wish.community_id,
     )
-    wish.award_transaction_id, wish.award_points = result.transaction_id, result.points
-    wish.award_code = result.code if result.status == "refused" else None
+    if result.status == "refused":
+        _settle(award, wish, "refused", result.code, staff_id)
+        return
+    award.points, award.transaction_id = result.points, result.transaction_id
+    _settle(award, wish, "paid", None, staff_id)
+
+
+def complete_wish(wish: Wish, by: str, cause: str, staff_id: int | None = None) -> WishAward:
+    """Completed, and the claimer's award opened: paid at once when the resident confirmed with a good
+    rating (``confirmed``) or staff completed it (``staff``); otherwise (``low_rating``, ``timeout``) it
+    waits for staff in 待确认积分 — unless the pair limit already refuses it.
+
+    The caller holds the claimer's row lock, then the wish's."""
+    assert wish.claimer_id is not None  # noqa: S101  (only a claimed wish is completed)
+    wish.status, wish.completed_at, wish.completed_by = "completed", clock.now(), by
+    award = WishAward(
+        wish_id=wish.id,
+        community_id=wish.community_id,
+        resident_id=wish.user_id,
+        claimer_id=wish.claimer_id,
+        cause=cause,
+        status="pending",
+    )
+    db.session.add(award)
+    wish.award = award
     db.session.flush()
+    if cause in ("confirmed", "staff"):
+        _pay(award, wish, staff_id)
+    elif _pair_paid_recently(award):
+        _settle(award, wish, "refused", "PAIR_LIMIT", None)
+    return award
+
+
+def _points_told(award: WishAward) -> int | str:
+    """The points a completion notification names: paid, none, or waiting for staff."""
+    return PENDING_AWARD_TEXT if award.status == "pending" else award.points or 0
+
+
+def _lock_claimer_then_wish(wish_id: int) -> Wish:
+    """The wish locked after its claimer's row (the lock order of a payment), read again."""
+    wish = get_wish(wish_id)
+    if wish.claimer_id is not None:
+        _lock_user(wish.claimer_id)
+    return get_wish(wish_id, lock=True)
 
 
 def _confirmable(wish: Wish, user_id: int) -> None:
@@ -495,36 +702,160 @@ def _confirmable(wish: Wish, user_id: int) -> None:
 
 
 def confirm(user_id: int, wish_id: int, rating: int, comment: str | None, story_consent: bool) -> Wish:
-    """The resident confirms with a rating: completed, and the claimer's points are awarded."""
+    """The resident confirms with a rating: completed. A rating of 3 or more pays the claimer at once; 1 or
+    2 puts the points in 待确认积分 for staff to approve or reject."""
     wish = get_wish(wish_id)
     _confirmable(wish, user_id)
     comment = (comment or "").strip() or None
     comment_check = _check_text(wish.user, comment)[0] if comment else None
-    wish = get_wish(wish_id, lock=True)  # the state again, now under the lock (the job may have completed it)
+    wish = _lock_claimer_then_wish(wish_id)  # the state again, under the lock (the job may have completed it)
     _confirmable(wish, user_id)
     wish.rating, wish.comment, wish.comment_check = rating, comment, comment_check
     wish.story_consent = story_consent
-    complete_wish(wish, "resident")
+    award = complete_wish(wish, "resident", "confirmed" if rating > LOW_RATING else "low_rating")
     publish(
         "wish.completed",
         [wish.claimer_id] if wish.claimer_id else [],
-        _payload(wish, rating=rating, points=wish.award_points or 0),
+        _payload(wish, rating=rating, points=_points_told(award)),
     )
     return wish
 
 
-def auto_complete(wish_id: int) -> bool:
-    """A fulfilled wish the resident left unanswered completes by itself (once)."""
-    wish = get_wish(wish_id, lock=True)
-    if wish.status != "fulfilled" or wish.fulfilled_at is None:
-        return False
+def _due(wish: Wish) -> bool:
     days = int(current_app.config["WISH_CONFIRM_DAYS"])
-    if wish.fulfilled_at > clock.now() - timedelta(days=days):
+    return (
+        wish.status == "fulfilled"
+        and wish.fulfilled_at is not None
+        and wish.fulfilled_at <= clock.now() - timedelta(days=days)
+    )
+
+
+def auto_complete(wish_id: int) -> bool:
+    """A fulfilled wish the resident left unanswered completes by itself (once); nobody vouched for the
+    help, so the claimer's points wait for staff in 待确认积分."""
+    if not _due(get_wish(wish_id)):
         return False
-    complete_wish(wish, "timeout")
+    wish = _lock_claimer_then_wish(wish_id)
+    if not _due(wish):
+        return False
+    award = complete_wish(wish, "timeout", "timeout")
     recipients = [r for r in (wish.claimer_id, wish.user_id) if r]
-    publish("wish.completed", recipients, _payload(wish, rating="-", points=wish.award_points or 0))
+    publish("wish.completed", recipients, _payload(wish, rating="-", points=_points_told(award)))
     return True
+
+
+def dispute(user_id: int, wish_id: int, reason: str) -> Wish:
+    """The resident says a fulfilled wish was not done: it waits for staff (disputed), with no points.
+    Sent again, it answers the wish as it is (the first reason stands)."""
+    reason = reason.strip()
+    if not reason:
+        raise AppError("REASON_REQUIRED", status=422)
+    wish = get_wish(wish_id, lock=True)
+    if wish.user_id != user_id:
+        raise Forbidden("NOT_WISH_OWNER")
+    if wish.status == "disputed":
+        return wish
+    if wish.status == "completed":
+        raise Conflict("WISH_ALREADY_COMPLETED", details={"completed_by": wish.completed_by})
+    _require(wish, "fulfilled", "WISH_NOT_FULFILLED")
+    wish.status, wish.disputed_at, wish.dispute_reason = "disputed", clock.now(), reason
+    db.session.flush()
+    return wish
+
+
+def complete_disputed(principal: Principal, wish_id: int) -> Wish:
+    """Staff find a disputed wish was done after all: completed, and the claimer paid at once (once).
+    Sent again, it answers the wish as it is."""
+    wish = get_wish(wish_id)
+    authorize(principal, "wishes.manage", wish.community)
+    wish = _lock_claimer_then_wish(wish_id)
+    if wish.status == "completed" and wish.completed_by == "staff":
+        return wish
+    if wish.status == "completed":
+        raise Conflict("WISH_ALREADY_COMPLETED", details={"completed_by": wish.completed_by})
+    _require(wish, "disputed", "WISH_NOT_DISPUTED")
+    wish.reviewed_by_id, wish.reviewed_at = principal.id, clock.now()
+    award = complete_wish(wish, "staff", "staff", principal.id)
+    recipients = [r for r in (wish.claimer_id, wish.user_id) if r]
+    publish("wish.completed", recipients, _payload(wish, rating="-", points=_points_told(award)))
+    return wish
+
+
+# --- 待确认积分: awards waiting for staff --------------------------------------------------------------
+
+
+def get_award(award_id: int, lock: bool = False) -> WishAward:
+    """The award, optionally locked (re-read), or WISH_AWARD_NOT_FOUND."""
+    query = select(WishAward).where(WishAward.id == award_id)
+    if lock:
+        if is_postgres():
+            query = query.with_for_update()
+        query = query.execution_options(populate_existing=True)
+    award = db.session.scalars(query).first()
+    if award is None:
+        raise NotFound("WISH_AWARD_NOT_FOUND", details={"id": award_id})
+    return award
+
+
+def award_for_staff(principal: Principal, award_id: int) -> WishAward:
+    """An award of the staff member's communities (404 for another's, like a wish)."""
+    award = get_award(award_id)
+    if not principal.is_staff or not principal.covers(award.wish.community):
+        raise NotFound("WISH_AWARD_NOT_FOUND", details={"id": award_id})
+    return award
+
+
+def staff_awards(
+    principal: Principal, status: str | None, community_id: int | None, page: int, page_size: int
+) -> tuple[list[WishAward], int]:
+    """Awards of the staff member's communities, oldest first (``status="pending"``: the queue)."""
+    if not principal.is_staff:
+        raise Forbidden()
+    query = select(WishAward).where(WishAward.community_id.in_(staff_scope_ids(principal)))
+    if status:
+        query = query.where(WishAward.status == status)
+    if community_id is not None:
+        query = query.where(WishAward.community_id == community_id)
+    shown = query.options(
+        selectinload(WishAward.wish).selectinload(Wish.user),
+        selectinload(WishAward.wish).selectinload(Wish.community),
+        selectinload(WishAward.claimer),
+        selectinload(WishAward.decided_by),
+    )
+    return paginate(shown.order_by(WishAward.id), page, page_size)
+
+
+def approve_award(principal: Principal, award_id: int) -> WishAward:
+    """Staff approve an award waiting for them: the claimer is paid once (or it is refused, PAIR_LIMIT or
+    the ledger's code). An award already paid or refused answers as it is; a rejected one is 409."""
+    award = get_award(award_id)
+    authorize(principal, "wishes.manage", award.wish.community)
+    if award.status == "pending":
+        _lock_user(award.claimer_id)
+        award = get_award(award_id, lock=True)  # another approval may have paid it meanwhile
+    if award.status in ("paid", "refused"):
+        return award
+    if award.status == "rejected":
+        raise Conflict("WISH_AWARD_DECIDED", details={"status": award.status})
+    _pay(award, get_wish(award.wish_id, lock=True), principal.id)
+    return award
+
+
+def reject_award(principal: Principal, award_id: int, reason: str) -> WishAward:
+    """Staff turn an award waiting for them down with a reason: no points. Sent again, it answers as is."""
+    reason = reason.strip()
+    if not reason:
+        raise AppError("REASON_REQUIRED", status=422)
+    award = get_award(award_id, lock=True)
+    authorize(principal, "wishes.manage", award.wish.community)
+    if award.status == "rejected":
+        return award
+    if award.status != "pending":
+        raise Conflict("WISH_AWARD_DECIDED", details={"status": award.status})
+    wish = get_wish(award.wish_id, lock=True)
+    award.reject_reason = reason
+    _settle(award, wish, "rejected", "AWARD_REJECTED", principal.id)
+    return award
 
 
 def cancel(user_id: int, wish_id: int, reason: str | None) -> Wish:
@@ -605,10 +936,18 @@ def _payload(wish: Wish, **extra: Any) -> dict[str, Any]:
 # --- what staff pages read --------------------------------------------------------------------------------
 
 
-def pending_count(principal: Principal) -> int:
-    """Wishes waiting for review in the staff member's communities."""
+def pending_count(principal: Principal, status: str = "pending_review") -> int:
+    """Wishes in ``status`` (waiting for review, or disputed) in the staff member's communities."""
     query = select(func.count()).where(
-        Wish.status == "pending_review", Wish.community_id.in_(staff_scope_ids(principal))
+        Wish.status == status, Wish.community_id.in_(staff_scope_ids(principal))
+    )
+    return int(db.session.scalar(query) or 0)
+
+
+def pending_award_count(principal: Principal) -> int:
+    """Awards waiting for staff (待确认积分) in the staff member's communities."""
+    query = select(func.count()).where(
+        WishAward.status == "pending", WishAward.community_id.in_(staff_scope_ids(principal))
     )
     return int(db.session.scalar(query) or 0)
 

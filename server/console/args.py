@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
+from dataclasses import dataclass
 
 from flask import request
 
@@ -27,6 +29,22 @@ def int_arg(name: str) -> int | None:
 def page_arg() -> int:
     """The ``page`` query argument: at least 1, 1 when it is not a number, at most what the API takes."""
     return max(1, int_arg("page") or 1)
+
+
+@dataclass(frozen=True)
+class QueueArgs:
+    """A queue page's filters: the status ("" for all), the community (None for all) and the page."""
+
+    status: str
+    community_id: int | None
+    page: int
+
+
+def queue_args(statuses: Container[str], default: str) -> QueueArgs:
+    """The filters of a queue page (党员报到, 社区迁移, 兑换审核, 待确认积分 …): ``?status=`` (``default``
+    when absent, all when not one of ``statuses``), ``?community=`` and ``?page=``."""
+    status = request.args.get("status", default)
+    return QueueArgs(status if status in statuses else "", int_arg("community"), page_arg())
 
 
 def ticked_ids(name: str = "ids") -> list[int]:

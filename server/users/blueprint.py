@@ -1,4 +1,4 @@
-"""Routes of /me and the party-report flow."""
+"""Routes of /me, the party-report flow and community moves."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_principal
 from server.schemas import PageArgs, page_body, page_of
-from server.users import services
+from server.users import moves, services
 from server.users.me import me_payload
-from server.users.models import PartyReport
+from server.users.models import CommunityMove, PartyReport
 from server.users.schemas import (
+    CommunityMoveCreateSchema,
+    CommunityMoveQuerySchema,
+    CommunityMoveSchema,
     MePatchSchema,
     MeSchema,
     PartyReportCreateSchema,
@@ -23,7 +26,7 @@ from server.users.schemas import (
     VolunteerSchema,
 )
 
-blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Me, party reports")
+blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Me, party reports, community moves")
 
 
 def _me() -> dict[str, Any]:
@@ -46,7 +49,10 @@ def get_me() -> dict[str, Any]:
 @blp.arguments(MePatchSchema)
 @blp.response(200, MeSchema)
 def patch_me(body: dict[str, Any]) -> dict[str, Any]:
-    """Change my nickname or the community I live in."""
+    """Change my nickname, or choose the community I live in while I have none.
+
+    Once set, a different community is refused with 409 COMMUNITY_MOVE_REQUIRED and nothing of the request
+    is applied: apply for a move instead (POST /me/community-moves). The same community again is fine."""
     user = current_principal().user
     assert user is not None  # noqa: S101  (auth_required("user") lets only users in)
     services.update_profile(user, body.get("nickname"), body.get("community_id"))
@@ -103,6 +109,57 @@ def approve_party_report(report_id: int) -> PartyReport:
 def reject_party_report(body: dict[str, str], report_id: int) -> PartyReport:
     """Reject with a reason the user will read."""
     return services.reject_party_report(current_principal(), report_id, body["reason"])
+
+
+@blp.route("/me/community-moves", methods=["POST"])
+@auth_required("user")
+@blp.arguments(CommunityMoveCreateSchema)
+@blp.response(201, CommunityMoveSchema)
+def apply_for_move(body: dict[str, Any]) -> CommunityMove:
+    """Apply to live in another community; its staff decide, and until then I stay where I am.
+
+    Sending it again while it waits answers the same move (201, same id); applying to another community
+    withdraws the waiting one (cancelled) and opens a new one."""
+    return moves.apply_for_move(current_principal(), body["community_id"], body["reason"])
+
+
+@blp.route("/me/community-moves", methods=["GET"])
+@auth_required("user")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(CommunityMoveSchema))
+def my_moves(args: dict[str, Any]) -> dict[str, Any]:
+    """My community moves, newest first."""
+    items, total = moves.my_moves(current_principal(), args["page"], args["page_size"])
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/community-moves", methods=["GET"])
+@auth_required("staff")
+@blp.arguments(CommunityMoveQuerySchema, location="query")
+@blp.response(200, page_of(CommunityMoveSchema))
+def list_moves(args: dict[str, Any]) -> dict[str, Any]:
+    """Moves into the communities I look after, oldest first."""
+    items, total = moves.list_moves(
+        current_principal(), args.get("status"), args["page"], args["page_size"], args.get("community_id")
+    )
+    return page_body(items, total, args["page"], args["page_size"])
+
+
+@blp.route("/community-moves/<int:move_id>/approve", methods=["POST"])
+@auth_required("staff")
+@blp.response(200, CommunityMoveSchema)
+def approve_move(move_id: int) -> CommunityMove:
+    """Approve: the resident now lives in my community (again: the same answer)."""
+    return moves.approve_move(current_principal(), move_id)
+
+
+@blp.route("/community-moves/<int:move_id>/reject", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(ReasonSchema)
+@blp.response(200, CommunityMoveSchema)
+def reject_move(body: dict[str, str], move_id: int) -> CommunityMove:
+    """Reject with a reason the resident will read; they stay in their community."""
+    return moves.reject_move(current_principal(), move_id, body["reason"])
 
 
 @blp.route("/communities/<int:community_id>/volunteers", methods=["GET"])

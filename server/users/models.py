@@ -11,6 +11,9 @@ from server.db import Model, TimestampMixin
 from server.orgs.models import OrgUnit
 
 STAFF_ROLES = ("admin", "staff")
+# A move's life: waiting for the new community's staff, then approved or rejected by them, or cancelled
+# (the resident applied to move elsewhere instead).
+COMMUNITY_MOVE_STATUSES = ("pending", "approved", "rejected", "cancelled")
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -137,4 +140,39 @@ class PartyReport(TimestampMixin, Model):
 
     user: Mapped[User] = relationship()
     community: Mapped[OrgUnit] = relationship()
+    decided_by: Mapped[StaffAccount | None] = relationship()
+
+
+class CommunityMove(TimestampMixin, Model):
+    """A resident's application to live in another community (社区迁移), decided by the new one's staff.
+
+    The rows are the history of where a resident lived: ``users.community_id`` changes only when one is
+    approved."""
+
+    __tablename__ = "community_moves"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(map(repr, COMMUNITY_MOVE_STATUSES))})", name="status"),
+        # At most one undecided move per user, enforced by the database, not by a read.
+        Index(
+            "uq_community_moves_user_id_pending",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    from_community_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    to_community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decision_reason: Mapped[str | None] = mapped_column(String(255))
+
+    user: Mapped[User] = relationship()
+    from_community: Mapped[OrgUnit | None] = relationship(foreign_keys=[from_community_id])
+    to_community: Mapped[OrgUnit] = relationship(foreign_keys=[to_community_id])
     decided_by: Mapped[StaffAccount | None] = relationship()

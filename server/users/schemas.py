@@ -1,4 +1,4 @@
-"""Schemas of /me and party reports."""
+"""Schemas of /me, party reports and community moves."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from server.orgs.schemas import OrgUnitSchema
 from server.schemas import FITS_INT, LocalDateTime, PageArgs
+from server.users.models import COMMUNITY_MOVE_STATUSES
 
 
 class MeSchema(Schema):
@@ -88,3 +89,41 @@ class VolunteerSchema(Schema):
     volunteer_community_id = fields.Integer(allow_none=True)
     party_member = fields.Boolean(required=True)
     volunteer_since = LocalDateTime(allow_none=True)
+
+
+class CommunityMoveCreateSchema(Schema):
+    """An application to live in another community (社区迁移)."""
+
+    community_id = fields.Integer(required=True, validate=FITS_INT, metadata={"description": "where to"})
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "why, for the new community's staff (e.g. 搬家)"},
+    )
+
+
+class CommunityMoveSchema(Schema):
+    """A community move and its decision."""
+
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": " | ".join(COMMUNITY_MOVE_STATUSES)})
+    user_id = fields.Integer()
+    nickname = fields.Function(lambda m: m.user.nickname)
+    phone_masked = fields.Function(lambda m: m.user.phone_masked, allow_none=True)
+    from_community_id = fields.Integer(allow_none=True)
+    from_community = fields.Function(
+        lambda m: m.from_community.name if m.from_community else None, allow_none=True
+    )
+    to_community_id = fields.Integer()
+    to_community = fields.Function(lambda m: m.to_community.name)
+    reason = fields.String()
+    decision_reason = fields.String(allow_none=True, metadata={"description": "why it was rejected"})
+    created_at = LocalDateTime()
+    decided_at = LocalDateTime(allow_none=True)
+
+
+class CommunityMoveQuerySchema(PageArgs):
+    """Filters of the staff list."""
+
+    status = fields.String(validate=validate.OneOf(COMMUNITY_MOVE_STATUSES))
+    community_id = fields.Integer(validate=FITS_INT, metadata={"description": "moves into this community"})

@@ -11,12 +11,21 @@ from server.auth.passwords import hash_password
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
 from server.db import db, is_postgres, paginate
-from server.errors import AppError, Conflict, NotFound
+from server.errors import AppError, Conflict, NotFound, register_messages
 from server.notifications.services import publish
 from server.orgs.services import get_community, get_org_by_code
 from server.users.models import STAFF_ROLES, PartyReport, StaffAccount, User
 from server.wechat.errors import WeChatCodeInvalid, WeChatError
 from server.wechat.factory import wechat_client, wechat_unavailable
+
+register_messages(
+    {
+        "COMMUNITY_MOVE_REQUIRED": (
+            "您已设置所在社区，如需变更请提交社区迁移申请，由新社区审核",
+            "Your community is already set; apply for a move, which the new community approves",
+        ),
+    }
+)
 
 
 def find_or_create_user(openid: str, unionid: str | None) -> User:
@@ -44,12 +53,36 @@ def get_user(user_id: int) -> User:
     return user
 
 
+def lock_user(user_id: int) -> User:
+    """The user row, locked until the transaction ends (PostgreSQL; SQLite writes one at a time) and read
+    afresh, so a decision sees the community another transaction just committed."""
+    query = select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    if is_postgres():
+        query = query.with_for_update()
+    user = db.session.scalars(query).first()
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
+    return user
+
+
 def update_profile(user: User, nickname: str | None, community_id: int | None) -> User:
-    """Change the nickname and/or the community a user lives in."""
+    """Change the nickname, and choose the community a user lives in while they have none.
+
+    Once it is set, the community changes only by a move the new community's staff approve
+    (server/users/moves.py): a different one refuses the whole request (COMMUNITY_MOVE_REQUIRED, the
+    nickname unchanged too); the same one again is a harmless resend."""
+    if community_id is not None:
+        user = lock_user(user.id)  # two first choices at once: the second sees the first
+        if community_id != user.community_id:
+            community = get_community(community_id)
+            if user.community_id is not None:
+                raise Conflict(
+                    "COMMUNITY_MOVE_REQUIRED",
+                    details={"community_id": user.community_id, "apply": "/api/v1/me/community-moves"},
+                )
+            user.community = community
     if nickname is not None:
         user.nickname = nickname.strip()
-    if community_id is not None:
-        user.community = get_community(community_id)
     db.session.flush()
     return user
 

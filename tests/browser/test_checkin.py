@@ -1,23 +1,48 @@
-"""Check-in pages in a browser: the activity form, the door screen's rotating code, the poster, today."""
+"""Check-in pages in a browser: the activity form, the door screen's rotating code, the poster and its
+reprint, voiding a flagged check-in, today."""
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from checkin.tokens import issue_token
+from checkin.tokens import issue_token, printed_scene
 from tests.checkin.conftest import START
-from tests.conftest import bearer
+from tests.conftest import bearer, points_of
 
 # The door screen asks the server at least every 4 s; a change must show within a couple of polls.
 SCREEN_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
-def activity_id(client, make_staff, login_staff, org_tree):
+def login_user(app, org_tree, login_user):
+    """``login_user(name)``: a resident and party member of C1, who may come to its party days."""
+
+    def login(name: str = "resident") -> dict[str, Any]:
+        from server.db import db
+        from server.users.models import User
+
+        tokens: dict[str, Any] = login_user(name)
+        with app.app_context():
+            user = db.session.get_one(User, tokens["user"]["id"])
+            user.community_id = user.party_community_id = org_tree["C1"].id
+            db.session.commit()
+        return tokens
+
+    return login
+
+
+@pytest.fixture
+def headers(make_staff, login_staff):
+    """The API's Authorization header of a staff member of C1."""
+    return bearer(login_staff(make_staff(org="C1")))
+
+
+@pytest.fixture
+def activity_id(client, headers, org_tree):
     """A party day of C1 from START for two hours, check-in open from 30 minutes before, 40 places."""
-    headers = bearer(login_staff(make_staff(org="C1")))
     body = {
         "community_id": org_tree["C1"].id,
         "title": "主题党日：学习新思想",
@@ -52,7 +77,7 @@ def test_staff_create_an_activity_through_the_form_and_see_it_listed(
     page.get_by_role("button", name="新建活动").click()
     page.get_by_label("活动名称").fill("志愿服务：清洁家园")
     page.get_by_label("类型").select_option(label="志愿服务")
-    page.get_by_label("社区").select_option(label="二社区")
+    page.locator("select[name=community_id]").select_option(label="二社区")
     page.get_by_label("地点").fill("二社区小广场")
     page.locator("input[name=starts_at]").fill("2026-12-05T09:00")
     page.locator("input[name=ends_at]").fill("2026-12-05T11:00")
@@ -104,7 +129,11 @@ def test_staff_of_another_community_cannot_open_the_activity_by_url(
         expect(page.get_by_text("主题党日：学习新思想")).to_have_count(0)
 
 
-def test_the_poster_shows_the_printed_code_and_the_title_on_a4(page, console_login, make_staff, activity_id):
+def test_the_poster_shows_the_printed_code_and_the_title_on_a4(
+    page, console_login, make_staff, activity_id, client, headers
+):
+    allowed = {"printed_code_allowed": True}
+    assert client.patch(f"/api/v1/activities/{activity_id}", json=allowed, headers=headers).status_code == 200
     console_login(make_staff(org="C1"))
     page.goto(f"/console/activities/{activity_id}/poster")
     poster = page.locator("#poster")
@@ -147,3 +176,95 @@ def test_the_activity_list_filters_by_community_and_its_tabs_keep_the_filter(
     expect(page).to_have_url(re.compile(r"when=past&community=\d+"))
     page.get_by_label("社区").select_option(label="一社区")
     expect(page).to_have_url(re.compile(r"when=past&community=\d+"))  # the tab is kept as well
+
+
+@pytest.fixture
+def printed_activity(client, headers, org_tree):
+    """A meeting of C1 under way that accepts its poster's code, with no fence (1 point at check-in)."""
+    body = {
+        "community_id": org_tree["C1"].id,
+        "title": "居民议事会",
+        "kind": "meeting",
+        "place": "一社区会议室",
+        "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(hours=2)).isoformat(),
+        "points_rule": "ACTIVITY_CHECKIN",
+        "printed_code_allowed": True,
+    }
+    response = client.post("/api/v1/activities", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def test_staff_void_a_flagged_check_in_from_the_activity_page(
+    page, console_login, make_staff, clock, printed_activity, client, member
+):
+    frank = member(points=10, name="frank", nickname="居民frank")
+    with client.application.app_context():
+        scene = printed_scene("activity", printed_activity, 1)
+    checked = client.post(
+        "/api/v1/checkins", json={"token": scene, "nonce": "poster-frank-01"}, headers=bearer(frank)
+    )
+    assert checked.status_code == 201, checked.get_json()
+    checkin_id = checked.get_json()["id"]
+    assert points_of(client, frank)["available"] == 11
+
+    console_login(make_staff(org="C1", username="zhao_c1"))
+    page.goto(f"/console/activities/{printed_activity}")
+    page.get_by_role("link", name="需复核（1）").click()
+    expect(page).to_have_url(re.compile(r"review=1"))
+    row = page.locator(f"#checkin-{checkin_id}")
+    expect(row).to_contain_text("居民frank")
+    expect(row).to_contain_text("纸质码且未开签到范围")
+    expect(row).to_contain_text("纸质签到码")
+    confirm = row.get_by_role("button", name="确认作废")
+    expect(confirm).to_be_hidden()  # the first click only opens the confirmation
+    row.get_by_text("作废", exact=True).click()
+    expect(row).to_contain_text("所得 1 积分从该居民账户撤回")
+    row.get_by_label("作废原因").fill("本人未到场，代签")
+    confirm.click()
+
+    expect(page.get_by_role("status")).to_contain_text(f"已作废签到 #{checkin_id}")
+    expect(page).to_have_url(re.compile(r"review=1"))  # back where the staff member was
+    row = page.locator(f"#checkin-{checkin_id}")
+    expect(row).to_have_attribute("data-status", "voided")
+    expect(row).to_contain_text("已作废")
+    expect(row).to_contain_text("原因：本人未到场，代签")
+    expect(row).to_contain_text("zhao_c1")
+    expect(row.get_by_role("button", name="确认作废")).to_have_count(0)
+    expect(page.get_by_role("link", name="需复核（0）")).to_be_visible()
+    assert points_of(client, frank)["available"] == 10
+
+
+def test_the_reprint_button_retires_the_poster_and_shows_the_new_one(
+    page, console_login, make_staff, clock, printed_activity, client, member
+):
+    console_login(make_staff(org="C1"))
+    page.goto(f"/console/activities/{printed_activity}")
+    poster_url = f"/console/activities/{printed_activity}/poster"
+    expect(page.get_by_role("button", name="打印海报")).to_have_attribute("href", poster_url)  # a new tab
+    page.goto(poster_url)
+    expect(page.locator("#poster-version")).to_have_text("第1版")
+    image = page.get_by_role("img", name="签到小程序码")
+    first = image.get_attribute("src")
+    expect(page.get_by_text("旧海报将立即失效")).to_be_hidden()
+    page.get_by_text("重新打印", exact=True).click()
+    expect(page.get_by_text("旧海报将立即失效")).to_be_visible()
+    page.get_by_role("button", name="确认重新打印").click()
+
+    expect(page.get_by_role("status")).to_contain_text("已重新打印签到码")
+    expect(page.locator("#poster-version")).to_have_text("第2版")
+    expect(page.locator("#poster")).to_contain_text("第2版")
+    assert image.get_attribute("src") != first
+
+    grace = member(points=0, name="grace")
+    with client.application.app_context():
+        old, new = (printed_scene("activity", printed_activity, v) for v in (1, 2))
+    refused = client.post(
+        "/api/v1/checkins", json={"token": old, "nonce": "old-grace-01"}, headers=bearer(grace)
+    )
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (400, "TOKEN_INVALID")
+    accepted = client.post(
+        "/api/v1/checkins", json={"token": new, "nonce": "new-grace-01"}, headers=bearer(grace)
+    )
+    assert accepted.status_code == 201, accepted.get_json()

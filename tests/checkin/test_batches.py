@@ -81,7 +81,7 @@ def test_a_batch_with_duplicates_and_conflicts(client, clock, setup):
 
 def test_hours_follow_the_earliest_entry_and_the_latest_exit(app, client, clock, setup, login_user):
     staff, activity_id, (a, _, _) = setup
-    clock.now = START + timedelta(hours=3)
+    clock.now = START + timedelta(hours=5, minutes=1)  # uploaded after the last scan (no time ahead of now)
     _send(
         client,
         staff,
@@ -117,3 +117,72 @@ def test_an_item_names_its_member_once(client, clock, setup):
     bad = {**_item(activity_id, a, "in", 10, "both-item-01"), "member_token": "x"}
     response = client.post("/api/v1/checkins/batch", json={"device_id": "pad", "items": [bad]}, headers=staff)
     assert response.status_code == 422
+
+
+# --- attribution and the offline window (security review F12) ---------------------------------------
+
+
+def test_each_item_and_its_check_in_and_award_record_the_staff_account_and_device(
+    app, client, clock, setup, make_staff, login_staff
+):
+    from checkin.models import BatchItem, CheckIn
+    from points.models import LedgerTransaction
+    from server.db import db
+    from server.users.models import StaffAccount
+
+    staff, activity_id, (a, _, _) = setup
+    clock.now = START + timedelta(hours=3)
+    _send(
+        client,
+        staff,
+        [_item(activity_id, a, "in", 0, "who-item-01"), _item(activity_id, a, "out", 90, "who-item-02")],
+        device="pad-7",
+    )
+    with app.app_context():
+        staff_ids = set(db.session.scalars(db.select(StaffAccount.id)))
+        items = db.session.scalars(db.select(BatchItem).order_by(BatchItem.id)).all()
+        assert [(i.staff_id in staff_ids, i.device_id) for i in items] == [(True, "pad-7"), (True, "pad-7")]
+        checkin = db.session.scalars(db.select(CheckIn)).one()
+        assert (checkin.source, checkin.staff_id, checkin.device_id) == ("batch", items[0].staff_id, "pad-7")
+        awards = db.select(LedgerTransaction).where(LedgerTransaction.kind == "award")
+        award = db.session.scalars(awards).one()
+        assert award.actor_staff_id == items[0].staff_id
+
+
+def test_a_member_code_counts_only_at_a_moment_within_its_own_life(app, client, clock, setup):
+    from checkin.tokens import issue_token
+
+    staff, activity_id, (a, b, _) = setup
+    shown = START + timedelta(minutes=10)
+    with app.app_context():
+        code = issue_token("member", a, now=shown.timestamp()).token
+        other = issue_token("member", b, now=shown.timestamp()).token
+    clock.now = START + timedelta(hours=3)
+
+    def scanned(token, at, nonce):
+        item = {"member_token": token, "activity_id": activity_id, "kind": "in", "at": at.isoformat()}
+        return {**item, "nonce": nonce}
+
+    results = _send(
+        client,
+        staff,
+        [
+            # back-dating the scan long after the code was shown does not revive it
+            scanned(code, START + timedelta(minutes=40), "life-item-01"),
+            scanned(code, shown + timedelta(seconds=30), "life-item-02"),  # scanned while it was shown
+            scanned(other, shown - timedelta(minutes=5), "life-item-03"),  # before it was issued
+        ],
+    )
+    assert results == [("refused", "TOKEN_EXPIRED"), ("accepted", None), ("refused", "TOKEN_EXPIRED")]
+
+
+def test_items_older_than_a_day_or_ahead_of_the_clock_are_refused(client, clock, setup):
+    staff, activity_id, (a, b, _) = setup
+    clock.now = START + timedelta(hours=26)  # within the settlement (ends + 24 h) but the scan is 26 h old
+    assert _send(client, staff, [_item(activity_id, a, "in", 0, "old-item-001")]) == [
+        ("refused", "OFFLINE_TOO_OLD")
+    ]
+    clock.now = START + timedelta(minutes=30)
+    assert _send(client, staff, [_item(activity_id, b, "in", 40, "ahead-item-01")]) == [
+        ("refused", "AT_IN_FUTURE")
+    ]

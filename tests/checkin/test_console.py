@@ -6,11 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from checkin.models import Activity, Station
-from checkin.tokens import verify_token
+from checkin.models import Activity, CheckIn, Station
+from checkin.tokens import issue_token, printed_scene, verify_token
+from points.models import LedgerTransaction
 from server.db import db
 from tests.checkin.conftest import START
-from tests.conftest import bearer
+from tests.conftest import bearer, points_of
 
 
 @pytest.fixture
@@ -289,8 +290,10 @@ def test_the_station_form_reads_opening_hours_per_weekday(app, c1_console, org_t
 
 
 def test_the_poster_carries_the_printed_code_and_the_png_falls_back_to_a_plain_qr(
-    app, c1_console, activity_id, wechat_fake
+    app, client, staff, c1_console, activity_id, wechat_fake
 ):
+    allowed = {"printed_code_allowed": True}
+    assert client.patch(f"/api/v1/activities/{activity_id}", json=allowed, headers=staff).status_code == 200
     browser, _ = c1_console
     poster = browser.get(f"/console/activities/{activity_id}/poster").get_data(as_text=True)
     assert "主题党日：学习新思想" in poster and "@page { size: A4; margin: 15mm; }" in poster
@@ -365,6 +368,7 @@ def test_station_pages_belong_to_the_staff_of_its_community(
         "name": "一社区服务驿站",
         "address": "幸福路 1 号",
         "opening_hours": {"mon": [["08:30", "12:00"]], "sat": [["09:00", "11:30"]]},
+        "printed_code_allowed": True,
     }
     station_id = client.post("/api/v1/stations", json=body, headers=staff).get_json()["id"]
     browser, _ = c1_console
@@ -447,3 +451,305 @@ def test_a_bad_value_in_the_station_form_is_named_in_chinese_and_writes_nothing(
     assert blank.status_code == 422 and "请填写半径" in blank.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(Station)).first() is None
+
+
+# --- printed codes, flagged check-ins and voiding (issue 15) ---------------------------------------------
+
+
+@pytest.fixture
+def printed_activity(client, staff, org_tree):
+    """A meeting of C1 under way (1 point at check-in) that accepts its poster's code, with no fence:
+    so a check-in by the poster is flagged ``printed_no_fence``."""
+    body = {
+        "community_id": org_tree["C1"].id,
+        "title": "居民议事会",
+        "kind": "meeting",
+        "place": "一社区会议室",
+        "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(hours=2)).isoformat(),
+        "points_rule": "ACTIVITY_CHECKIN",
+        "printed_code_allowed": True,
+    }
+    response = client.post("/api/v1/activities", json=body, headers=staff)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def _by_poster(app, client, tokens, activity_id, version=1, nonce="poster-0001"):
+    """A member's check-in by the printed code of the activity's poster of ``version``."""
+    with app.app_context():
+        scene = printed_scene("activity", activity_id, version)
+    return client.post("/api/v1/checkins", json={"token": scene, "nonce": nonce}, headers=bearer(tokens))
+
+
+def _row(page, checkin_id):
+    """The table row of one check-in on the activity page."""
+    found = re.search(rf'<tr id="checkin-{checkin_id}".*?</tr>', page, re.S)
+    assert found is not None, page
+    return found[0]
+
+
+def test_a_flagged_check_in_is_voided_from_the_activity_page_and_its_points_go_back_once(
+    app, client, clock, printed_activity, member, make_staff
+):
+    alice = member(points=10, name="alice", nickname="居民alice")
+    checked = _by_poster(app, client, alice, printed_activity)
+    assert checked.status_code == 201, checked.get_json()
+    checkin_id = checked.get_json()["id"]
+    assert (checked.get_json()["source"], checked.get_json()["points_awarded"]) == ("printed", 1)
+    assert points_of(client, alice)["available"] == 11
+    c1_staff = make_staff(org="C1", username="wang_c1")
+    browser, csrf = console_client(app, c1_staff)
+
+    review = browser.get(f"/console/activities/{printed_activity}?review=1").get_data(as_text=True)
+    row = _row(review, checkin_id)
+    assert 'data-flag="printed_no_fence"' in row and "纸质码且未开签到范围" in row and "纸质签到码" in row
+    assert "需复核（1）" in review and "1 条需留意" in review
+
+    url = f"/console/activities/{printed_activity}/checkins/{checkin_id}/void"
+    voided = browser.post(url, data={"reason": "本人未到场", "csrf_token": csrf})
+    assert voided.status_code == 302
+    assert points_of(client, alice)["available"] == 10
+    again = browser.post(url, data={"reason": "本人未到场", "csrf_token": csrf})  # a resend, a double click
+    assert again.status_code == 302
+    assert points_of(client, alice)["available"] == 10
+
+    page = browser.get(f"/console/activities/{printed_activity}").get_data(as_text=True)
+    assert "已作废签到" in page
+    row = _row(page, checkin_id)
+    assert "已作废" in row and "原因：本人未到场" in row and "wang_c1" in row
+    assert "确认作废" not in row  # nothing more to void
+    assert "需复核（0）" in page and "另有 1 条已作废" in page
+    with app.app_context():
+        checkin = db.session.get_one(CheckIn, checkin_id)
+        assert (checkin.status, checkin.void_reason, checkin.voided_by_id) == (
+            "voided",
+            "本人未到场",
+            c1_staff.id,
+        )
+        reversals = db.session.scalars(
+            select(LedgerTransaction).where(LedgerTransaction.kind == "reverse")
+        ).all()
+        assert [t.user_id for t in reversals] == [alice["user"]["id"]]
+
+
+def test_staff_of_another_community_cannot_void_and_a_void_needs_a_reason(
+    app, client, clock, printed_activity, member, make_staff, login_staff, org_tree
+):
+    bob = member(points=0, name="bob")
+    checkin_id = _by_poster(app, client, bob, printed_activity).get_json()["id"]
+    url = f"/console/activities/{printed_activity}/checkins/{checkin_id}/void"
+    other, other_csrf = console_client(app, make_staff(org="C3"))
+    assert other.post(url, data={"reason": "本人未到场", "csrf_token": other_csrf}).status_code == 403
+    # nor through an activity of their own community, naming C1's check-in
+    c3 = bearer(login_staff(make_staff(org="C3")))
+    body = {
+        "community_id": org_tree["C3"].id,
+        "title": "三社区议事会",
+        "kind": "meeting",
+        "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(hours=2)).isoformat(),
+        "points_rule": "ACTIVITY_CHECKIN",
+    }
+    theirs = client.post("/api/v1/activities", json=body, headers=c3).get_json()["id"]
+    sideways = f"/console/activities/{theirs}/checkins/{checkin_id}/void"
+    assert other.post(sideways, data={"reason": "本人未到场", "csrf_token": other_csrf}).status_code == 404
+
+    browser, csrf = console_client(app, make_staff(org="C1"))
+    blank = browser.post(url, data={"reason": "   ", "csrf_token": csrf})
+    assert blank.status_code == 422
+    row = _row(blank.get_data(as_text=True), checkin_id)
+    assert "请填写作废原因" in row and '<details class="void" open>' in row
+    assert points_of(client, bob)["available"] == 1
+    with app.app_context():
+        assert db.session.get_one(CheckIn, checkin_id).status == "open"
+
+
+def test_a_void_whose_points_were_spent_is_refused_beside_its_form(
+    app, client, clock, printed_activity, member, staff, make_staff
+):
+    carol = member(points=0, name="carol")
+    checkin_id = _by_poster(app, client, carol, printed_activity).get_json()["id"]
+    spent = {"user_id": carol["user"]["id"], "amount": -1, "reason": "兑换大米"}
+    assert client.post("/api/v1/points/adjustments", json=spent, headers=staff).status_code == 201
+    browser, csrf = console_client(app, make_staff(org="C1"))
+    url = f"/console/activities/{printed_activity}/checkins/{checkin_id}/void"
+    refused = browser.post(url, data={"reason": "本人未到场", "csrf_token": csrf})
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "该居民已用掉这次签到所得的积分" in _row(page, checkin_id)
+    assert 'value="本人未到场"' in page  # what was typed comes back
+    with app.app_context():
+        assert db.session.get_one(CheckIn, checkin_id).status == "open"
+
+
+def test_a_staff_scan_shows_who_recorded_it(
+    app, client, clock, printed_activity, member, make_staff, login_staff
+):
+    dave = member(points=0, name="dave")
+    scanner = make_staff(org="C1", username="li_scanner")
+    with app.app_context():  # the code on the member's phone, at the frozen time
+        code = issue_token("member", dave["user"]["id"], now=clock.now.timestamp()).token
+    scan = {"member_token": code, "nonce": "scan-dave-0001", "device_id": "desk-1"}
+    scanned = client.post(
+        f"/api/v1/activities/{printed_activity}/scans", json=scan, headers=bearer(login_staff(scanner))
+    )
+    assert scanned.status_code == 200, scanned.get_json()
+    checkin_id = scanned.get_json()["checkin"]["id"]
+    browser, _ = console_client(app, make_staff(org="C1"))
+    row = _row(browser.get(f"/console/activities/{printed_activity}").get_data(as_text=True), checkin_id)
+    assert "工作人员扫码" in row and "记录人：li_scanner" in row
+
+
+def test_a_reprint_retires_the_old_poster_and_a_resend_is_the_same_reprint(
+    app, client, clock, printed_activity, member, make_staff
+):
+    browser, csrf = console_client(app, make_staff(org="C1"))
+    poster = browser.get(f"/console/activities/{printed_activity}/poster").get_data(as_text=True)
+    assert "第1版" in poster and 'name="from_version" value="1"' in poster and "旧海报将立即失效" in poster
+    url = f"/console/activities/{printed_activity}/poster/reprint"
+    done = browser.post(url, data={"from_version": "1", "csrf_token": csrf})
+    assert (done.status_code, done.headers["Location"]) == (
+        302,
+        f"/console/activities/{printed_activity}/poster",
+    )
+    resent = browser.post(url, data={"from_version": "1", "csrf_token": csrf})
+    assert resent.status_code == 302
+    page = browser.get(done.headers["Location"]).get_data(as_text=True)
+    assert "已重新打印签到码" in page and "第2版" in page and 'name="from_version" value="2"' in page
+    with app.app_context():
+        assert db.session.get_one(Activity, printed_activity).printed_version == 2  # not 3
+
+    eve = member(points=0, name="eve")
+    old = _by_poster(app, client, eve, printed_activity, version=1, nonce="old-poster-01")
+    assert (old.status_code, old.get_json()["error"]["code"]) == (400, "TOKEN_INVALID")
+    new = _by_poster(app, client, eve, printed_activity, version=2, nonce="new-poster-01")
+    assert new.status_code == 201, new.get_json()
+
+    stale = browser.post(url, data={"from_version": "7", "csrf_token": csrf})  # a page open since long ago
+    assert stale.status_code == 302
+    page = browser.get(stale.headers["Location"]).get_data(as_text=True)
+    assert "签到码已被他人重新打印" in page and "第2版" in page
+    bad = browser.post(url, data={"from_version": "abc", "csrf_token": csrf})
+    assert bad.status_code == 302 and "请刷新后再重新打印" in browser.get(bad.headers["Location"]).get_data(
+        as_text=True
+    )
+
+
+def test_a_station_poster_is_reprinted_too(app, client, staff, org_tree, make_staff):
+    body = {"community_id": org_tree["C1"].id, "name": "一社区服务驿站", "printed_code_allowed": True}
+    station_id = client.post("/api/v1/stations", json=body, headers=staff).get_json()["id"]
+    browser, csrf = console_client(app, make_staff(org="C1"))
+    done = browser.post(
+        f"/console/stations/{station_id}/poster/reprint", data={"from_version": "1", "csrf_token": csrf}
+    )
+    assert done.status_code == 302
+    assert "第2版" in browser.get(f"/console/stations/{station_id}/poster").get_data(as_text=True)
+    other, other_csrf = console_client(app, make_staff(org="C3"))
+    refused = other.post(
+        f"/console/stations/{station_id}/poster/reprint", data={"from_version": "2", "csrf_token": other_csrf}
+    )
+    assert refused.status_code == 403
+    with app.app_context():
+        assert db.session.get_one(Station, station_id).printed_version == 2
+
+
+def test_where_printed_codes_are_off_the_poster_says_how_to_turn_them_on(
+    app, client, staff, clock, c1_console, activity_id, org_tree
+):
+    browser, csrf = c1_console
+    poster = browser.get(f"/console/activities/{activity_id}/poster")
+    assert (poster.status_code, poster.mimetype) == (200, "text/html")
+    page = poster.get_data(as_text=True)
+    assert (
+        "未开启纸质签到码" in page and f"/console/activities/{activity_id}/edit#printed_code_allowed" in page
+    )
+    assert "PRINTED_CODE_OFF" not in page
+    png = browser.get(f"/console/activities/{activity_id}/printed-code.png")
+    assert (png.status_code, png.mimetype) == (409, "text/html")
+    assert "去开启纸质签到码" in png.get_data(as_text=True)
+    reprint = browser.post(
+        f"/console/activities/{activity_id}/poster/reprint", data={"from_version": "1", "csrf_token": csrf}
+    )
+    assert reprint.status_code == 302
+    assert "未开启纸质签到码" in browser.get(reprint.headers["Location"]).get_data(as_text=True)
+    detail = browser.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    assert f"/console/activities/{activity_id}/poster" not in detail and "在编辑中开启" in detail
+    listed = browser.get("/console/activities").get_data(as_text=True)
+    assert f"/console/activities/{activity_id}/poster" not in listed
+
+    body = {"community_id": org_tree["C1"].id, "name": "一社区服务驿站", "opening_hours": {}}
+    station_id = client.post("/api/v1/stations", json=body, headers=staff).get_json()["id"]
+    station = browser.get(f"/console/stations/{station_id}/poster")
+    assert station.status_code == 200
+    assert f"/console/stations/{station_id}/edit#printed_code_allowed" in station.get_data(as_text=True)
+    assert browser.get(f"/console/stations/{station_id}/printed-code.png").status_code == 409
+    assert f"/console/stations/{station_id}/poster" not in browser.get("/console/stations").get_data(
+        as_text=True
+    )
+
+
+def test_the_forms_switch_printed_codes_and_who_may_attend(app, c1_console, org_tree):
+    browser, csrf = c1_console
+    form = _activity_form(org_tree, printed_code_allowed="on", members_only="on", open_to_all="on")
+    created = browser.post("/console/activities/new", data={**form, "csrf_token": csrf})
+    assert created.status_code == 302
+    with app.app_context():
+        activity = db.session.scalars(select(Activity)).one()
+        assert (activity.printed_code_allowed, activity.members_only, activity.open_to_all) == (
+            True,
+            True,
+            True,
+        )
+        activity_id = activity.id
+    edit = browser.get(f"/console/activities/{activity_id}/edit").get_data(as_text=True)
+    for name in ("printed_code_allowed", "members_only", "open_to_all"):
+        assert re.search(rf'name="{name}" id="{name}" role="switch" checked', edit), name
+    assert "海报可以被拍照转发" in edit and "主题党日始终如此" in edit
+    detail = browser.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    assert f"/console/activities/{activity_id}/poster" in detail and "已开启（第1版）" in detail
+    unticked = {
+        k: v
+        for k, v in form.items()
+        if k not in ("printed_code_allowed", "members_only", "open_to_all", "community_id", "station_id")
+    }
+    saved = browser.post(
+        f"/console/activities/{activity_id}/edit", data={**unticked, "title": "改名", "csrf_token": csrf}
+    )
+    assert saved.status_code == 302
+    with app.app_context():
+        activity = db.session.get_one(Activity, activity_id)
+        assert (
+            activity.title,
+            activity.printed_code_allowed,
+            activity.members_only,
+            activity.open_to_all,
+        ) == (
+            "改名",
+            False,
+            False,
+            False,
+        )
+
+    station_form = {
+        "name": "一社区服务驿站",
+        "community_id": str(org_tree["C1"].id),
+        "radius_m": "150",
+        "points_rule": "STATION_DUTY_HOUR",
+        "active": "on",
+        "printed_code_allowed": "on",
+        "csrf_token": csrf,
+    }
+    assert browser.post("/console/stations/new", data=station_form).status_code == 302
+    with app.app_context():
+        station = db.session.scalars(select(Station)).one()
+        assert station.printed_code_allowed is True
+        station_id = station.id
+    assert 'name="printed_code_allowed" id="printed_code_allowed" role="switch" checked' in browser.get(
+        f"/console/stations/{station_id}/edit"
+    ).get_data(as_text=True)
+    assert f"/console/stations/{station_id}/poster" in browser.get("/console/stations").get_data(as_text=True)
+    off = {k: v for k, v in station_form.items() if k != "printed_code_allowed"}
+    assert browser.post(f"/console/stations/{station_id}/edit", data=off).status_code == 302
+    with app.app_context():
+        assert db.session.get_one(Station, station_id).printed_code_allowed is False

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from checkin import checkins
 from checkin.jobs import close_open_checkins, remind_signed_up
 from checkin.models import CheckIn
-from points.services import award, balance_of
+from points.services import balance_of
 from server.db import db
 from server.notifications.models import OutboxMessage
 from tests.checkin.conftest import START
-from tests.checkin.test_checkins import _scan
+from tests.checkin.test_checkins import _checkout, _scan
 from tests.conftest import bearer
 
 
@@ -44,8 +44,33 @@ def test_a_check_in_left_open_is_closed_at_the_end_and_flagged(app, client, cloc
         assert close_open_checkins() == 1
         assert close_open_checkins() == 0
         checkin = db.session.get_one(CheckIn, checkin_id)
-        assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 120, ["left_open"])
-        assert balance_of(member["user"]["id"]).available == 4  # two hours, not six
+        # Presence was proven only at the check-in: no hours without a check-out by the place's code.
+        assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 0, ["left_open"])
+        assert (checkin.points_awarded, balance_of(member["user"]["id"]).available) == (0, 0)
+
+
+def test_staff_can_still_record_the_exit_of_one_left_open(
+    app, client, clock, volunteering, login_user, staff
+):
+    member = login_user()
+    checkin_id = _scan(client, member, volunteering, clock, "nonce-left-fixed").get_json()["id"]
+    clock.now = START + timedelta(hours=6)
+    with app.app_context():
+        assert close_open_checkins() == 1
+    item = {
+        "user_id": member["user"]["id"],
+        "activity_id": volunteering,
+        "kind": "out",
+        "at": (START + timedelta(hours=1, minutes=30)).isoformat(),
+        "nonce": "fix-exit-0001",
+    }
+    sent = client.post("/api/v1/checkins/batch", json={"device_id": "desk", "items": [item]}, headers=staff)
+    assert sent.get_json()["items"][0]["result"] == "accepted"
+    with app.app_context():
+        checkin = db.session.get_one(CheckIn, checkin_id)
+        # a staff device saw them leave at 11:30: 90 minutes proven, at 2 points an hour
+        assert (checkin.status, checkin.minutes, checkin.points_awarded) == ("closed", 90, 3)
+        assert balance_of(member["user"]["id"]).available == 3
 
 
 def test_a_check_in_that_fails_to_close_does_not_stop_the_sweep(
@@ -58,24 +83,25 @@ def test_a_check_in_that_fails_to_close_does_not_stop_the_sweep(
     ]
     unlucky = members[1]["user"]["id"]
 
-    def award_failing_for_one_member(user_id, *args, **kwargs):
-        if user_id == unlucky:
-            raise RuntimeError("the ledger failed for this member")
-        return award(user_id, *args, **kwargs)
+    close = checkins.close_checkin
 
-    monkeypatch.setattr(checkins, "award", award_failing_for_one_member)
+    def close_failing_for_one_member(checkin, *args, **kwargs):
+        if checkin.user_id == unlucky:
+            raise RuntimeError("the ledger failed for this member")
+        return close(checkin, *args, **kwargs)
+
+    monkeypatch.setattr(checkins, "close_checkin", close_failing_for_one_member)
     clock.now = START + timedelta(hours=6)
     with app.app_context():
         assert close_open_checkins() == 2  # the others are closed all the same
         statuses = [db.session.get_one(CheckIn, checkin_id).status for checkin_id in ids]
         assert statuses == ["auto_closed", "open", "auto_closed"]
     assert f"auto-close of check-in {ids[1]} failed; it stays due for the next run" in caplog.text
-    monkeypatch.setattr(checkins, "award", award)
+    monkeypatch.setattr(checkins, "close_checkin", close)
     with app.app_context():
         assert close_open_checkins() == 1  # it stayed due, and closes on the next run
         checkin = db.session.get_one(CheckIn, ids[1])
-        assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 120, ["left_open"])
-        assert [balance_of(m["user"]["id"]).available for m in members] == [4, 4, 4]
+        assert (checkin.status, checkin.minutes, checkin.flags) == ("auto_closed", 0, ["left_open"])
 
 
 def test_a_sweep_that_overlaps_another_closes_each_check_in_once(
@@ -91,7 +117,6 @@ def test_a_sweep_that_overlaps_another_closes_each_check_in_once(
         db.session.commit()
         checkin = db.session.get_one(CheckIn, checkin_id)
         assert (checkin.status, checkin.flags) == ("auto_closed", ["left_open"])
-        assert balance_of(member["user"]["id"]).available == 4
 
 
 @pytest.mark.postgres
@@ -102,17 +127,14 @@ def test_a_check_out_racing_the_closing_job_counts_hours_once(app, client, clock
         for i, m in enumerate(members)
     ]
     clock.now = START + timedelta(hours=3)
+    codes = [("activity", volunteering)] * len(members)
     barrier = threading.Barrier(len(members) + 1)
     errors: list[BaseException] = []
 
     def member_leaves(i):
         racer = app.test_client()
         barrier.wait()
-        response = racer.post(
-            f"/api/v1/checkins/{ids[i]}/checkout",
-            json={"nonce": f"out-nonce-{i}"},
-            headers=bearer(members[i]),
-        )
+        response = _checkout(racer, members[i], ids[i], f"out-nonce-{i}", code=codes[i])
         if response.status_code != 200:
             errors.append(AssertionError(response.get_json()))
 
@@ -132,10 +154,16 @@ def test_a_check_out_racing_the_closing_job_counts_hours_once(app, client, clock
         thread.join(timeout=60)
     assert errors == []
     with app.app_context():
-        for member in members:
-            assert balance_of(member["user"]["id"]).available == 4  # two hours each, once
-        statuses = {c.status for c in db.session.scalars(select(CheckIn))}
-        assert statuses <= {"closed", "auto_closed"}
+        # Whoever won closed it once, and the row says what the ledger did: a member's check-out (with
+        # the code) two hours and 4 points; the job, which has no proof past the check-in, nothing.
+        seen = set()
+        for member, checkin_id in zip(members, ids, strict=True):
+            checkin = db.session.get_one(CheckIn, checkin_id)
+            row = (checkin.status, checkin.minutes, checkin.points_awarded)
+            assert row in {("closed", 120, 4), ("auto_closed", 0, 0)}
+            assert balance_of(member["user"]["id"]).available == checkin.points_awarded
+            seen.add(checkin.status)
+        assert seen <= {"closed", "auto_closed"}
 
 
 def test_signed_up_members_are_reminded_an_hour_before_once(app, client, clock, volunteering, login_user):

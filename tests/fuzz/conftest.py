@@ -19,6 +19,7 @@ from server.orgs.services import create_org
 from server.users.models import StaffAccount, User
 from server.users.services import create_staff
 from tests.conftest import FakeWeChat, bearer, reset_app_state
+from wishes.models import Wish
 
 # Reproducible: the same seed generates the same requests on every run.
 FUZZ_SEED = 20_260_109
@@ -27,8 +28,10 @@ MAX_EXAMPLES = 12
 # Path parameters that name a seeded object: drawn from the seeded ids half the time.
 PATH_IDS = [
     "activity_id",
+    "award_id",
     "checkin_id",
     "item_id",
+    "move_id",
     "redemption_id",
     "report_id",
     "station_id",
@@ -108,7 +111,8 @@ def _login_user(client: FlaskClient, name: str, community_id: int, nickname: str
 def seed_world(app: Flask) -> World:
     """On empty tables: D1 → S1 → C1, C2; a staff member of C1 and an admin of D1; a party member of C1
     with 50 points; a resident of C1; and in C1 two stations, two activities, two store items, the
-    member's redemption, the resident's two approved wishes and party report — so ids 1 and 2 exist."""
+    member's redemption, the resident's two approved wishes and party report, two C2 residents' moves into
+    C1, two wishes the member fulfilled whose awards wait for staff — so ids 1 and 2 exist."""
     client = app.test_client()
     with app.app_context():
         for kind, name, code, parent in [
@@ -122,6 +126,7 @@ def seed_world(app: Flask) -> World:
         create_staff("fuzz_admin", STAFF_PASSWORD, "admin", "D1")
         db.session.commit()
         c1 = db.session.scalars(db.select(OrgUnit.id).where(OrgUnit.code == "C1")).one()
+        c2 = db.session.scalars(db.select(OrgUnit.id).where(OrgUnit.code == "C2")).one()
     staff, admin = (
         bearer(_ok(client.post("/api/v1/auth/staff", json={"username": u, "password": STAFF_PASSWORD})))
         for u in ("fuzz_staff", "fuzz_admin")
@@ -164,8 +169,24 @@ def seed_world(app: Flask) -> World:
         wish = {"title": title, "content": "厨房水龙头一直滴水，想请邻居帮忙看看。", "category": "生活帮扶"}
         wish_id = _ok(client.post("/api/v1/wishes", json=wish, headers=resident), 201)["id"]
         _ok(client.post(f"/api/v1/wishes/{wish_id}/approve", headers=staff))
+    for title in ("想请人换灯泡", "想请人修门锁"):  # completed, rated 1: awards 1 and 2 wait for staff
+        wish = {"title": title, "content": "家里有点小事，想请邻居帮忙看看。", "category": "生活帮扶"}
+        wish_id = _ok(client.post("/api/v1/wishes", json=wish, headers=resident), 201)["id"]
+        _ok(client.post(f"/api/v1/wishes/{wish_id}/approve", headers=staff))
+        _ok(client.post(f"/api/v1/wishes/{wish_id}/claim", headers=member))
+        with app.app_context():  # claimed an hour ago: long enough to have helped
+            claimed_at = app_clock.now() - timedelta(hours=1)
+            db.session.execute(db.update(Wish).where(Wish.id == wish_id).values(claimed_at=claimed_at))
+            db.session.commit()
+        done = {"note": "已经上门帮忙处理好了"}
+        _ok(client.post(f"/api/v1/wishes/{wish_id}/fulfil", json=done, headers=member))
+        _ok(client.post(f"/api/v1/wishes/{wish_id}/confirm", json={"rating": 1}, headers=resident))
     report = {"community_id": c1, "branch": "某公司第一党支部", "employer": "某公司"}
     _ok(client.post("/api/v1/me/party-report", json=report, headers=resident), 201)
+    for number in (1, 2):  # moves of C2 residents into C1: ids 1 and 2
+        mover = bearer(_login_user(client, f"mover{number}", c2, f"迁入者{number}"))
+        move = {"community_id": c1, "reason": "搬到一社区"}
+        _ok(client.post("/api/v1/me/community-moves", json=move, headers=mover), 201)
     callers = [
         Caller("anonymous", {}),
         Caller("party member of C1", member),

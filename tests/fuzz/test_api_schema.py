@@ -41,6 +41,7 @@ AREAS = [
     "auth",
     "me",
     "party-reports",
+    "community-moves",
     "communities",
     "files",
     "points",
@@ -50,6 +51,7 @@ AREAS = [
     "activities",
     "checkins",
     "wishes",
+    "wish-awards",
     "reports",
 ]
 

@@ -133,6 +133,7 @@ def world(
     org_tree: dict[str, Org],
     make_staff: Callable[..., Staff],
     login_staff: Callable[[Staff], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> World:
     """C1 with an object in every state the matrix needs; one object per mutating row, so rows never
     disturb each other whatever one caller may do."""
@@ -169,6 +170,13 @@ def world(
             "POST", "/me/party-report", headers, 201, json={"community_id": c1, "branch": "一支部"}
         )["id"]
     w.ids["new_volunteer"], _ = b.login_user("new-volunteer")
+    # Moves of C2 residents into C1, waiting for C1's staff (C2's staff, the old community, do not decide).
+    w.ids["c2"] = org_tree["C2"].id
+    for key in ("move_approve", "move_reject"):
+        _, headers = b.login_user(key.replace("_", "-"), community="C2")
+        w.ids[key] = b.call(
+            "POST", "/me/community-moves", headers, 201, json={"community_id": c1, "reason": "搬到一社区"}
+        )["id"]
     w.ids["volunteer"], _ = b.login_user("volunteer")
     b.call("POST", f"/communities/{c1}/volunteers", s, json={"user_id": w.ids["volunteer"]})
 
@@ -208,16 +216,16 @@ def world(
 
     # Check-in: a station, activities open now and one tomorrow, an open check-in of the resident.
     now = datetime.now(UTC)
-    w.ids["station"] = b.call("POST", "/stations", s, 201, json={"community_id": c1, "name": "党群服务中心"})[
-        "id"
-    ]
+    station = {"community_id": c1, "name": "党群服务中心", "printed_code_allowed": True}
+    w.ids["station"] = b.call("POST", "/stations", s, 201, json=station)["id"]
 
     def activity(title: str, starts: datetime, **extra: Any) -> int:
         body = {
             "community_id": c1,
             "title": title,
-            "kind": "party_day",
+            "kind": "volunteer",  # open to every resident of C1 (a party day takes its party members only)
             "starts_at": iso(starts),
+            "printed_code_allowed": True,
             "ends_at": iso(starts + timedelta(hours=3)),
             "points_rule": "PARTY_DAY",
             **extra,
@@ -226,7 +234,7 @@ def world(
         return activity_id
 
     started = now - timedelta(minutes=10)
-    for key in ("activity", "activity_scan", "activity_batch"):
+    for key in ("activity", "activity_scan", "activity_batch", "activity_void"):
         w.ids[key] = activity(key, started)
     w.ids["activity_future"] = activity("明天的活动", now + timedelta(days=1))
     w.ids["activity_hours"] = activity("志愿服务", started, hours_count=True, points_rule="VOLUNTEER_HOUR")
@@ -239,9 +247,20 @@ def world(
         201,
         json={"token": token, "nonce": unique("nonce-world-")},
     )["id"]
+    with app.app_context():
+        token = w.token("activity", "activity_void")
+    w.ids["checkin_void"] = b.call(
+        "POST", "/checkins", w.headers["member"], 201, json={"token": token, "nonce": unique("nonce-void-")}
+    )["id"]
 
     # Wishes of the resident in every state a row needs; the claimer (a second party member) holds some
-    # claims, the member two, so the member can still claim one more.
+    # claims, the member two, so the member can still claim one more. The resident posts more than
+    # WISH_POST_RATE_LIMIT and WISH_MAX_PENDING let one user, and claimers fulfil at once: those limits
+    # have their own tests (tests/wishes/test_review.py).
+    monkeypatch.setitem(app.config, "WISH_POST_RATE_LIMIT", "1000 per day")
+    monkeypatch.setitem(app.config, "WISH_MAX_PENDING", 1000)
+    monkeypatch.setitem(app.config, "WISH_MIN_FULFIL_MINUTES", 0)
+
     def wish(state: str, holder: dict[str, str] | None = None) -> int:
         body = {"title": "修水龙头", "content": "厨房水龙头一直滴水。", "category": "生活帮扶"}
         wish_id: int = b.call("POST", "/wishes", w.headers["resident"], 201, json=body)["id"]
@@ -254,7 +273,7 @@ def world(
         b.call("POST", f"/wishes/{wish_id}/claim", holder)
         if state == "claimed":
             return wish_id
-        b.call("POST", f"/wishes/{wish_id}/fulfil", holder, json={"note": "已经修好了"})
+        b.call("POST", f"/wishes/{wish_id}/fulfil", holder, json={"note": "已经上门把水龙头修好了"})
         if state == "fulfilled":
             return wish_id
         b.call("POST", f"/wishes/{wish_id}/confirm", w.headers["resident"], json={"rating": 5})
@@ -270,4 +289,14 @@ def world(
     w.ids["wish_fulfil"] = wish("claimed", w.headers["member"])
     w.ids["wish_confirm"] = wish("fulfilled", claimer_headers)
     w.ids["wish_story"] = wish("completed", claimer_headers)
+    w.ids["wish_dispute"] = wish("fulfilled", claimer_headers)
+    w.ids["wish_complete"] = wish("fulfilled", claimer_headers)
+    dispute = {"reason": "没有人上门"}
+    b.call("POST", f"/wishes/{w.ids['wish_complete']}/dispute", w.headers["resident"], json=dispute)
+    # A rating of 1: the points wait for staff. The member helped (the claimer's pair with the resident was
+    # paid for wish_story already: PAIR_LIMIT would refuse them at once).
+    for key in ("award_approve", "award_reject"):
+        rated = wish("fulfilled", w.headers["member"])
+        confirmed = b.call("POST", f"/wishes/{rated}/confirm", w.headers["resident"], json={"rating": 1})
+        w.ids[key] = confirmed["award"]["id"]
     return w

@@ -100,6 +100,22 @@ TABLE: dict[str, Row] = {
     "POST /api/v1/party-reports/<int:report_id>/reject": Row(
         "/party-reports/{report_reject}/reject", STAFF_DO, lambda w: {"reason": "信息不全"}
     ),
+    # --- community moves: staff of the community moved into decide; to others a move does not exist ---
+    "POST /api/v1/me/community-moves": Row(
+        "/me/community-moves",
+        (U, 201, 201, 403, 403, 403),
+        lambda w: {"community_id": w.ids["c2"], "reason": "搬家"},
+    ),
+    "GET /api/v1/me/community-moves": Row("/me/community-moves", USERS),
+    "GET /api/v1/community-moves": Row("/community-moves", STAFF_LIST, query="status=pending"),
+    "POST /api/v1/community-moves/<int:move_id>/approve": Row(
+        "/community-moves/{move_approve}/approve", (U, 403, 403, 200, 404, 200)
+    ),
+    "POST /api/v1/community-moves/<int:move_id>/reject": Row(
+        "/community-moves/{move_reject}/reject",
+        (U, 403, 403, 200, 404, 200),
+        lambda w: {"reason": "地址不符"},
+    ),
     "GET /api/v1/communities/<int:community_id>/volunteers": Row("/communities/{c1}/volunteers", STAFF_READ),
     "POST /api/v1/communities/<int:community_id>/volunteers": Row(
         "/communities/{c1}/volunteers", STAFF_DO, lambda w: {"user_id": w.ids["new_volunteer"]}
@@ -131,7 +147,9 @@ TABLE: dict[str, Row] = {
         lambda w: {"user_id": w.ids["resident"], "amount": 3, "reason": "补录"},
     ),
     "POST /api/v1/points/transactions/<int:transaction_id>/reverse": Row(
-        "/points/transactions/{transaction}/reverse", STAFF_MAKE, lambda w: {"reason": "录错了"}
+        "/points/transactions/{transaction}/reverse",
+        (U, 403, 403, 201, 404, 201),  # another community's transaction does not exist for its staff (F3)
+        lambda w: {"reason": "录错了"},
     ),
     "GET /api/v1/points/members/<int:user_id>": Row("/points/members/{resident}", STAFF_READ),
     "GET /api/v1/points/members/<int:user_id>/history": Row("/points/members/{resident}/history", STAFF_READ),
@@ -221,7 +239,17 @@ TABLE: dict[str, Row] = {
     "POST /api/v1/checkins/<int:checkin_id>/checkout": Row(
         "/checkins/{checkin}/checkout",
         (U, 200, 404, 403, 403, 403),
-        lambda w: {"nonce": unique("nonce-out-")},
+        # hours are paid: the place's current code proves the member is still there
+        lambda w: {"nonce": unique("nonce-out-"), "token": w.token("activity", "activity_hours")},
+    ),
+    "POST /api/v1/checkins/<int:checkin_id>/void": Row(
+        "/checkins/{checkin_void}/void", STAFF_DO, lambda w: {"reason": "代签"}
+    ),
+    "POST /api/v1/activities/<int:activity_id>/printed-code/reprint": Row(
+        "/activities/{activity_future}/printed-code/reprint", STAFF_DO, lambda w: {"from_version": 1}
+    ),
+    "POST /api/v1/stations/<int:station_id>/printed-code/reprint": Row(
+        "/stations/{station}/printed-code/reprint", STAFF_DO, lambda w: {"from_version": 1}
     ),
     "POST /api/v1/checkins/batch": Row(
         "/checkins/batch",
@@ -274,7 +302,7 @@ TABLE: dict[str, Row] = {
     "POST /api/v1/wishes/<int:wish_id>/claim": Row("/wishes/{wish_claim}/claim", MEMBER_HOLDS),
     "POST /api/v1/wishes/<int:wish_id>/unclaim": Row("/wishes/{wish_unclaim}/unclaim", MEMBER_HOLDS),
     "POST /api/v1/wishes/<int:wish_id>/fulfil": Row(
-        "/wishes/{wish_fulfil}/fulfil", MEMBER_HOLDS, lambda w: {"note": "已经帮忙修好"}
+        "/wishes/{wish_fulfil}/fulfil", MEMBER_HOLDS, lambda w: {"note": "已经上门帮忙修好水龙头"}
     ),
     "POST /api/v1/wishes/<int:wish_id>/confirm": Row(
         "/wishes/{wish_confirm}/confirm", RESIDENT_OWNS, lambda w: {"rating": 5, "comment": "谢谢"}
@@ -284,6 +312,17 @@ TABLE: dict[str, Row] = {
     ),
     "PUT /api/v1/wishes/<int:wish_id>/story": Row(
         "/wishes/{wish_story}/story", RESIDENT_OWNS, lambda w: {"consent": True}
+    ),
+    # a fulfilled wish: its resident says it was not done; a disputed one: staff complete it
+    "POST /api/v1/wishes/<int:wish_id>/dispute": Row(
+        "/wishes/{wish_dispute}/dispute", RESIDENT_OWNS, lambda w: {"reason": "没有人上门"}
+    ),
+    "POST /api/v1/wishes/<int:wish_id>/complete": Row("/wishes/{wish_complete}/complete", STAFF_DO),
+    # 待确认积分: awards waiting for C1's staff (a second decision answers the first)
+    "GET /api/v1/wish-awards": Row("/wish-awards", STAFF_LIST, query="status=pending"),
+    "POST /api/v1/wish-awards/<int:award_id>/approve": Row("/wish-awards/{award_approve}/approve", STAFF_DO),
+    "POST /api/v1/wish-awards/<int:award_id>/reject": Row(
+        "/wish-awards/{award_reject}/reject", STAFF_DO, lambda w: {"reason": "居民反映未完成"}
     ),
     "GET /api/v1/me/wishes": Row("/me/wishes", USERS),
     "GET /api/v1/me/claims": Row("/me/claims", USERS),
@@ -360,10 +399,14 @@ def test_every_endpoint_answers_this_caller_as_the_table_says(app, client, world
     [
         "/party-reports",
         "/party-reports?status=pending",
+        "/community-moves",
+        "/community-moves?status=pending",
         "/redemptions",
         "/redemptions?community_id={c1}",
         "/wishes",
         "/wishes?community_id={c1}&status=pending_review",
+        "/wish-awards",
+        "/wish-awards?status=pending",
     ],
 )
 def test_staff_lists_hold_c1s_rows_for_its_staff_and_none_for_another_communitys(client, world, path):

@@ -243,7 +243,9 @@ def _console_client(app: Flask, username: str, password: str) -> FlaskClient:
 
 
 @pytest.fixture
-def written(app, client, org_tree, make_staff, login_staff, login_user, request) -> dict[str, Any]:
+def written(
+    app, client, org_tree, make_staff, login_staff, login_user, request, monkeypatch
+) -> dict[str, Any]:
     """Every text field a resident, a party member or staff can write, set to the payload; returns ids."""
     p: str = request.param
     c1 = org_tree["C1"].id
@@ -292,7 +294,14 @@ def written(app, client, org_tree, make_staff, login_staff, login_user, request)
     ids["wish_done"] = wish()
     _ok(client.post(f"/api/v1/wishes/{ids['wish_done']}/approve", headers=staff))
     _ok(client.post(f"/api/v1/wishes/{ids['wish_done']}/claim", headers=member))
-    _ok(client.post(f"/api/v1/wishes/{ids['wish_done']}/fulfil", json={"note": p}, headers=member))
+    # A photo, so the note may be as short as a payload; fulfilled at once (the wait has its own tests).
+    monkeypatch.setitem(app.config, "WISH_MIN_FULFIL_MINUTES", 0)
+    upload = {"file": (io.BytesIO(jpeg_bytes()), "done.jpg", "image/jpeg")}
+    photo = _ok(
+        client.post("/api/v1/files", data=upload, headers=member, content_type="multipart/form-data"), 201
+    )
+    done = {"note": p, "photos": [photo["id"]]}
+    _ok(client.post(f"/api/v1/wishes/{ids['wish_done']}/fulfil", json=done, headers=member))
     _ok(
         client.post(
             f"/api/v1/wishes/{ids['wish_done']}/confirm", json={"rating": 5, "comment": p}, headers=resident
@@ -697,15 +706,16 @@ def test_login_routes_are_limited_per_address(app, client, monkeypatch, path):
 
 @pytest.fixture
 def open_activity(app, client, org_tree, make_staff, login_staff) -> int:
-    """An activity of C1 whose check-in window is open now."""
+    """An activity of C1 open to everyone (these residents chose no community), its window open now."""
     starts = datetime.now(UTC) - timedelta(minutes=5)
     body = {
         "community_id": org_tree["C1"].id,
-        "title": "主题党日",
-        "kind": "party_day",
+        "title": "社区开放日",
+        "kind": "volunteer",
         "starts_at": iso(starts),
         "ends_at": iso(starts + timedelta(hours=2)),
         "points_rule": "PARTY_DAY",
+        "open_to_all": True,
     }
     staff = bearer(login_staff(make_staff(org="C1")))
     activity_id: int = _ok(client.post("/api/v1/activities", json=body, headers=staff), 201)["id"]

@@ -1,10 +1,13 @@
 """The points-exchange supermarket: every transition, the refused ones, limits, idempotency and races."""
 
 import threading
+import time
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from points.models import LedgerTransaction
 from server.db import db
 from server.notifications.models import OutboxMessage
 from store.models import Redemption, StockChange, StoreItem
@@ -171,29 +174,44 @@ def test_stock_changes_are_audited_and_never_below_reserved(app, client, staff, 
     assert audit == [(0, 3, "上架"), (3, 10, "爱心企业捐赠")]
 
 
-def _race(app, calls):
-    barrier = threading.Barrier(len(calls))
-    statuses: list[int] = []
+def _answer(response):
+    """(status, error code or "") of a response."""
+    body = response.get_json() or {}
+    return response.status_code, (body.get("error") or {}).get("code", "")
 
-    def run(call):
+
+def _race_answers(app, calls):
+    """Run the calls at once, each with its own client; their (status, code), in the order of the calls."""
+    barrier = threading.Barrier(len(calls))
+    answers: list[tuple[int, str] | None] = [None] * len(calls)
+
+    def run(index, call):
         racer = app.test_client()
         barrier.wait()
-        statuses.append(call(racer).status_code)
+        answers[index] = _answer(call(racer))
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    return sorted(statuses)
+    return answers
+
+
+def _holds(app):
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count()).select_from(LedgerTransaction).where(LedgerTransaction.kind == "hold")
+        )
 
 
 @pytest.mark.postgres
 def test_fifty_members_racing_for_the_last_three(app, client, item, member):
     item_id = item(stock=3)
     members = [member(10, f"racer{i}") for i in range(50)]
-    statuses = _race(app, [lambda c, t=t: _redeem(c, t, item_id) for t in members])
-    assert statuses == [201] * 3 + [409] * 47
+    answers = _race_answers(app, [lambda c, t=t: _redeem(c, t, item_id) for t in members])
+    # The losers are told why: not a 409 of any kind (a CHECK turned into IDEMPOTENCY_KEY_REUSED passed here).
+    assert sorted(answers) == [(201, "")] * 3 + [(409, "OUT_OF_STOCK")] * 47
     assert _item(app, item_id) == (3, 3)
 
 
@@ -201,12 +219,32 @@ def test_fifty_members_racing_for_the_last_three(app, client, item, member):
 def test_twenty_requests_from_a_member_whose_points_cover_two(app, client, item, member):
     item_id = item(stock=50, points_price=15)
     tokens = member(30)
-    statuses = _race(
+    answers = _race_answers(
         app, [lambda c, i=i: _redeem(c, tokens, item_id, key=f"race-key-{i}") for i in range(20)]
     )
-    assert statuses == [201] * 2 + [409] * 18
+    assert sorted(answers) == [(201, "")] * 2 + [(409, "INSUFFICIENT_POINTS")] * 18
     assert points_of(client, tokens)["held"] == 30
     assert _item(app, item_id) == (50, 2)
+
+
+@pytest.mark.postgres
+def test_ten_requests_racing_for_a_limit_of_one_get_one(app, client, item, member):
+    """The per-person limit is counted after the reservation has locked the item row: counted before it,
+    all ten read "none taken yet" and pass (mutation i2 of the test review)."""
+    item_id = item(stock=50, per_user_limit=1, limit_period="ever")
+    tokens = member(100)
+    answers = _race_answers(
+        app, [lambda c, i=i: _redeem(c, tokens, item_id, key=f"limit-key-{i}") for i in range(10)]
+    )
+    assert sorted(answers) == [(201, "")] + [(409, "LIMIT_REACHED")] * 9
+    assert _holds(app) == 1
+    assert points_of(client, tokens) | {} == {
+        "available": 90,
+        "held": 10,
+        "earned_total": 100,
+        "spent_total": 0,
+    }
+    assert _item(app, item_id) == (50, 1)
 
 
 @pytest.mark.postgres
@@ -215,18 +253,98 @@ def test_an_approval_racing_a_cancel_has_one_winner(app, client, staff, item, me
     tokens = member()
     ids = [_redeem(client, tokens, item_id).get_json()["id"] for _ in range(3)]
     for redemption_id in ids:
-        statuses = _race(
+        approval, cancel = _race_answers(
             app,
             [
                 lambda c, r=redemption_id: c.post(f"/api/v1/redemptions/{r}/approve", headers=staff),
                 lambda c, r=redemption_id: c.post(f"/api/v1/redemptions/{r}/cancel", headers=bearer(tokens)),
             ],
         )
-        assert statuses == [200, 409]
+        won = "approved" if approval == (200, "") else "cancelled"
+        # The loser is told the request was already decided, whichever side lost.
+        assert sorted([approval, cancel]) == [(200, ""), (409, "REDEMPTION_DECIDED")]
+        with app.app_context():
+            redemption = db.session.get_one(Redemption, redemption_id)
+            settlements = db.session.scalars(
+                select(LedgerTransaction.kind).where(LedgerTransaction.settles_id == redemption.hold_id)
+            ).all()
+        assert (redemption.status, settlements) == (won, ["capture" if won == "approved" else "release"])
     with app.app_context():
-        final = {r.status for r in db.session.scalars(select(Redemption))}
-        assert final <= {"approved", "cancelled"}
-        assert db.session.scalar(select(func.count()).select_from(Redemption)) == 3
+        statuses = [r.status for r in db.session.scalars(select(Redemption))]
+    approved = statuses.count("approved")
+    assert len(statuses) == 3 and approved + statuses.count("cancelled") == 3
+    # The points: each approval spent 10 of the 30, each cancellation gave 10 back.
+    assert points_of(client, tokens) == {
+        "available": 10 * (3 - approved),
+        "held": 0,
+        "earned_total": 30,
+        "spent_total": 10 * approved,
+    }
+    assert _item(app, item_id) == (5 - approved, 0)
+
+
+@pytest.mark.postgres
+def test_requests_racing_with_one_key_all_get_the_first_answer(app, client, item, member):
+    """Five identical requests (one Idempotency-Key) pass the key lookup before any is written, then queue
+    on the item row: the first is taken, the others meet its key's unique constraint and replay it."""
+    item_id = item()
+    tokens = member()
+    with app.app_context():
+        blocker = db.engine.connect()
+        blocker.execute(select(StoreItem.id).where(StoreItem.id == item_id).with_for_update())
+        answers: list[Any] = [None] * 5
+
+        def run(index):
+            answers[index] = _redeem(app.test_client(), tokens, item_id, key="the-same-key")
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(5)]
+        for thread in threads:
+            thread.start()
+        _wait_until_waiting_for_locks(5)
+        blocker.rollback()
+        blocker.close()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert [a.status_code for a in answers] == [201] * 5, [a.get_json() for a in answers]
+    assert len({a.get_json()["id"] for a in answers}) == 1
+    assert points_of(client, tokens)["held"] == 10 and _holds(app) == 1
+    assert _item(app, item_id) == (5, 1)
+
+
+def _wait_until_waiting_for_locks(count):
+    with db.engine.connect() as conn:
+        for _ in range(3000):
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting >= count:
+                return
+            time.sleep(0.01)
+    pytest.fail(f"{count} requests never waited for the item's row lock")
+
+
+def test_a_database_refusal_other_than_the_key_is_not_called_a_reused_key(
+    app, client, item, member, monkeypatch
+):
+    """A constraint other than the key's (here a foreign key: the ledger handing back a hold that does not
+    exist) is a bug, not the member's key: the generic error, after everything is rolled back."""
+    from points import services as points_services
+    from points.ledger import LedgerResult
+
+    item_id = item()
+    tokens = member()
+    before = (points_of(client, tokens), _item(app, item_id))
+    monkeypatch.setattr(
+        points_services, "hold", lambda *args, **kwargs: LedgerResult("done", 10, 2_000_000_000)
+    )
+    response = _redeem(client, tokens, item_id, key="a-fresh-key")
+    assert _answer(response) == (500, "INTERNAL_ERROR")
+    assert (points_of(client, tokens), _item(app, item_id)) == before
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Redemption)) == 0
 
 
 def test_undecided_requests_and_uncollected_goods_expire_once(app, client, staff, item, member):

@@ -15,6 +15,34 @@ def test_a_resident_changes_nickname_and_community(client, login_user, org_tree)
     assert me["community_id"] == org_tree["C2"].id
 
 
+def test_once_set_the_community_is_not_changed_by_the_profile_and_nothing_else_is_applied(
+    client, login_user, org_tree
+):
+    # F3: the community was self-declared; now a move the new community approves changes it.
+    tokens = login_user("alice")
+    first = client.patch(
+        "/api/v1/me", json={"nickname": "小王", "community_id": org_tree["C1"].id}, headers=bearer(tokens)
+    )
+    assert first.status_code == 200
+    hop = client.patch(
+        "/api/v1/me", json={"nickname": "改名", "community_id": org_tree["C2"].id}, headers=bearer(tokens)
+    )
+    assert hop.status_code == 409
+    assert hop.get_json()["error"]["code"] == "COMMUNITY_MOVE_REQUIRED"
+    assert hop.get_json()["error"]["details"]["community_id"] == org_tree["C1"].id
+    me = client.get("/api/v1/me", headers=bearer(tokens)).get_json()
+    assert (me["nickname"], me["community_id"]) == ("小王", org_tree["C1"].id)  # the nickname did not change
+
+
+def test_sending_the_same_community_again_is_fine(client, login_user, org_tree):
+    tokens = login_user("alice")
+    body = {"community_id": org_tree["C1"].id}
+    assert client.patch("/api/v1/me", json=body, headers=bearer(tokens)).status_code == 200
+    again = client.patch("/api/v1/me", json=body | {"nickname": "小王"}, headers=bearer(tokens))
+    assert again.status_code == 200
+    assert (again.get_json()["community_id"], again.get_json()["nickname"]) == (org_tree["C1"].id, "小王")
+
+
 def test_the_community_must_be_a_community(client, login_user, org_tree):
     tokens = login_user("alice")
     response = client.patch("/api/v1/me", json={"community_id": org_tree["S1"].id}, headers=bearer(tokens))

@@ -3,6 +3,7 @@
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,25 @@ from PIL import Image
 
 from server.db import db
 from server.users.models import User
-from tests.conftest import Org, bearer
+from tests.conftest import Clock, Org, bearer
+
+FULFIL_NOTE = "已经上门把水龙头修好了"  # 11 characters: a note that stands without a photo
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(clock: Clock) -> Clock:
+    """Every wish test runs on the frozen clock, so a claim can be made old enough to fulfil."""
+    return clock
+
+
+@pytest.fixture
+def after_claim(app: Flask, clock: Clock) -> Callable[[], None]:
+    """Move the clock past WISH_MIN_FULFIL_MINUTES, as if the help took that long."""
+
+    def wait() -> None:
+        clock.now += timedelta(minutes=int(app.config.get("WISH_MIN_FULFIL_MINUTES", 10)) + 1)
+
+    return wait
 
 
 @dataclass(frozen=True)
@@ -101,10 +120,14 @@ def post_wish(client: FlaskClient) -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def wish_in(
-    client: FlaskClient, staff: dict[str, str], post_wish: Callable[..., dict[str, Any]]
+    client: FlaskClient,
+    staff: dict[str, str],
+    post_wish: Callable[..., dict[str, Any]],
+    after_claim: Callable[[], None],
 ) -> Callable[..., int]:
-    """A wish of ``owner`` brought to ``state`` (open, claimed, fulfilled by ``claimer``, completed: rated 5,
-    not shared); returns its id."""
+    """A wish of ``owner`` brought to ``state`` (open, claimed, fulfilled by ``claimer`` with FULFIL_NOTE,
+    completed: rated 5, not shared); returns its id. A claimed wish is left with the clock moved past
+    WISH_MIN_FULFIL_MINUTES, so its claimer may fulfil it at once."""
 
     def make(state: str, owner: Person, claimer: Person | None = None, **changes: Any) -> int:
         wish_id: int = post_wish(owner, **changes)["id"]
@@ -116,10 +139,11 @@ def wish_in(
         assert claimer is not None
         response = client.post(f"/api/v1/wishes/{wish_id}/claim", headers=claimer.headers)
         assert response.status_code == 200, response.get_json()
+        after_claim()
         if state == "claimed":
             return wish_id
         response = client.post(
-            f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "已经修好了"}, headers=claimer.headers
+            f"/api/v1/wishes/{wish_id}/fulfil", json={"note": FULFIL_NOTE}, headers=claimer.headers
         )
         assert response.status_code == 200, response.get_json()
         if state == "fulfilled":

@@ -1,5 +1,6 @@
 """Races on PostgreSQL: many claimers of one wish, confirmation against the timeout job, the claim limit,
-and a claimer giving a wish back while staff take it back. Each request runs in its own thread."""
+a claimer giving a wish back while staff take it back, and two staff approving one award (待确认积分) at
+once. Each request runs in its own thread."""
 
 import threading
 import time
@@ -115,7 +116,7 @@ def _auto_complete(app, wish_id: int, delay: float) -> Callable[[], bool]:
 
 
 def test_a_confirmation_racing_the_timeout_job_completes_the_wish_and_awards_points_once(
-    app, client, person, wish_in
+    app, client, person, staff, wish_in
 ):
     resident = person("granny")
     # The request has a token to check before it reaches the wish, so the job starts a little later in
@@ -141,6 +142,12 @@ def test_a_confirmation_racing_the_timeout_job_completes_the_wish_and_awards_poi
         if timed_out:
             assert (status, _code(body)) == (409, "WISH_ALREADY_COMPLETED")
             assert completed_by == "timeout"
+            # Nobody vouched for it: the points wait for staff, who pay them once.
+            assert client.get("/api/v1/me/points", headers=member.headers).get_json()["available"] == 0
+            [queued] = client.get("/api/v1/wish-awards?status=pending", headers=staff).get_json()["items"]
+            assert queued["wish_id"] == wish_id
+            paid = client.post(f"/api/v1/wish-awards/{queued['id']}/approve", headers=staff)
+            assert paid.get_json()["status"] == "paid"
         else:
             assert body["status"] == "completed" and body["rating"] == 5
             assert completed_by == "resident"
@@ -164,9 +171,9 @@ def test_a_confirmation_racing_the_timeout_job_completes_the_wish_and_awards_poi
 
 def test_one_member_claiming_six_wishes_at_once_gets_only_the_limit(app, person, wish_in):
     assert app.config["WISH_MAX_OPEN_CLAIMS"] == 3
-    resident = person("granny")
+    residents = [person("granny"), person("grandpa")]  # one posts at most WISH_POST_RATE_LIMIT (5) a day
     member = person("helper", serves="party")
-    wish_ids = [wish_in("open", resident) for _ in range(6)]
+    wish_ids = [wish_in("open", residents[i % 2]) for i in range(6)]
 
     results = _race([_post(app, f"/api/v1/wishes/{w}/claim", member.headers) for w in wish_ids])
 
@@ -220,3 +227,34 @@ def test_a_claimer_giving_a_wish_back_while_staff_release_it_has_one_winner(app,
             ).all()
         assert claims == [outcome]
         assert [tuple(row) for row in ended] == told
+
+
+def test_two_staff_approving_one_award_at_once_pay_the_claimer_once(
+    app, client, person, make_staff, login_staff, wish_in
+):
+    from tests.conftest import bearer
+
+    resident = person("granny")
+    first, second = (bearer(login_staff(make_staff(org=org))) for org in ("C1", "S1"))
+    for round_ in range(5):
+        member = person(f"helper{round_}", serves="party")  # one wish each: the pair limit and the daily cap
+        wish_id = wish_in("fulfilled", resident, member)
+        low = client.post(f"/api/v1/wishes/{wish_id}/confirm", json={"rating": 1}, headers=resident.headers)
+        assert low.get_json()["award"]["status"] == "pending"
+        award_id = low.get_json()["award"]["id"]
+
+        results = _race(
+            [_post(app, f"/api/v1/wish-awards/{award_id}/approve", who) for who in (first, second)]
+        )
+
+        assert [(status, body["status"], body["points"]) for status, body in results] == [
+            (200, "paid", 5)
+        ] * 2
+        with app.app_context():
+            awards = db.session.scalar(
+                select(func.count())
+                .select_from(LedgerTransaction)
+                .where(LedgerTransaction.idempotency_key == f"wish:{wish_id}")
+            )
+        assert awards == 1
+        assert client.get("/api/v1/me/points", headers=member.headers).get_json()["available"] == 5

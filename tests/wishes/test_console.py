@@ -16,7 +16,7 @@ from server.console.actions import BULK_LIMIT
 from server.db import db
 from server.notifications.models import OutboxMessage
 from tests.conftest import Staff
-from wishes.models import Wish, WishClaim
+from wishes.models import Wish, WishAward, WishClaim
 
 
 @dataclass
@@ -257,3 +257,121 @@ def test_a_form_without_the_csrf_token_changes_nothing(app, console, make_staff,
     assert _wish(app, wish_id).status == "pending_review"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+# --- disputes and 待确认积分 ------------------------------------------------------------------------------
+
+
+def _award_of(app: Flask, wish_id: int) -> tuple[str, str | None, int | None]:
+    """(status, code, points) of the wish's award."""
+    with app.app_context():
+        award = db.session.scalars(select(WishAward).where(WishAward.wish_id == wish_id)).one()
+        return award.status, award.code, award.points
+
+
+def test_the_award_queue_approves_ticked_awards_once_and_says_why_one_pays_nothing(
+    app, client, console, make_staff, person, wish_in
+):
+    resident, other = person("chen", nickname="陈奶奶"), person("wang", nickname="王大爷")
+    li, zhao = (
+        person("li", serves="party", nickname="李师傅"),
+        person("zhao", serves="party", nickname="赵老师"),
+    )
+    low = wish_in("fulfilled", resident, li, title="评价低的心愿")
+    client.post(
+        f"/api/v1/wishes/{low}/confirm", json={"rating": 1, "comment": "没修好"}, headers=resident.headers
+    )
+    paired = wish_in("fulfilled", resident, li, title="同一对的心愿")
+    client.post(f"/api/v1/wishes/{paired}/confirm", json={"rating": 2}, headers=resident.headers)
+    turned_down = wish_in("fulfilled", other, zhao, title="不发放的心愿")
+    client.post(f"/api/v1/wishes/{turned_down}/confirm", json={"rating": 1}, headers=other.headers)
+    page = console(make_staff(org="C1"))
+
+    _, today = page.get("/console/")
+    assert re.search(r'data-counter="待确认积分">3<', today)
+    status, html = page.get("/console/wish-awards")
+    assert status == 200
+    assert all(t in html for t in ("评价低的心愿", "同一对的心愿", "不发放的心愿", "居民评价较低", "没修好"))
+    ids = {w: _award_of_id(app, w) for w in (low, paired, turned_down)}
+
+    _, html = page.post(f"/console/wish-awards/{ids[turned_down]}/reject", reason="")
+    assert "请填写原因（REASON_REQUIRED）" in html
+    _, html = page.post(f"/console/wish-awards/{ids[turned_down]}/reject", reason="居民反映未完成")
+    assert f"积分 #{ids[turned_down]} 已驳回" in html
+
+    ticked = [str(ids[low]), str(ids[paired]), str(ids[turned_down])]
+    _, html = page.post("/console/wish-awards/approve", ids=ticked)
+    assert f"#{ids[low]} 已通过" in html
+    assert f"#{ids[paired]} 未发放积分：同一居民与认领人之间的心愿积分在限定天数内只发放一次" in html
+    assert f"#{ids[turned_down]} 未通过：该积分已处理（WISH_AWARD_DECIDED）" in html
+    _, html = page.post("/console/wish-awards/approve", ids=ticked)  # again: nothing more is paid
+    assert (_award_of(app, low), _award_of(app, paired)) == (
+        ("paid", None, 5),
+        ("refused", "PAIR_LIMIT", None),
+    )
+    assert _award_of(app, turned_down)[0] == "rejected"
+    assert client.get("/api/v1/me/points", headers=li.headers).get_json()["available"] == 5
+    assert client.get("/api/v1/me/points", headers=zhao.headers).get_json()["available"] == 0
+
+    _, refused = page.get("/console/wish-awards?status=refused")
+    row = refused[refused.index(f'id="award-{ids[paired]}"') :]
+    row = row[: row.index("</tr>")]
+    assert 'data-code="PAIR_LIMIT"' in row and "只发放一次" in row and "PAIR_LIMIT<" not in row
+    _, html = page.post("/console/wish-awards/approve")
+    assert "请先勾选要发放的积分" in html
+
+
+def _award_of_id(app: Flask, wish_id: int) -> int:
+    with app.app_context():
+        award_id: int = db.session.scalars(select(WishAward.id).where(WishAward.wish_id == wish_id)).one()
+        return award_id
+
+
+def test_staff_of_another_community_see_and_decide_no_award(
+    app, client, console, make_staff, person, wish_in
+):
+    resident, member = person("chen"), person("li", serves="party")
+    wish_id = wish_in("fulfilled", resident, member)
+    client.post(f"/api/v1/wishes/{wish_id}/confirm", json={"rating": 1}, headers=resident.headers)
+    award_id = _award_of_id(app, wish_id)
+    other = console(make_staff(org="C3"))
+    _, html = other.get("/console/wish-awards")
+    assert f'id="award-{award_id}"' not in html
+    for path, form in (("approve", {}), ("reject", {"reason": "不行"})):
+        _, html = other.post(f"/console/wish-awards/{award_id}/{path}", **form)
+        assert "没有权限执行此操作（FORBIDDEN）" in html
+    _, html = other.post("/console/wish-awards/approve", ids=[str(award_id)])
+    assert "FORBIDDEN" in html
+    assert _award_of(app, wish_id) == ("pending", None, None)
+
+
+def test_a_disputed_wish_is_released_or_completed_from_its_page(
+    app, client, console, make_staff, person, wish_in
+):
+    resident, member = person("chen", nickname="陈奶奶"), person("li", serves="party", nickname="李师傅")
+    released = wish_in("fulfilled", resident, member, title="没人来的心愿")
+    done = wish_in("fulfilled", resident, member, title="其实做了的心愿")
+    for wish_id in (released, done):
+        client.post(
+            f"/api/v1/wishes/{wish_id}/dispute", json={"reason": "没有人上门"}, headers=resident.headers
+        )
+    page = console(make_staff(org="C1"))
+    _, today = page.get("/console/")
+    assert re.search(r'data-counter="心愿申诉待处理">2<', today)
+    redirected = page.client.get("/console/wishes/disputed")
+    assert redirected.status_code == 302 and redirected.location.endswith("/console/wishes?status=disputed")
+    _, html = page.get("/console/wishes?status=disputed")
+    assert "没人来的心愿" in html and "居民申诉待处理" in html
+
+    _, html = page.get(f"/console/wishes/{released}")
+    assert "没有人上门" in html and "收回并重新开放" in html and "确认已完成并发放积分" in html
+    _, html = page.post(f"/console/wishes/{released}/release", reason="核实未上门")
+    assert f"心愿 #{released} 的认领已收回" in html
+    assert _wish(app, released).status == "open"
+
+    _, html = page.post(f"/console/wishes/{done}/complete")
+    assert f"心愿 #{done} 已确认完成" in html
+    assert (_wish(app, done).status, _award_of(app, done)) == ("completed", ("paid", None, 5))
+    _, html = page.get(f"/console/wishes/{done}")
+    assert 'data-award-status="paid"' in html and "获得 5 积分" in html
+    assert client.get("/api/v1/me/points", headers=member.headers).get_json()["available"] == 5

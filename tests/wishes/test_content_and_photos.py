@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from points.models import LedgerTransaction
 from server.db import db
+from tests.wishes.conftest import FULFIL_NOTE
 from wishes.models import Wish, WishPhoto
 
 BODY = {"title": "想请人帮忙", "content": "家里有点事情想请邻居帮忙。", "category": "生活帮扶"}
@@ -73,7 +74,7 @@ def test_a_risky_fulfilment_note_is_refused_and_the_wish_stays_claimed(app, clie
     resident, member = person("granny"), person("helper", serves="party")
     wish_id = wish_in("claimed", resident, member)
     refused = client.post(
-        f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "违规的话"}, headers=member.headers
+        f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "违规的话，不该出现在这里"}, headers=member.headers
     )
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (422, "CONTENT_RISKY")
     assert client.get(f"/api/v1/wishes/{wish_id}", headers=member.headers).get_json()["status"] == "claimed"
@@ -83,7 +84,7 @@ def test_a_fulfilment_note_to_review_is_kept_but_not_shown_publicly(app, client,
     resident, member = person("granny"), person("helper", serves="party")
     marked = wish_in("claimed", resident, member)
     plain = wish_in("claimed", resident, member, title="另一个心愿")
-    for wish_id, note in ((marked, "这条待审的说明"), (plain, "已经上门修好")):
+    for wish_id, note in ((marked, "这条待审的说明，请工作人员看看"), (plain, "已经上门把水龙头修好")):
         done = client.post(f"/api/v1/wishes/{wish_id}/fulfil", json={"note": note}, headers=member.headers)
         assert done.status_code == 200, done.get_json()
         confirm = {"rating": 5, "story_consent": True}
@@ -91,16 +92,17 @@ def test_a_fulfilment_note_to_review_is_kept_but_not_shown_publicly(app, client,
 
     for who in (resident.headers, member.headers, staff):  # the resident, its author and staff read it
         assert (
-            client.get(f"/api/v1/wishes/{marked}", headers=who).get_json()["fulfil_note"] == "这条待审的说明"
+            client.get(f"/api/v1/wishes/{marked}", headers=who).get_json()["fulfil_note"]
+            == "这条待审的说明，请工作人员看看"
         )
     review = client.get(f"/api/v1/wishes/{marked}", headers=staff).get_json()["review"]
     assert review["fulfil_note_check"] == "review"
     viewer = person("viewer").headers
     assert client.get(f"/api/v1/wishes/{marked}", headers=viewer).get_json()["fulfil_note"] is None
     stories = client.get("/api/v1/wishes/stories?org=D1").get_json()["items"]
-    assert {s["id"]: s["fulfil_note"] for s in stories} == {marked: None, plain: "已经上门修好"}
+    assert {s["id"]: s["fulfil_note"] for s in stories} == {marked: None, plain: "已经上门把水龙头修好"}
     wall = client.get("/api/v1/wishes?status=completed", headers=viewer).get_json()["items"]
-    assert {w["id"]: w["fulfil_note"] for w in wall} == {marked: None, plain: "已经上门修好"}
+    assert {w["id"]: w["fulfil_note"] for w in wall} == {marked: None, plain: "已经上门把水龙头修好"}
 
 
 def _wechat_answers(app, monkeypatch, result: dict[str, Any]) -> None:
@@ -157,7 +159,7 @@ def test_wechat_checks_the_text_before_the_wish_row_is_locked(
 
     monkeypatch.setattr(wechat, "msg_sec_check", watched)
     who, body = (
-        (member, {"note": "已经修好了"}) if step == "fulfil" else (resident, {"rating": 5, "comment": "谢谢"})
+        (member, {"note": FULFIL_NOTE}) if step == "fulfil" else (resident, {"rating": 5, "comment": "谢谢"})
     )
     response = client.post(f"/api/v1/wishes/{wish_id}/{step}", json=body, headers=who.headers)
     assert response.status_code == 200, response.get_json()

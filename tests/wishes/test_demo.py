@@ -17,7 +17,12 @@ def test_seed_demo_adds_wishes_in_every_state_once(app):
         db.session.commit()
         statuses = list(db.session.scalars(select(Wish.status)))
         assert len(statuses) == len(DEMO_WISHES)  # the second run added nothing
-        assert set(statuses) == set(WISH_STATUSES)
-        completed = db.session.scalars(select(Wish).where(Wish.status == "completed")).one()
-        assert completed.award_points == 5 and completed.story_consent
+        assert set(statuses) == set(WISH_STATUSES)  # disputed too
+        confirmed = db.session.scalars(select(Wish).where(Wish.completed_by == "resident")).one()
+        assert confirmed.award is not None and confirmed.award.status == "paid"
+        assert confirmed.award_points == 5 and confirmed.story_consent
+        timed_out = db.session.scalars(select(Wish).where(Wish.completed_by == "timeout")).one()
+        assert timed_out.award is not None and timed_out.award.status == "pending"  # waits for staff
+        assert timed_out.award_points is None
+        assert timed_out.user_id != confirmed.user_id  # so approving it is not refused by the pair limit
         assert verify_ledger() == []

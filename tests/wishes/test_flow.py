@@ -1,5 +1,7 @@
 """The whole life of a wish through the API: post, review, claim, fulfil, confirm, and the points."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from points.models import LedgerTransaction
@@ -14,7 +16,7 @@ def _events(app) -> list[tuple[str, int]]:
 
 
 def test_a_wish_goes_from_posting_to_completed_and_the_claimer_earns_points_once(
-    app, client, person, staff, post_wish
+    app, client, person, staff, post_wish, clock
 ):
     resident = person("granny", nickname="陈奶奶")
     member = person("helper", serves="party", nickname="李师傅")
@@ -29,8 +31,9 @@ def test_a_wish_goes_from_posting_to_completed_and_the_claimer_earns_points_once
     assert claimed.get_json()["status"] == "claimed"
     assert claimed.get_json()["claim_deadline"]
 
+    clock.now += timedelta(hours=1)  # the help takes time
     fulfilled = client.post(
-        f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "已上门修好"}, headers=member.headers
+        f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "已上门把水龙头修好了"}, headers=member.headers
     )
     assert fulfilled.get_json()["status"] == "fulfilled"
 
@@ -42,6 +45,13 @@ def test_a_wish_goes_from_posting_to_completed_and_the_claimer_earns_points_once
     assert confirmed.status_code == 200, confirmed.get_json()
     body = confirmed.get_json()
     assert body["status"] == "completed" and body["rating"] == 5 and body["award_points"] == 5
+    assert body["award"] == {
+        "id": body["award"]["id"],
+        "status": "paid",
+        "cause": "confirmed",
+        "code": None,
+        "points": 5,
+    }
 
     balance = client.get("/api/v1/me/points", headers=member.headers).get_json()
     assert balance["available"] == 5

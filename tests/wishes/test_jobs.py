@@ -168,9 +168,10 @@ def test_a_reminded_claim_that_then_runs_out_is_released(app, person, wish_in):
 # --- confirmations left unanswered ------------------------------------------------------------------
 
 
-def test_an_unconfirmed_wish_completes_by_timeout_and_the_claimer_earns_points_once(
-    app, client, person, wish_in
+def test_an_unconfirmed_wish_completes_by_timeout_and_its_points_wait_for_staff(
+    app, client, person, staff, wish_in
 ):
+    # F4: the job paid the claimer by itself; nobody had vouched for the help.
     resident, member = person("granny"), person("helper", serves="party")
     wish_id = wish_in("fulfilled", resident, member)
     _fulfilled_ago(app, wish_id, timedelta(days=7, minutes=1))
@@ -180,18 +181,31 @@ def test_an_unconfirmed_wish_completes_by_timeout_and_the_claimer_earns_points_o
 
     wish = _wish(app, wish_id)
     assert wish.status == "completed" and wish.completed_by == "timeout" and wish.completed_at is not None
-    assert wish.rating is None and wish.award_points == 5 and wish.award_transaction_id is not None
-    assert _awards(app, wish_id) == 1
-    assert _available(client, member) == 5
+    assert wish.rating is None and wish.award_points is None and wish.award_transaction_id is None
+    assert _awards(app, wish_id) == 0
+    assert _available(client, member) == 0
     completed = _events(app, "wish.completed")
     assert sorted(recipient for recipient, _ in completed) == sorted([member.id, resident.id])
-    assert all(payload["wish_id"] == wish_id and payload["points"] == 5 for _, payload in completed)
+    assert all(
+        payload["wish_id"] == wish_id and payload["points"] == "待社区确认" for _, payload in completed
+    )
+    [queued] = client.get("/api/v1/wish-awards?status=pending", headers=staff).get_json()["items"]
+    assert (queued["wish_id"], queued["cause"], queued["status"]) == (wish_id, "timeout", "pending")
+    shown = client.get(f"/api/v1/wishes/{wish_id}", headers=member.headers).get_json()["award"]
+    assert (shown["status"], shown["points"]) == ("pending", None)
 
     late = client.post(f"/api/v1/wishes/{wish_id}/confirm", json={"rating": 5}, headers=resident.headers)
     assert late.status_code == 409
     assert late.get_json()["error"]["code"] == "WISH_ALREADY_COMPLETED"
+
+    for _ in range(2):  # approving twice pays once, and answers the same
+        approved = client.post(f"/api/v1/wish-awards/{queued['id']}/approve", headers=staff)
+        assert approved.status_code == 200, approved.get_json()
+        assert (approved.get_json()["status"], approved.get_json()["points"]) == ("paid", 5)
     assert _awards(app, wish_id) == 1
     assert _available(client, member) == 5
+    assert _wish(app, wish_id).award_points == 5
+    assert client.get("/api/v1/wish-awards?status=pending", headers=staff).get_json()["total"] == 0
 
 
 def test_a_fulfilled_wish_within_the_confirmation_window_is_left_alone(app, client, person, wish_in):
@@ -218,7 +232,7 @@ def test_only_the_wishes_past_the_window_complete(app, client, person, wish_in):
     assert _complete(app) == 1
 
     assert (_wish(app, old).status, _wish(app, new).status) == ("completed", "fulfilled")
-    assert (_available(client, old_member), _available(client, new_member)) == (5, 0)
+    assert (_available(client, old_member), _available(client, new_member)) == (0, 0)  # waiting for staff
     assert {recipient for recipient, _ in _events(app, "wish.completed")} == {old_member.id, resident.id}
 
 
@@ -248,10 +262,8 @@ def test_the_confirmation_window_follows_the_configuration(app, client, person, 
     assert _complete(app) == 1
     assert _wish(app, three_days).completed_by == "timeout"
     assert _wish(app, one_day).status == "fulfilled"
-    assert _available(client, three_member) == 5
 
     confirm_days(1)
     assert _complete(app) == 1
     assert _wish(app, one_day).completed_by == "timeout"
-    assert (_awards(app, three_days), _awards(app, one_day)) == (1, 1)
-    assert _available(client, one_member) == 5
+    assert (_awards(app, three_days), _awards(app, one_day)) == (0, 0)  # both wait for staff

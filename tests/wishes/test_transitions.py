@@ -1,6 +1,6 @@
 """Every transition of a wish, and every refused one: who may do what, in which state, and nothing changes."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from points.models import LedgerTransaction
 from server.db import db
 from server.notifications.models import OutboxMessage
+from tests.wishes.conftest import FULFIL_NOTE
 from wishes.models import Wish, WishClaim
 
 
@@ -138,13 +139,11 @@ def test_a_second_claim_is_409_already_claimed(client, person, wish_in):
     assert (second.status_code, _code(second)) == (409, "WISH_ALREADY_CLAIMED")
 
 
-def test_a_claim_lasts_seven_days_by_default(client, person, wish_in):
+def test_a_claim_lasts_seven_days_by_default(client, person, wish_in, clock):
     wish_id = wish_in("open", person("granny"))
-    before = datetime.now(UTC)
     claimed = client.post(f"/api/v1/wishes/{wish_id}/claim", headers=person("helper", serves="party").headers)
-    after = datetime.now(UTC)
     deadline = datetime.fromisoformat(claimed.get_json()["claim_deadline"])
-    assert before + timedelta(days=7) <= deadline <= after + timedelta(days=7)
+    assert deadline == clock.now + timedelta(days=7)
 
 
 @pytest.mark.parametrize("state", ["cancelled", "rejected", "completed"])
@@ -171,7 +170,9 @@ def test_a_cancelled_rejected_or_completed_wish_cannot_be_claimed(app, client, p
         assert _claims(app, wish_id) == [(first.id, "fulfilled", None)]
 
 
-def test_a_member_holds_at_most_the_configured_number_of_open_claims(app, client, person, wish_in):
+def test_a_member_holds_at_most_the_configured_number_of_open_claims(
+    app, client, person, wish_in, after_claim
+):
     resident, member = person("granny"), person("helper", serves="party")
     ids = [wish_in("open", resident, title=f"心愿{i}号") for i in range(4)]
     for wish_id in ids[:3]:
@@ -180,7 +181,9 @@ def test_a_member_holds_at_most_the_configured_number_of_open_claims(app, client
     assert (refused.status_code, _code(refused)) == (409, "CLAIM_LIMIT_REACHED")
     assert refused.get_json()["error"]["details"] == {"limit": 3}
     # Fulfilling one frees a place.
-    client.post(f"/api/v1/wishes/{ids[0]}/fulfil", json={"note": "送到了"}, headers=member.headers)
+    after_claim()
+    done = client.post(f"/api/v1/wishes/{ids[0]}/fulfil", json={"note": FULFIL_NOTE}, headers=member.headers)
+    assert done.status_code == 200, done.get_json()
     assert client.post(f"/api/v1/wishes/{ids[3]}/claim", headers=member.headers).status_code == 200
 
 
@@ -243,7 +246,7 @@ def test_fulfilling_twice_is_refused_and_the_first_note_stays(app, client, perso
         f"/api/v1/wishes/{wish_id}/fulfil", json={"note": "又做了一次"}, headers=member.headers
     )
     assert (again.status_code, _code(again)) == (409, "WISH_NOT_CLAIMED")
-    assert (_wish(app, wish_id).status, _wish(app, wish_id).fulfil_note) == ("fulfilled", "已经修好了")
+    assert (_wish(app, wish_id).status, _wish(app, wish_id).fulfil_note) == ("fulfilled", FULFIL_NOTE)
     assert len(_events(app, "wish.fulfilled")) == 1
 
 
