@@ -32,8 +32,9 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_override or {})
     app.json = extensions.JSONProvider(app)  # Chinese as is; Decimal as a number
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
-    # One reverse proxy in front (nginx): trust its X-Forwarded-For/-Proto for addresses and rate limits.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    hops = int(app.config["TRUSTED_PROXY_HOPS"])
+    if hops:  # reverse proxies in front (nginx): their X-Forwarded-For/-Proto give address and scheme
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO)
 
     db.init_app(app)

@@ -59,6 +59,14 @@ def parse_categories(raw: str) -> str:
     return ",".join(names)
 
 
+def parse_proxy_hops(raw: str) -> int:
+    """Parse TRUSTED_PROXY_HOPS: how many reverse proxies stand in front, 0 to 5."""
+    value = int(raw.strip())
+    if not 0 <= value <= 5:
+        raise ValueError("must be a whole number from 0 to 5")
+    return value
+
+
 def parse_environment(raw: str) -> str:
     """Parse LINLI_ENV."""
     value = raw.strip().lower()
@@ -151,6 +159,9 @@ class Settings:
     WISH_POST_RATE_LIMIT: str = "5 per day"
     WISH_MAX_PENDING: int = 3
     WISH_PAIR_DAYS: int = 30
+    # Reverse proxies in front whose X-Forwarded-For/-Proto are believed: 0 (the default) believes none,
+    # so a client reaching the app directly cannot choose its address for the per-address limits and logs.
+    TRUSTED_PROXY_HOPS: int = 0
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
     @classmethod
@@ -198,6 +209,7 @@ class Settings:
             WISH_POST_RATE_LIMIT=_env(env, "WISH_POST_RATE_LIMIT", parse_str, defaults.WISH_POST_RATE_LIMIT),
             WISH_MAX_PENDING=_env(env, "WISH_MAX_PENDING", parse_positive_int, 3),
             WISH_PAIR_DAYS=_env(env, "WISH_PAIR_DAYS", parse_int, 30),
+            TRUSTED_PROXY_HOPS=_env(env, "TRUSTED_PROXY_HOPS", parse_proxy_hops, 0),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
@@ -29,6 +30,21 @@ def _per_account() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _staff_username_key() -> str:
+    body = request.get_json(silent=True) if request.is_json else None
+    value = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    return f"username:{value.strip() if isinstance(value, str) else '-'}"
+
+
+def staff_login_limits(view: Callable[..., Any]) -> Callable[..., Any]:
+    """One budget per username and per address for all staff password logins: this API's and the console's."""
+    per_address = limiter.shared_limit(_per_address, scope="staff-login-address", methods=["POST"])
+    per_username = limiter.shared_limit(
+        _per_account, scope="staff-login-username", key_func=_staff_username_key, methods=["POST"]
+    )
+    return per_address(per_username(view))
+
+
 def _result(result: services.LoginResult) -> dict[str, Any]:
     return {
         "access_token": result.access_token,
@@ -51,8 +67,7 @@ def wechat_login(body: dict[str, str]) -> dict[str, Any]:
 
 
 @blp.route("/staff", methods=["POST"])
-@limiter.limit(_per_address)
-@limiter.limit(_per_account, key_func=lambda: _body_key("username"))
+@staff_login_limits
 @blp.arguments(StaffLoginSchema)
 @blp.response(200, TokenPairSchema)
 def staff_login(body: dict[str, str]) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, null, or_, select, update
 
 from server import clock
 from server.auth.passwords import hash_password, needs_rehash, verify_password
@@ -61,18 +61,27 @@ def login_staff(username: str, password: str) -> LoginResult:
 
 
 def check_staff_password(username: str, password: str) -> StaffAccount:
-    """Check a staff password; five failures in a row lock the account for fifteen minutes."""
+    """Check a staff password; five failures in a row lock the account for fifteen minutes.
+
+    Each attempt first takes one of the account's five tries in a single ``UPDATE … RETURNING`` (an expired
+    lock gives a fresh five), so parallel guesses cannot share a try: once five are taken, or while the
+    account is locked, the password is not even checked. A success gives the tries back.
+    """
     staff = db.session.scalars(select(StaffAccount).where(StaffAccount.username == username)).first()
     now = clock.now()
-    if staff is not None and staff.locked_until is not None and staff.locked_until > now:
+    if staff is None:
+        verify_password(None, password)  # the same time as a wrong password
+        raise Unauthorized("INVALID_CREDENTIALS")
+    attempt = _take_a_try(staff, now)
+    if attempt is None:
         verify_password(None, password)
-        raise Unauthorized("ACCOUNT_LOCKED", details={"locked_until": staff.locked_until.isoformat()})
-    if not verify_password(staff.password_hash if staff else None, password) or staff is None:
-        if staff is not None:
-            staff.failed_logins += 1
-            if staff.failed_logins >= MAX_FAILED_LOGINS:
-                staff.failed_logins, staff.locked_until = 0, now + LOCKOUT
-            keep_changes_despite_error()  # the failure count must survive the 401
+        details = {"locked_until": staff.locked_until.isoformat()} if staff.locked_until else None
+        raise Unauthorized("ACCOUNT_LOCKED", details=details)
+    if not verify_password(staff.password_hash, password):
+        if attempt >= MAX_FAILED_LOGINS:
+            staff.locked_until = now + LOCKOUT
+            db.session.flush()
+        keep_changes_despite_error()  # the failure count must survive the 401
         raise Unauthorized("INVALID_CREDENTIALS")
     if not staff.active:
         raise Unauthorized("ACCOUNT_DISABLED")
@@ -81,6 +90,29 @@ def check_staff_password(username: str, password: str) -> StaffAccount:
         staff.password_hash = hash_password(password)
     db.session.flush()
     return staff
+
+
+def _take_a_try(staff: StaffAccount, now: datetime) -> int | None:
+    """Count one more attempt atomically; its number since the last reset, or None when none is left."""
+    expired = and_(StaffAccount.locked_until.is_not(None), StaffAccount.locked_until <= now)
+    taken = db.session.execute(
+        update(StaffAccount)
+        .where(
+            StaffAccount.id == staff.id,
+            or_(
+                expired,
+                and_(StaffAccount.locked_until.is_(None), StaffAccount.failed_logins < MAX_FAILED_LOGINS),
+            ),
+        )
+        .values(
+            failed_logins=case((expired, 1), else_=StaffAccount.failed_logins + 1),
+            locked_until=case((expired, null()), else_=StaffAccount.locked_until),
+        )
+        .returning(StaffAccount.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    db.session.refresh(staff)  # the row as counted (or as locked by someone else)
+    return taken
 
 
 def refresh_login(refresh_token: str) -> LoginResult:

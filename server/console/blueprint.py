@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from server.auth.blueprint import staff_login_limits
 from server.auth.services import check_staff_password
 from server.console.auth import console_principal, current_staff, protect, safe_next, start_session
 from server.console.registry import registry
@@ -34,6 +35,7 @@ def today() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@staff_login_limits  # the same budget as POST /api/v1/auth/staff
 def login() -> Any:
     """The login form; five wrong passwords in a row lock the account for fifteen minutes."""
     if request.method == "GET":

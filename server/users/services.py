@@ -226,11 +226,14 @@ def reject_party_report(principal: Principal, report_id: int, reason: str) -> Pa
 
 
 def register_volunteer(principal: Principal, community_id: int, user_id: int) -> User:
-    """Staff record a resident as a volunteer (志愿者) of their community (once; moving them is explicit)."""
+    """Staff record a resident (or party member) of their community as its volunteer (志愿者), once;
+    moving them is explicit."""
     community = get_community(community_id)
     authorize(principal, "volunteer.manage", community)
     user = db.session.get(User, user_id)
-    if user is None:
+    # Only the community's own residents and party members; anyone else is the 404 of an unknown id, so
+    # staff of one community cannot enumerate, or take onto their roll, the residents of another.
+    if user is None or community.id not in (user.community_id, user.party_community_id):
         raise NotFound("USER_NOT_FOUND", details={"id": user_id})
     if user.volunteer_community_id not in (None, community.id):
         raise Conflict("VOLUNTEER_ELSEWHERE", details={"community_id": user.volunteer_community_id})

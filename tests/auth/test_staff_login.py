@@ -1,8 +1,15 @@
 """POST /api/v1/auth/staff: passwords, lockout, rate limits."""
 
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
 from server.auth.services import MAX_FAILED_LOGINS
+from server.db import db
 from server.users.models import StaffAccount
-from tests.conftest import bearer
+from tests.conftest import CSRF_TOKEN, bearer
 
 
 def test_staff_log_in_and_see_their_scope(client, make_staff, org_tree):
@@ -83,3 +90,135 @@ def test_passwords_are_stored_as_argon2(make_staff, db_session):
     stored = db_session.get(StaffAccount, staff.id).password_hash
     assert stored.startswith("$argon2id$")
     assert staff.password not in stored
+
+
+# F2: parallel wrong guesses each take one of the five tries, and both login paths share one budget.
+
+
+def _staff_row(app, staff_id):
+    with app.app_context():
+        row = db.session.get(StaffAccount, staff_id)
+        assert row is not None
+        return row.failed_logins, row.locked_until
+
+
+def _console_form(client, username, password):
+    token = CSRF_TOKEN.search(client.get("/console/login").get_data(as_text=True))
+    assert token is not None
+    return {"username": username, "password": password, "csrf_token": token[1]}
+
+
+@pytest.mark.postgres
+def test_forty_parallel_wrong_passwords_check_only_five_then_lock(app, make_staff, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "1000 per minute")  # the lock, not the limiter
+    staff = make_staff()
+    codes: list[str] = []
+    barrier = threading.Barrier(40)
+
+    def guess(i):
+        racer = app.test_client()
+        barrier.wait()
+        response = racer.post(
+            "/api/v1/auth/staff", json={"username": staff.username, "password": f"wrong-{i}"}
+        )
+        assert response.status_code == 401
+        codes.append(response.get_json()["error"]["code"])
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert Counter(codes) == {
+        "INVALID_CREDENTIALS": MAX_FAILED_LOGINS,
+        "ACCOUNT_LOCKED": 40 - MAX_FAILED_LOGINS,
+    }
+    failed_logins, locked_until = _staff_row(app, staff.id)
+    assert failed_logins == Counter(codes)["INVALID_CREDENTIALS"]
+    assert locked_until is not None
+    right = app.test_client().post(
+        "/api/v1/auth/staff", json={"username": staff.username, "password": staff.password}
+    )
+    assert right.status_code == 401
+    assert right.get_json()["error"]["code"] == "ACCOUNT_LOCKED"
+
+
+@pytest.mark.postgres
+def test_forty_parallel_wrong_console_logins_lock_the_account_after_five(app, make_staff, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "1000 per minute")
+    staff = make_staff()
+    statuses: list[int] = []
+    barrier = threading.Barrier(40)
+
+    def guess(i):
+        racer = app.test_client()
+        form = _console_form(racer, staff.username, f"wrong-{i}")
+        barrier.wait()
+        statuses.append(racer.post("/console/login", data=form).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [401] * 40
+    failed_logins, locked_until = _staff_row(app, staff.id)
+    assert failed_logins == MAX_FAILED_LOGINS
+    assert locked_until is not None
+    racer = app.test_client()
+    right = racer.post("/console/login", data=_console_form(racer, staff.username, staff.password))
+    assert right.status_code == 401  # still locked: no session, the form again
+
+
+def test_a_lock_runs_out_and_gives_five_fresh_tries(app, client, clock, make_staff):
+    staff = make_staff()
+    for _ in range(MAX_FAILED_LOGINS):
+        client.post("/api/v1/auth/staff", json={"username": staff.username, "password": "x"})
+    assert _staff_row(app, staff.id)[1] is not None
+    clock.now = clock.now + timedelta(minutes=16)
+    wrong = client.post("/api/v1/auth/staff", json={"username": staff.username, "password": "x"})
+    assert wrong.get_json()["error"]["code"] == "INVALID_CREDENTIALS"
+    assert _staff_row(app, staff.id) == (1, None)
+    ok = client.post("/api/v1/auth/staff", json={"username": staff.username, "password": staff.password})
+    assert ok.status_code == 200
+    assert _staff_row(app, staff.id) == (0, None)
+
+
+@pytest.mark.parametrize("first", ["console", "api"])
+def test_console_and_api_logins_share_one_budget_per_username(app, make_staff, monkeypatch, first):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+    staff = make_staff()
+
+    def console_login(client, password):
+        return client.post("/console/login", data=_console_form(client, staff.username, password)).status_code
+
+    def api_login(client, password):
+        return client.post(
+            "/api/v1/auth/staff", json={"username": staff.username, "password": password}
+        ).status_code
+
+    spend, other = (console_login, api_login) if first == "console" else (api_login, console_login)
+    assert [spend(app.test_client(), "wrong") for _ in range(3)] == [401, 401, 401]
+    assert other(app.test_client(), staff.password) == 429
+    assert spend(app.test_client(), staff.password) == 429
+    assert _staff_row(app, staff.id)[0] == 3  # the refused ones checked no password
+
+
+def test_console_and_api_logins_share_one_budget_per_address(app, make_staff, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT_PER_ADDRESS", "2 per minute")
+    one, two, three = make_staff(), make_staff(), make_staff()
+    client = app.test_client()
+    assert client.post("/console/login", data=_console_form(client, one.username, "x")).status_code == 401
+    assert (
+        client.post("/api/v1/auth/staff", json={"username": two.username, "password": "x"}).status_code == 401
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/staff", json={"username": three.username, "password": three.password}
+        ).status_code
+        == 429
+    )
+    assert (
+        client.post("/console/login", data=_console_form(client, three.username, three.password)).status_code
+        == 429
+    )

@@ -704,6 +704,43 @@ def test_login_routes_are_limited_per_address(app, client, monkeypatch, path):
     assert elsewhere.status_code != 429
 
 
+def test_a_forged_forwarded_for_does_not_buy_a_fresh_address_budget(app, client, monkeypatch):
+    # F13 of the security review: X-Forwarded-For was always believed, so a client reaching the app
+    # directly sent a new address with every guess and the per-address limit never fired.
+    assert app.config["TRUSTED_PROXY_HOPS"] == 0
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT_PER_ADDRESS", "3 per minute")
+    body = {"username": "nobody", "password": "wrong-password"}
+    responses = [
+        client.post(
+            "/api/v1/auth/staff",
+            json=body,
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            environ_base={"REMOTE_ADDR": "10.7.7.9"},
+        )
+        for i in range(4)
+    ]
+    assert all(r.status_code != 429 for r in responses[:3])
+    _assert_429(responses[3])
+
+
+def test_behind_a_configured_proxy_its_forwarded_for_is_the_address(wechat_fake, tmp_path):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from server.app import create_app
+
+    settings = {
+        "LINLI_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'proxy.sqlite3'}",
+        "INSTANCE_DIR": str(tmp_path),
+        "WECHAT_API_BASE": wechat_fake.url,
+        "TRUSTED_PROXY_HOPS": 1,
+    }
+    proxied = create_app(settings)
+    assert isinstance(proxied.wsgi_app, ProxyFix)
+    assert (proxied.wsgi_app.x_for, proxied.wsgi_app.x_proto) == (1, 1)
+    assert not isinstance(create_app({**settings, "TRUSTED_PROXY_HOPS": 0}).wsgi_app, ProxyFix)
+
+
 @pytest.fixture
 def open_activity(app, client, org_tree, make_staff, login_staff) -> int:
     """An activity of C1 open to everyone (these residents chose no community), its window open now."""
