@@ -239,10 +239,9 @@ def _fenced(place: Activity | Station) -> bool:
 def _check_attendee(user_id: int, activity: Activity) -> None:
     """Who may attend: residents (or party members) of the activity's community, unless it is open to
     all; for party days and members-only activities, its party members and those signed up."""
-    check_community(user_id, activity)
+    user = check_community(user_id, activity)
     if activity.members_only or activity.kind in MEMBERS_ONLY_KINDS:
-        user = db.session.get(User, user_id)
-        party_here = user is not None and user.party_community_id == activity.community_id
+        party_here = user.party_community_id == activity.community_id
         if not party_here and not _signed_up(activity.id, user_id):
             raise Forbidden("NOT_A_MEMBER")
 

@@ -310,13 +310,15 @@ def take_place(activity_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def check_community(user_id: int, activity: Activity) -> None:
-    """Residents (or party members) of the activity's community only, unless staff opened it to all."""
+def check_community(user_id: int, activity: Activity) -> User:
+    """The member, when a resident (or party member) of the activity's community or the activity is
+    open to all; OTHER_COMMUNITY otherwise."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
     if not activity.open_to_all and activity.community_id not in (user.community_id, user.party_community_id):
         raise Forbidden("OTHER_COMMUNITY", details={"community_id": activity.community_id})
+    return user
 
 
 def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
