@@ -16,6 +16,7 @@ from checkin.services import check_community, get_activity, get_station, take_pl
 from checkin.tokens import parse_printed, verify_token
 from points.services import award, reverse_awards_of
 from server import clock
+from server.audit import services as audit
 from server.auth.policy import Principal, authorize
 from server.clock import SERVER_ZONE
 from server.db import db, paginate
@@ -549,4 +550,7 @@ def void_checkin(principal: Principal, checkin_id: int, reason: str) -> CheckIn:
     checkin.void_reason = reason.strip()[:200]
     checkin.points_awarded = 0
     db.session.flush()
+    audit.record(
+        "checkin.voided", principal, "checkin", checkin.id, place.community_id, {"reason": reason.strip()}
+    )
     return checkin

@@ -33,6 +33,7 @@ from points.ledger import (
 )
 from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning, PointsRule
 from server import clock
+from server.audit import services as audit
 from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
 from server.db import db, paginate
 from server.errors import AppError, Conflict, NotFound, register_messages
@@ -510,10 +511,19 @@ def transaction_for_staff(principal: Principal, transaction_id: int) -> LedgerTr
 def reverse_as_staff(principal: Principal, transaction_id: int, reason: str) -> LedgerResult:
     """Staff undo a transaction booked to a community they look after (an already reversed one is
     ALREADY_REVERSED; another community's is TRANSACTION_NOT_FOUND and nothing moves)."""
-    transaction_for_staff(principal, transaction_id)
+    original = transaction_for_staff(principal, transaction_id)
     result = reverse(transaction_id, reason, principal.staff.id if principal.staff else None)
     if result.status == "already_done":
         raise Conflict("ALREADY_REVERSED")
+    if result.moved:
+        audit.record(
+            "points.reversed",
+            principal,
+            "transaction",
+            transaction_id,
+            original.community_id,
+            {"reason": reason.strip(), "reversal_id": result.transaction_id},
+        )
     return result
 
 
@@ -552,6 +562,14 @@ def adjust(
         actor_staff_id=principal.staff.id if principal.staff else None,
     )
     if result.moved:
+        audit.record(
+            "points.adjusted",
+            principal,
+            "user",
+            user_id,
+            community,
+            {"amount": amount, "reason": reason.strip(), "transaction_id": result.transaction_id},
+        )
         publish(
             "points.adjusted",
             [user_id],

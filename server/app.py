@@ -15,7 +15,7 @@ import points
 import reports
 import store
 import wishes
-from server import cli, console, db, errors, extensions, files, inputs, worker
+from server import audit, cli, console, db, errors, extensions, files, inputs, worker
 from server.config import Settings
 from server.notifications import console as notifications_console
 from server.users import console as users_console
@@ -50,6 +50,7 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     files.init_app(app)
     console.init_app(app)
+    audit.init_app(app)
     users_console.init_app(app)
     notifications_console.init_app(app)
     points.init_app(app)

@@ -162,6 +162,13 @@ class Settings:
     # Reverse proxies in front whose X-Forwarded-For/-Proto are believed: 0 (the default) believes none,
     # so a client reaching the app directly cannot choose its address for the per-address limits and logs.
     TRUSTED_PROXY_HOPS: int = 0
+    WISH_CLAIMS_PER_DAY: int = 3
+    WISH_RECLAIM_COOLDOWN_HOURS: int = 24
+    MEMBER_SEARCH_RATE_LIMIT: str = "120 per hour"
+    STAFF_UNLOCK_CODE_AFTER: int = 20
+    FILES_MAX_LOSSLESS_PIXELS: int = 16_000_000
+    FILES_DECODE_SLOTS: int = 2
+    AUDIT_RETENTION_DAYS: int = 365
     INSTANCE_DIR: str = field(default_factory=lambda: str(Path.cwd() / "var"))
 
     @classmethod
@@ -210,6 +217,17 @@ class Settings:
             WISH_MAX_PENDING=_env(env, "WISH_MAX_PENDING", parse_positive_int, 3),
             WISH_PAIR_DAYS=_env(env, "WISH_PAIR_DAYS", parse_int, 30),
             TRUSTED_PROXY_HOPS=_env(env, "TRUSTED_PROXY_HOPS", parse_proxy_hops, 0),
+            WISH_CLAIMS_PER_DAY=_env(env, "WISH_CLAIMS_PER_DAY", parse_positive_int, 3),
+            WISH_RECLAIM_COOLDOWN_HOURS=_env(env, "WISH_RECLAIM_COOLDOWN_HOURS", parse_int, 24),
+            MEMBER_SEARCH_RATE_LIMIT=_env(
+                env, "MEMBER_SEARCH_RATE_LIMIT", parse_str, defaults.MEMBER_SEARCH_RATE_LIMIT
+            ),
+            STAFF_UNLOCK_CODE_AFTER=_env(env, "STAFF_UNLOCK_CODE_AFTER", parse_positive_int, 20),
+            FILES_MAX_LOSSLESS_PIXELS=_env(
+                env, "FILES_MAX_LOSSLESS_PIXELS", parse_positive_int, defaults.FILES_MAX_LOSSLESS_PIXELS
+            ),
+            FILES_DECODE_SLOTS=_env(env, "FILES_DECODE_SLOTS", parse_positive_int, 2),
+            AUDIT_RETENTION_DAYS=_env(env, "AUDIT_RETENTION_DAYS", parse_positive_int, 365),
             INSTANCE_DIR=_env(env, "LINLI_INSTANCE_DIR", parse_str, defaults.INSTANCE_DIR),
         )
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from server import clock
+from server.audit import services as audit
 from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
 from server.db import db, is_postgres, paginate
@@ -161,6 +162,9 @@ def approve_move(principal: Principal, move_id: int) -> CommunityMove:
     move.user.community = move.to_community
     move.status, move.decided_by, move.decided_at = "approved", principal.staff, clock.now()
     db.session.flush()
+    audit.record(
+        "community_move.approved", principal, "user", move.user_id, move.to_community_id, {"move_id": move.id}
+    )
     _notify_decision(move)
     return move
 

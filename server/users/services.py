@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from server import clock
+from server.audit import services as audit
 from server.auth.passwords import hash_password
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
@@ -120,6 +121,9 @@ def create_staff(
     )
     db.session.add(staff)
     db.session.flush()
+    audit.record(
+        "staff.created", None, "staff", staff.id, None, {"username": username, "role": role, "org": org.code}
+    )
     return staff
 
 
@@ -194,6 +198,9 @@ def approve_party_report(principal: Principal, report_id: int) -> PartyReport:
     if user.community_id is None:
         user.community = report.community
     db.session.flush()
+    audit.record(
+        "party_report.approved", principal, "user", user.id, report.community_id, {"report_id": report.id}
+    )
     _notify_decision(report)
     return report
 
@@ -239,6 +246,7 @@ def register_volunteer(principal: Principal, community_id: int, user_id: int) ->
         raise Conflict("VOLUNTEER_ELSEWHERE", details={"community_id": user.volunteer_community_id})
     if user.volunteer_community_id is None:
         user.volunteer_community_id, user.volunteer_since = community.id, clock.now()
+        audit.record("volunteer.registered", principal, "user", user.id, community.id)
     db.session.flush()
     return user
 
@@ -251,6 +259,7 @@ def remove_volunteer(principal: Principal, community_id: int, user_id: int) -> N
     if user is None or user.volunteer_community_id != community.id:
         raise NotFound("VOLUNTEER_NOT_FOUND", details={"user_id": user_id})
     user.volunteer_community_id, user.volunteer_since = None, None
+    audit.record("volunteer.removed", principal, "user", user.id, community.id)
     db.session.flush()
 
 
