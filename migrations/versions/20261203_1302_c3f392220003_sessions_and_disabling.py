@@ -16,8 +16,26 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('token_version', sa.Integer(), server_default='1', nullable=False))
+        batch_op.add_column(sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('disabled_reason', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('disabled_by_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f('fk_users_disabled_by_id_staff_accounts'), 'staff_accounts', ['disabled_by_id'], ['id']
+        )
+    with op.batch_alter_table('staff_accounts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('token_version', sa.Integer(), server_default='1', nullable=False))
+    # -- console sessions (helper fills below) --
 
 
 def downgrade():
-    pass
+    # -- console sessions (helper fills above) --
+    with op.batch_alter_table('staff_accounts', schema=None) as batch_op:
+        batch_op.drop_column('token_version')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_users_disabled_by_id_staff_accounts'), type_='foreignkey')
+        batch_op.drop_column('disabled_by_id')
+        batch_op.drop_column('disabled_reason')
+        batch_op.drop_column('disabled_at')
+        batch_op.drop_column('token_version')

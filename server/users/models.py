@@ -52,6 +52,12 @@ class User(TimestampMixin, Model):
     # A registered volunteer (志愿者) of a community, recorded by its staff.
     volunteer_community_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     volunteer_since: Mapped[datetime | None] = mapped_column()
+    # Bumped by logout-everywhere and by disabling: access tokens of an older version stop at once.
+    token_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Disabled by staff (ACCOUNT_DISABLED on login, refresh and every request), with the reason and who.
+    disabled_at: Mapped[datetime | None] = mapped_column()
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    disabled_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id", use_alter=True))
 
     community: Mapped[OrgUnit | None] = relationship(foreign_keys=[community_id])
     party_community: Mapped[OrgUnit | None] = relationship(foreign_keys=[party_community_id])
@@ -75,6 +81,11 @@ class User(TimestampMixin, Model):
     def phone_masked(self) -> str | None:
         """The phone as it may be shown."""
         return mask_phone(self.phone)
+
+    @property
+    def active(self) -> bool:
+        """False once staff disabled the account."""
+        return self.disabled_at is None
 
     @property
     def roles(self) -> list[str]:
@@ -103,6 +114,8 @@ class StaffAccount(TimestampMixin, Model):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     last_login_at: Mapped[datetime | None] = mapped_column()
+    # Bumped by logout-everywhere, a password change and disabling: older access tokens stop at once.
+    token_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     org: Mapped[OrgUnit] = relationship()
 
