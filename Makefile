@@ -32,11 +32,12 @@ migrate: install ## Apply database migrations (SQLite file unless DATABASE_URL i
 seed: migrate ## Create the demo org tree, logins and residents (idempotent)
 	$(FLASK) seed-demo
 
+run: export LINLI_ENV ?= development
 run: seed ## Install, migrate, seed a demo and serve on http://127.0.0.1:5000 (fake WeChat unless WECHAT_APPID)
 	$(FLASK) dev
 
 serve: install ## Serve with gunicorn (production-like; configure through the environment)
-	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
+	LINLI_ENV=production $(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
 
 lint: install-dev ## ruff and mypy
 	$(BIN)/ruff check .

@@ -302,8 +302,8 @@ def seed(app: Any) -> Seeded:
             other_ids=other_ids,
             wish_ids=wish_ids,
             item_ids=[item.id for item in items],
-            tokens={u: issue_access_token("user", u)[0] for u in member_ids + other_ids},
-            staff_token=issue_access_token("staff", staff.id)[0],
+            tokens={u: issue_access_token("user", u, 1)[0] for u in member_ids + other_ids},
+            staff_token=issue_access_token("staff", staff.id, staff.token_version)[0],
             printed=printed_scene("activity", activity.id, activity.printed_version or 1),
             points_per_checkin=services.points_for(rule, Decimal(1), party_member=True),
         )

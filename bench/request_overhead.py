@@ -62,7 +62,7 @@ def main() -> None:
             db.session.commit()
             from server.auth.tokens import issue_access_token
 
-            token, _ = issue_access_token("user", user.id)
+            token, _ = issue_access_token("user", user.id, user.token_version)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}
 

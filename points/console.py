@@ -16,7 +16,9 @@ from server.console.args import page_arg
 from server.console.registry import registry
 from server.db import db, page_count
 from server.errors import AppError, message_for
+from server.extensions import limiter
 from server.orgs.services import org_names
+from server.users import services as users
 from server.users.models import User
 
 bp = Blueprint("console_points", __name__, url_prefix="/console", template_folder="templates")
@@ -35,13 +37,31 @@ def init_app(app: Flask) -> None:
 # --- members --------------------------------------------------------------------------------------------
 
 
+def _search_limit() -> str:
+    """Read at each request, so a changed setting (or a test) takes effect at once."""
+    return str(current_app.config["MEMBER_SEARCH_RATE_LIMIT"])
+
+
+def _staff_key() -> str:
+    """Searches are counted per staff account, wherever they log in from."""
+    staff = current_staff().staff
+    return f"member-search:staff:{staff.id if staff is not None else 'none'}"
+
+
+def _not_a_search() -> bool:
+    """The list without words is browsing, not a search: not counted."""
+    return not request.args.get("q", "").strip()
+
+
 @bp.route("/members")
+@limiter.limit(_search_limit, key_func=_staff_key, exempt_when=_not_a_search)
 def members() -> str:
-    """Search the members of the staff member's communities by nickname or (part of) their phone."""
+    """Search the members of the staff member's communities by name, the whole phone number, or its last
+    four digits with a name (never by part of a number); searches are rate-limited and audited."""
     principal = current_staff()
     typed = request.args.get("q", "").strip()[:50]
     page = page_arg()
-    found, total = services.search_members(principal, typed, page, MEMBERS_PAGE_SIZE)
+    found, total = users.search_members(principal, typed, page, MEMBERS_PAGE_SIZE)
     balances = services.member_balances([u.id for u in found])
     names = org_names(staff_scope_ids(principal))
     return render_template(
@@ -72,6 +92,7 @@ def member(user_id: int) -> str:
         page=page,
         pages=page_count(total, HISTORY_PAGE_SIZE),
         sections=_member_sections(principal, user),
+        disabled_by=users.staff_names({user.disabled_by_id}).get(user.disabled_by_id or 0, ""),
         # One key per rendered form: submitting it twice adjusts once.
         adjust_token=secrets.token_hex(16),
     )
@@ -117,4 +138,34 @@ def adjust(user_id: int) -> Response:
     else:
         code = result.code or "CONFLICT"
         flash(f"{message_for(code)}（{code}）", "error")
+    return target
+
+
+@bp.route("/members/<int:user_id>/disable", methods=["POST"])
+def disable(user_id: int) -> Response:
+    """停用账号: the resident can no longer log in or use the mini program (with a reason, audited)."""
+    principal = current_staff()
+    target = redirect(url_for("console_points.member", user_id=user_id))
+    try:
+        with db.session.begin_nested():
+            user = users.disable_user(principal, user_id, request.form.get("reason", ""))
+    except AppError as error:
+        flash(f"{message_for(error.code)}（{error.code}）", "error")
+        return target
+    flash(f"已停用账号：{user.disabled_reason}", "ok")
+    return target
+
+
+@bp.route("/members/<int:user_id>/enable", methods=["POST"])
+def enable(user_id: int) -> Response:
+    """恢复账号: the resident may log in again."""
+    principal = current_staff()
+    target = redirect(url_for("console_points.member", user_id=user_id))
+    try:
+        with db.session.begin_nested():
+            users.enable_user(principal, user_id)
+    except AppError as error:
+        flash(f"{message_for(error.code)}（{error.code}）", "error")
+        return target
+    flash("已恢复账号，居民可以重新登录", "ok")
     return target

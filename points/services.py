@@ -7,7 +7,6 @@ what happened (points moved, or why not) and flushes; the caller's boundary comm
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,7 +14,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, true
+from sqlalchemy import and_, bindparam, delete, func, select, true
 from sqlalchemy.orm import aliased
 
 from points import policy  # noqa: F401  (registers the rules "points.*")
@@ -34,8 +33,8 @@ from points.ledger import (
 from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning, PointsRule
 from server import clock
 from server.audit import services as audit
-from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
-from server.db import db, paginate
+from server.auth.policy import Principal, allowed, authorize
+from server.db import db
 from server.errors import AppError, Conflict, NotFound, register_messages
 from server.idempotency import fingerprint
 from server.notifications.services import publish
@@ -843,40 +842,6 @@ def member_for_staff(principal: Principal, user_id: int) -> User:
         raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
     authorize(principal, "points.view_member", user)
     return user
-
-
-_PHONE_QUERY = re.compile(r"^[\d*＊\s-]+$")
-
-
-def _member_search(query: str) -> ColumnElement[bool]:
-    """Nickname contains the words, or phone starts or ends with the digits (138****1234: both)."""
-    if _PHONE_QUERY.fullmatch(query) and any(ch.isdigit() for ch in query):
-        typed = re.sub(r"[\s-]", "", query).replace("＊", "*")
-        if "*" in typed:
-            prefix, suffix = typed.split("*")[0], typed.split("*")[-1]
-            conditions: list[ColumnElement[bool]] = [User.phone.is_not(None)]
-            if prefix:
-                conditions.append(User.phone.startswith(prefix, autoescape=True))
-            if suffix:
-                conditions.append(User.phone.endswith(suffix, autoescape=True))
-            return and_(*conditions)
-        return or_(
-            User.phone.startswith(typed, autoescape=True),
-            User.phone.endswith(typed, autoescape=True),
-            User.nickname.contains(typed, autoescape=True),
-        )
-    return User.nickname.icontains(query, autoescape=True)
-
-
-def search_members(principal: Principal, typed: str, page: int, page_size: int) -> tuple[list[User], int]:
-    """Members of the staff member's communities (or party communities) matching ``typed``, by nickname."""
-    scope = staff_scope_ids(principal)
-    query = select(User).where(or_(User.community_id.in_(scope), User.party_community_id.in_(scope)))
-    if typed:
-        query = query.where(_member_search(typed))
-    found: list[User]
-    found, total = paginate(query.order_by(User.nickname, User.id), page, page_size)
-    return found, total
 
 
 def member_balances(user_ids: list[int]) -> dict[int, tuple[str, int]]:

@@ -16,6 +16,7 @@ import reports
 import store
 import wishes
 from server import audit, cli, console, db, errors, extensions, files, inputs, worker
+from server.auth import console as auth_console
 from server.config import Settings
 from server.notifications import console as notifications_console
 from server.users import console as users_console
@@ -52,6 +53,7 @@ def create_app(config_override: Mapping[str, Any] | None = None) -> Flask:
     console.init_app(app)
     audit.init_app(app)
     users_console.init_app(app)
+    auth_console.init_app(app)
     notifications_console.init_app(app)
     points.init_app(app)
     store.init_app(app)
@@ -69,10 +71,12 @@ def register_blueprints(app: Flask) -> None:
     from server.notifications.blueprint import blp as notifications_blp
     from server.orgs.blueprint import blp as orgs_blp
     from server.users.blueprint import blp as users_blp
+    from server.users.volunteer_blueprint import blp as volunteers_blp
 
     app.register_blueprint(health.bp)
     api = app.extensions["linli_api"]
     api.register_blueprint(auth_blp)
     api.register_blueprint(users_blp)
+    api.register_blueprint(volunteers_blp)
     api.register_blueprint(orgs_blp)
     api.register_blueprint(notifications_blp)

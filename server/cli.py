@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 from server.db import db
 from server.errors import MESSAGES, AppError
 from server.orgs.models import ORG_KINDS
-from server.users.models import STAFF_ROLES
+from server.users.models import STAFF_ROLES, StaffAccount
 from server.wechat import factory as wechat
 
 
@@ -68,6 +68,44 @@ def staff_create(username: str, password: str, role: str, org_code: str, display
     with cli_transaction():
         staff = create_staff(username, password, role, org_code, display_name)
     click.echo(f"created {staff.role} {staff.username} for {org_code} (id {staff.id})")
+
+
+def _staff_named(username: str) -> StaffAccount:
+    from sqlalchemy import select
+
+    staff = db.session.scalars(select(StaffAccount).where(StaffAccount.username == username)).first()
+    if staff is None:
+        raise click.ClickException(f"no staff account {username}")
+    return staff
+
+
+@staff_group.command("unlock")
+@click.argument("username")
+@with_appcontext
+def staff_unlock(username: str) -> None:
+    """Make a one-time unlock code (30 minutes) for an account that asks for one; printed once."""
+    from server.auth.services import create_unlock_code
+
+    with cli_transaction():
+        staff = _staff_named(username)
+        code = create_unlock_code(None, staff)
+        needed = staff.unlock_required
+    click.echo(f"unlock code for {username}: {code} (30 minutes, once; tell them by phone)")
+    if not needed:
+        click.echo("note: this account does not need a code right now")
+
+
+@staff_group.command("set-password")
+@click.argument("username")
+@click.password_option("--password", help="At least 8 characters (asked for when not given)")
+@with_appcontext
+def staff_set_password(username: str, password: str) -> None:
+    """Set an account's password: its console sessions, access and refresh tokens all end."""
+    from server.auth.services import set_password
+
+    with cli_transaction():
+        set_password(_staff_named(username), password)
+    click.echo(f"password of {username} set; every login of the account ended")
 
 
 @click.command("seed-demo")

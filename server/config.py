@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,6 +119,41 @@ def _env(environ: Mapping[str, str], name: str, parser: Callable[[str], T], defa
         return parser(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from exc
+
+
+DEV_SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
+
+
+def development_secret_key(instance_dir: str | Path) -> str:
+    """The local key in ``<instance_dir>/secret_key``: generated (0600) on first use, then read back."""
+    path = Path(instance_dir) / DEV_SECRET_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{DEV_SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(draft, path)  # atomic and refuses to replace: concurrent first runs agree on one key
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def prepare_local_environment(environ: MutableMapping[str, str]) -> None:
+    """Under the ``flask`` command LINLI_ENV defaults to development; development without SECRET_KEY
+    gets the key of ``development_secret_key``, so a server and its worker share it. Servers (gunicorn)
+    get no default: with nothing configured they are refused by ``Settings.validate``."""
+    if environ.get("FLASK_RUN_FROM_CLI") == "true" and not environ.get("LINLI_ENV", "").strip():
+        environ["LINLI_ENV"] = "development"
+    if (
+        environ.get("LINLI_ENV", "").strip().lower() == "development"
+        and not environ.get("SECRET_KEY", "").strip()
+    ):
+        instance_dir = environ.get("LINLI_INSTANCE_DIR", "").strip() or str(Path.cwd() / "var")
+        environ["SECRET_KEY"] = development_secret_key(instance_dir)
 
 
 @dataclass(frozen=True)
@@ -246,14 +282,22 @@ class Settings:
         return not self.WECHAT_APPID
 
     def validate(self) -> None:
-        """Refuse settings no app may start with; production is strict."""
-        if self.LINLI_ENV != "production":
+        """Refuse what no app may start with: outside testing a public or short key; production is strict."""
+        if self.LINLI_ENV == "testing":
             return
         problems = []
         if self.SECRET_KEY == DEFAULT_SECRET_KEY:
-            problems.append("SECRET_KEY is the default; set a random value of at least 32 characters")
+            problems.append(
+                "SECRET_KEY is the public default; set a random value of at least 32 characters "
+                "(or LINLI_ENV=development, as `make run` and `flask` commands do, for a key generated "
+                f"in {DEV_SECRET_KEY_FILE} under the instance directory)"
+            )
         elif len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
             problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        if self.LINLI_ENV != "production":
+            if problems:
+                raise ConfigError(f"refusing to start (LINLI_ENV={self.LINLI_ENV}): " + "; ".join(problems))
+            return
         if not self.DATABASE_URL:
             problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
         if not self.WECHAT_APPID or not self.WECHAT_SECRET:

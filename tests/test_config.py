@@ -144,11 +144,19 @@ def test_the_default_instance_dir_is_var_in_the_working_directory(tmp_path, monk
 # --- development and testing -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("environ", [{}, {"LINLI_ENV": "development"}, {"LINLI_ENV": "testing"}])
-def test_development_and_testing_accept_the_defaults(environ):
-    settings = Settings.from_env(environ)
+def test_testing_accepts_the_defaults():
+    settings = Settings.from_env({"LINLI_ENV": "testing"})
     settings.validate()
     assert settings.SECRET_KEY == DEFAULT_SECRET_KEY
+
+
+@pytest.mark.parametrize("environ", [{}, {"LINLI_ENV": "development"}])
+def test_every_environment_but_testing_refuses_the_default_secret_key(environ):
+    assert "SECRET_KEY is the public default" in refusal(environ)
+
+
+def test_development_refuses_a_short_secret_key():
+    assert str(MIN_SECRET_KEY_LENGTH) in refusal({"LINLI_ENV": "development", "SECRET_KEY": "short"})
 
 
 def test_the_default_environment_is_development():

@@ -39,8 +39,11 @@ blp = Blueprint("wishes", __name__, url_prefix="/api/v1", description="Micro-wis
 
 
 def _shown(wish: Wish) -> dict[str, Any]:
+    """The wish as the caller may see it; a contact shown to anyone but its resident is audited (F7)."""
     principal = current_principal()
-    return present(wish, services.viewer_of(principal, wish), principal.id if principal.user else None)
+    body = present(wish, services.viewer_of(principal, wish), principal.id if principal.user else None)
+    services.record_contact_shown(principal, wish, body["contact"])
+    return body
 
 
 def _shown_page(items: list[Wish], total: int, args: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +170,15 @@ def complete(wish_id: int) -> dict[str, Any]:
 @blp.route("/wishes/<int:wish_id>/claim", methods=["POST"])
 @auth_required("user")
 @blp.response(200, WishSchema)
+@blp.alt_response(409, description="WISH_ALREADY_CLAIMED: another member was first")
+@blp.alt_response(
+    429,
+    description="CLAIM_LIMIT_DAY: WISH_CLAIMS_PER_DAY claims today (default 3); CLAIM_COOLDOWN: within "
+    "WISH_RECLAIM_COOLDOWN_HOURS (default 24) of giving a wish back; details.retry_after",
+)
 def claim(wish_id: int) -> dict[str, Any]:
-    """A party member or volunteer of the community claims it; 409 WISH_ALREADY_CLAIMED if one was first."""
+    """A party member or volunteer of the community claims it; 409 WISH_ALREADY_CLAIMED if one was first.
+    Resent by its claimer, it answers the wish again (counted once)."""
     return _shown(services.claim(current_user_id(), wish_id))
 
 

@@ -41,6 +41,7 @@ CLAIM_OUTCOMES = {
     "expired": "超期自动收回",
     "cancelled": "居民取消心愿",
 }
+CONTACT_FIELDS = {"name": "联系人", "phone": "电话", "address": "地址"}
 AWARD_STATUS_LABELS = {"pending": "待确认", "paid": "已发放", "refused": "未发放", "rejected": "已驳回"}
 AWARD_CAUSES = {
     "confirmed": "居民确认",
@@ -133,17 +134,22 @@ def disputed() -> Response:
 
 @bp.route("/wishes/<int:wish_id>")
 def detail(wish_id: int) -> str:
-    """One wish as staff see it: the content, photos, the contact, the review marks and the claim history."""
+    """One wish as staff see it: the content, photos, the contact (this view audited), the review marks,
+    the claim history and who was shown the contact (联系方式查看记录)."""
     principal = current_staff()
     wish = services.get_wish(wish_id)
     viewer = services.viewer_of(principal, wish)  # 404 outside the staff member's communities
     claims = services.claim_history(wish.id)
+    shown = present(wish, viewer, None)
+    services.record_contact_shown(principal, wish, shown["contact"])
     return render_template(
         "console/wishes/detail.html",
         wish=wish,
-        shown=present(wish, viewer, None),
+        shown=shown,
         claims=claims,
         claim_outcomes=CLAIM_OUTCOMES,
+        reveals=services.contact_reveals(wish.id),
+        contact_fields=CONTACT_FIELDS,
         **_labels(),
     )
 

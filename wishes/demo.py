@@ -62,7 +62,7 @@ def seed_demo_wishes() -> None:
             content=content,
             category=category,
             contact_name=poster.nickname or "",
-            contact_phone=poster.phone,
+            contact_phone=poster.phone,  # as if she ticked "use my bound phone" (F7: never by default)
             address="阳光社区 3 号楼 2 单元 501",
             status="pending_review" if status == "pending_review" else "open",
             sec_check="review" if status == "pending_review" else "pass",

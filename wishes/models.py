@@ -115,6 +115,8 @@ class WishClaim(TimestampMixin, Model):
             sqlite_where=text("outcome = 'active'"),
         ),
         Index("ix_wish_claims_user_id_outcome", "user_id", "outcome"),
+        # A member's claims of the day (WISH_CLAIMS_PER_DAY, F7).
+        Index("ix_wish_claims_user_id_created_at", "user_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -38,6 +38,10 @@ class WishCreateSchema(Schema):
     )
     contact_name = fields.String(validate=validate.Length(max=32))
     contact_phone = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9+\- ]{5,20}$"))
+    use_bound_phone = fields.Boolean(
+        load_default=False,
+        metadata={"description": "share my bound phone as the contact phone (none unless ticked or given)"},
+    )
     address = fields.String(allow_none=True, validate=validate.Length(max=100))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.sql import Select
 
 from points import services as points
 from server import clock
+from server.audit import services as audit
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
 from server.db import db, is_postgres, paginate
@@ -59,6 +60,14 @@ register_messages(
         "CLAIM_LIMIT_REACHED": (
             "您认领中的心愿已达上限，请先完成后再认领",
             "You hold the most open claims allowed; fulfil one first",
+        ),
+        "CLAIM_LIMIT_DAY": (
+            "您今天认领的心愿已达上限，请明天再来",
+            "You have claimed the most wishes allowed today; come back tomorrow",
+        ),
+        "CLAIM_COOLDOWN": (
+            "您刚放弃过认领，请稍后再认领心愿",
+            "You gave a wish back lately; wait a while before claiming again",
         ),
         "CATEGORY_UNKNOWN": ("心愿类别不存在", "No such wish category"),
         "CONTENT_RISKY": ("内容含有违规信息，请修改后再提交", "The text was refused by the content check"),
@@ -153,6 +162,56 @@ def viewer_of(principal: Principal, wish: Wish) -> Viewer:
     if not is_public(wish):
         raise NotFound("WISH_NOT_FOUND", details={"id": wish.id})
     return Viewer(contact=False, staff=False)
+
+
+CONTACT_FIELDS = ("name", "phone", "address")
+
+
+def record_contact_shown(principal: Principal, wish: Wish, contact: dict[str, Any] | None) -> None:
+    """Audit ``wish.contact_revealed`` when an answer shows the contact to anyone but its resident (the
+    claimer, staff): which of name, phone and address it carried. Written in the answer's transaction."""
+    if contact is None or (principal.user is not None and principal.id == wish.user_id):
+        return
+    shown = [name for name in CONTACT_FIELDS if contact.get(name)]
+    if not shown:
+        return
+    audit.record("wish.contact_revealed", principal, "wish", wish.id, wish.community_id, {"fields": shown})
+
+
+@dataclass(frozen=True)
+class ContactReveal:
+    """One time someone was shown a wish's contact: who, as what, when, and which fields."""
+
+    at: datetime
+    who: str
+    as_staff: bool
+    fields: list[str]
+
+
+def contact_reveals(wish_id: int) -> list[ContactReveal]:
+    """Who was shown the wish's contact, oldest first (the audit log's ``wish.contact_revealed``)."""
+    entries = audit.entries_about("wish", wish_id, "wish.contact_revealed")
+    user_ids = {e.actor_id for e in entries if e.actor_kind == "user" and e.actor_id is not None}
+    staff_ids = {e.actor_id for e in entries if e.actor_kind == "staff" and e.actor_id is not None}
+    names: dict[tuple[str, int], str] = {
+        ("user", user_id): nickname or ""
+        for user_id, nickname in db.session.execute(
+            select(User.id, User.nickname).where(User.id.in_(user_ids))
+        )
+    }
+    for staff_id, display_name, username in db.session.execute(
+        select(StaffAccount.id, StaffAccount.display_name, StaffAccount.username).where(
+            StaffAccount.id.in_(staff_ids)
+        )
+    ):
+        names[("staff", staff_id)] = display_name or username
+    reveals = []
+    for entry in entries:
+        as_staff = entry.actor_kind == "staff"
+        who = names.get((entry.actor_kind, entry.actor_id or 0)) or f"#{entry.actor_id}"
+        fields = [str(f) for f in (entry.detail or {}).get("fields", [])]
+        reveals.append(ContactReveal(entry.at, who, as_staff, fields))
+    return reveals
 
 
 def _page(
@@ -301,6 +360,14 @@ def _check_pending_limit(user_id: int) -> None:
         raise Conflict("WISH_PENDING_LIMIT", details={"limit": limit})
 
 
+def _contact_phone(user: User, values: dict[str, Any]) -> str | None:
+    """The phone given in the body, else the bound phone only if the resident ticked it (F7), else none."""
+    given = (values.get("contact_phone") or "").strip()
+    if given:
+        return given
+    return user.phone if values.get("use_bound_phone") else None
+
+
 def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
     """A resident posts a wish; it waits for staff review, marked when the content check says so.
 
@@ -335,7 +402,7 @@ def post_wish(user_id: int, values: dict[str, Any]) -> Wish:
         category=values["category"],
         wanted_by=wanted_by,
         contact_name=(values.get("contact_name") or user.nickname or "").strip()[:32],
-        contact_phone=values.get("contact_phone") or user.phone,
+        contact_phone=_contact_phone(user, values),
         address=values.get("address"),
         status="pending_review",
         sec_check=verdict,
@@ -396,24 +463,59 @@ def _active_claim(wish_id: int) -> WishClaim | None:
     return db.session.scalars(query.execution_options(populate_existing=True)).first()
 
 
+def _check_cooldown(user_id: int, now: datetime) -> None:
+    """No claim for WISH_RECLAIM_COOLDOWN_HOURS after the member gave a wish back themselves (F7: no
+    claim → read the contact → unclaim round); a release by staff, the deadline or a cancel start none."""
+    hours = int(current_app.config["WISH_RECLAIM_COOLDOWN_HOURS"])
+    if hours <= 0:
+        return
+    last = db.session.scalar(
+        select(func.max(WishClaim.ended_at)).where(
+            WishClaim.user_id == user_id, WishClaim.outcome == "unclaimed"
+        )
+    )
+    if last is not None and now < last + timedelta(hours=hours):
+        retry_after = last + timedelta(hours=hours)
+        raise AppError("CLAIM_COOLDOWN", status=429, details={"retry_after": retry_after.isoformat()})
+
+
+def _check_daily_claims(user_id: int, now: datetime) -> None:
+    """At most WISH_CLAIMS_PER_DAY claims a local day, however they ended (F7); read under the member's
+    row lock, so parallel claims of theirs are counted one after another."""
+    limit = int(current_app.config["WISH_CLAIMS_PER_DAY"])
+    start, tomorrow = clock.today_bounds(now)
+    made = db.session.scalar(
+        select(func.count()).where(WishClaim.user_id == user_id, WishClaim.created_at >= start)
+    )
+    if (made or 0) >= limit:
+        raise AppError(
+            "CLAIM_LIMIT_DAY", status=429, details={"limit": limit, "retry_after": tomorrow.isoformat()}
+        )
+
+
 def claim(user_id: int, wish_id: int) -> Wish:
-    """A party member or volunteer of the community claims an open wish; the first one wins."""
-    # The member's row is locked so their count of open claims cannot race a second claim of theirs.
+    """A party member or volunteer of the community claims an open wish; the first one wins. The claim
+    resent by its claimer answers the wish as it is, and counts once."""
+    # The member's row is locked so their counts of claims cannot race a second claim of theirs.
     user = _lock_user(user_id)
     wish = get_wish(wish_id)
     if not is_public(wish) and user_id not in (wish.user_id, wish.claimer_id):
         raise NotFound("WISH_NOT_FOUND", details={"id": wish_id})
     if wish.user_id == user_id:
         raise Forbidden("WISH_OWN")
+    if wish.claimer_id == user_id and wish.status == "claimed":
+        return wish
     if not user.serves(wish.community_id):
         raise Forbidden("NOT_A_SERVING_MEMBER")
+    now = clock.now()
+    _check_cooldown(user_id, now)
     limit = int(current_app.config["WISH_MAX_OPEN_CLAIMS"])
     holding = db.session.scalar(
         select(func.count()).where(WishClaim.user_id == user_id, WishClaim.outcome == "active")
     )
     if (holding or 0) >= limit:
         raise Conflict("CLAIM_LIMIT_REACHED", details={"limit": limit})
-    now = clock.now()
+    _check_daily_claims(user_id, now)
     deadline = now + timedelta(days=int(current_app.config["WISH_CLAIM_DAYS"]))
     won = db.session.execute(
         update(Wish)

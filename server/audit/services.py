@@ -37,6 +37,8 @@ ACTIONS: dict[str, str] = {
     "staff.unlocked": "解锁工作人员账号",
     "staff.password_changed": "修改密码",
     "staff.disabled": "停用工作人员账号",
+    "staff.enabled": "启用工作人员账号",
+    "staff.logged_out_everywhere": "工作人员退出全部登录",
     "staff.created": "创建工作人员账号",
     "party_report.approved": "通过党员报到",
     "volunteer.registered": "登记志愿者",

@@ -9,6 +9,7 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 
 from server.auth import services
+from server.auth.policy import auth_required, current_principal
 from server.auth.schemas import RefreshSchema, StaffLoginSchema, TokenPairSchema, WeChatLoginSchema
 from server.extensions import limiter
 from server.users.me import me_payload
@@ -71,8 +72,9 @@ def wechat_login(body: dict[str, str]) -> dict[str, Any]:
 @blp.arguments(StaffLoginSchema)
 @blp.response(200, TokenPairSchema)
 def staff_login(body: dict[str, str]) -> dict[str, Any]:
-    """Log in a console account by username and password."""
-    return _result(services.login_staff(body["username"], body["password"]))
+    """Log in a console account by username and password (and, after UNLOCK_CODE_REQUIRED, an admin's
+    one-time unlock code)."""
+    return _result(services.login_staff(body["username"], body["password"], body.get("unlock_code")))
 
 
 @blp.route("/refresh", methods=["POST"])
@@ -90,3 +92,12 @@ def refresh(body: dict[str, str]) -> dict[str, Any]:
 def logout(body: dict[str, str]) -> None:
     """Revoke the login this refresh token belongs to."""
     services.logout(body["refresh_token"])
+
+
+@blp.route("/logout-everywhere", methods=["POST"])
+@auth_required()
+@blp.response(204)
+def logout_everywhere() -> None:
+    """End every login of the caller: all access tokens at once (a new token version), every refresh
+    token, and for staff every console session. Sent again, the old token answers 401: already done."""
+    services.logout_everywhere(current_principal())

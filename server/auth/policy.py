@@ -89,15 +89,21 @@ def _load_principal() -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("UNAUTHORIZED")
     claims = verify_access_token(token.strip())
-    if claims.kind == "user":
-        user = db.session.get(User, claims.principal_id)
-        if user is None:
-            raise Unauthorized("TOKEN_INVALID_LOGIN")
-        return Principal(kind="user", user=user)
-    staff = db.session.get(StaffAccount, claims.principal_id)
-    if staff is None or not staff.active:
+    account: User | StaffAccount | None = (
+        db.session.get(User, claims.principal_id)
+        if claims.kind == "user"
+        else db.session.get(StaffAccount, claims.principal_id)
+    )
+    if account is None:
         raise Unauthorized("TOKEN_INVALID_LOGIN")
-    return Principal(kind="staff", staff=staff)
+    if not account.active:
+        raise Unauthorized("ACCOUNT_DISABLED")
+    # Logout-everywhere, a password change and disabling bump the version: older tokens stop at once.
+    if claims.version != account.token_version:
+        raise Unauthorized("TOKEN_INVALID_LOGIN")
+    if isinstance(account, User):
+        return Principal(kind="user", user=account)
+    return Principal(kind="staff", staff=account)
 
 
 def current_principal() -> Principal:
@@ -162,3 +168,8 @@ def _create_staff(principal: Principal, org: Any) -> bool:
 @rule("volunteer.manage")
 def _manage_volunteers(principal: Principal, community: Any) -> bool:
     return principal.covers(community)
+
+
+@rule("staff.manage")
+def _manage_staff(principal: Principal, staff: Any) -> bool:
+    return principal.is_admin and principal.covers(staff.org)

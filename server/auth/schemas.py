@@ -18,6 +18,11 @@ class StaffLoginSchema(Schema):
 
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    unlock_code = fields.String(
+        load_only=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "the one-time code from an admin, after UNLOCK_CODE_REQUIRED"},
+    )
 
 
 class RefreshSchema(Schema):

@@ -27,6 +27,7 @@ class TokenClaims:
 
     kind: str
     principal_id: int
+    version: int  # the account's token_version when issued; the request's principal compares it
 
 
 def _signing_key() -> bytes:
@@ -38,8 +39,8 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_access_token(kind: str, principal_id: int) -> tuple[str, int]:
-    """A signed access token and its lifetime in seconds."""
+def issue_access_token(kind: str, principal_id: int, version: int) -> tuple[str, int]:
+    """A signed access token, carrying the account's token version, and its lifetime in seconds."""
     ttl = int(current_app.config["ACCESS_TOKEN_TTL_SECONDS"])
     now = clock.wall()
     claims = {
@@ -48,6 +49,7 @@ def issue_access_token(kind: str, principal_id: int) -> tuple[str, int]:
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": secrets.token_hex(8),
+        "ver": version,
     }
     return jwt.encode(claims, _signing_key(), algorithm=JWT_ALGORITHM), ttl
 
@@ -66,9 +68,16 @@ def verify_access_token(token: str) -> TokenClaims:
     except jwt.PyJWTError as exc:
         raise Unauthorized("TOKEN_INVALID_LOGIN") from exc
     kind, _, raw_id = str(claims["sub"]).partition(":")
-    if claims.get("typ") != "access" or kind not in PRINCIPAL_KINDS or not raw_id.isdigit():
+    version = claims.get("ver")
+    if (
+        claims.get("typ") != "access"
+        or kind not in PRINCIPAL_KINDS
+        or not raw_id.isdigit()
+        or not isinstance(version, int)
+        or isinstance(version, bool)
+    ):
         raise Unauthorized("TOKEN_INVALID_LOGIN")
-    return TokenClaims(kind=kind, principal_id=int(raw_id))
+    return TokenClaims(kind=kind, principal_id=int(raw_id), version=version)
 
 
 def issue_refresh_token(kind: str, principal_id: int, family_id: str | None = None) -> str:
@@ -117,6 +126,20 @@ def rotate_refresh_token(raw: str) -> tuple[RefreshToken, str]:
     token.used_at = clock.wall()
     successor = issue_refresh_token(token.principal_kind, token.principal_id, token.family_id)
     return token, successor
+
+
+def revoke_principal_tokens(kind: str, principal_id: int) -> int:
+    """Revoke every refresh token of one user or staff account; how many were still live."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.principal_kind == kind,
+            RefreshToken.principal_id == principal_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.wall())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def revoke_refresh_token(raw: str) -> None:

@@ -8,7 +8,7 @@ from flask import Flask, current_app, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from server.clock import SERVER_ZONE
-from server.console import errors
+from server.console import errors, headers
 from server.console.auth import console_principal, current_staff, protect, staff_communities
 from server.console.errors import error_page
 from server.console.registry import Counter, MemberSection, MenuEntry, Panel, register_pages, registry
@@ -34,6 +34,8 @@ def init_app(app: Flask) -> None:
     _default_settings(app)
     registry(app)
     app.register_blueprint(bp)
+    # Before errors: after-request hooks run last-registered first, so the headers see the finished page.
+    headers.init_app(app)
     errors.init_app(app)
     app.context_processor(_layout_values)
     app.add_template_filter(_localtime, "localtime")

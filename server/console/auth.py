@@ -1,4 +1,4 @@
-"""The console's login: a signed session cookie holding the staff id, CSRF on every form, lockout."""
+"""The console's login: a signed cookie holding a server-side session's id, CSRF on every form."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from server.auth.policy import Principal
+from server.auth.sessions import end_console_session, live_console_session, start_console_session
 from server.console.errors import error_page
-from server.db import db
 from server.errors import AppError
 from server.orgs.models import OrgUnit
 from server.orgs.services import list_communities
@@ -24,17 +24,17 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def console_principal() -> Principal | None:
-    """The staff member logged in to the console, or None."""
+    """The staff member logged in to the console, or None: the cookie's session id must name a stored
+    session that has not ended (logout, password change, disabling) nor expired, of an active account."""
     if "linli_console_principal" in g:
         principal: Principal | None = g.linli_console_principal
         return principal
     principal = None
-    staff_id = session.get("staff_id")
-    if isinstance(staff_id, int):
-        staff = db.session.get(StaffAccount, staff_id)
-        # A password change or a disabled account ends every console session at once.
-        if staff is not None and staff.active and session.get("pw") == staff.password_hash[-16:]:
-            principal = Principal(kind="staff", staff=staff)
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        found = live_console_session(sid)
+        if found is not None:
+            principal = Principal(kind="staff", staff=found[1])
     g.linli_console_principal = principal
     return principal
 
@@ -47,12 +47,27 @@ def current_staff() -> Principal:
     return principal
 
 
+def current_session_id() -> str | None:
+    """The id of this request's console session (from the cookie), if any."""
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) else None
+
+
 def start_session(staff: StaffAccount) -> None:
-    """Log a staff member in: a fresh session (no fixation), marked with a piece of the password hash."""
+    """Log a staff member in: a fresh cookie (no fixation) carrying only a new stored session's id."""
     session.clear()
     session.permanent = True
-    session["staff_id"] = staff.id
-    session["pw"] = staff.password_hash[-16:]
+    session["sid"] = start_console_session(staff)
+    g.pop("linli_console_principal", None)
+
+
+def end_session() -> None:
+    """Log out: the stored session ends (a copied cookie stops working) and the cookie is emptied."""
+    sid = current_session_id()
+    if sid is not None:
+        end_console_session(sid, "logout")
+    session.clear()
+    g.pop("linli_console_principal", None)
 
 
 def safe_next(target: str | None) -> str:

@@ -9,7 +9,14 @@ from werkzeug.wrappers import Response
 
 from server.auth.blueprint import staff_login_limits
 from server.auth.services import check_staff_password
-from server.console.auth import console_principal, current_staff, protect, safe_next, start_session
+from server.console.auth import (
+    console_principal,
+    current_staff,
+    end_session,
+    protect,
+    safe_next,
+    start_session,
+)
 from server.console.registry import registry
 from server.errors import AppError, message_for
 
@@ -37,20 +44,24 @@ def today() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @staff_login_limits  # the same budget as POST /api/v1/auth/staff
 def login() -> Any:
-    """The login form; five wrong passwords in a row lock the account for fifteen minutes."""
+    """The login form; five wrong passwords from one address lock that address out for fifteen minutes,
+    and after many failures from anywhere the right password needs an admin's unlock code (解锁码)."""
     if request.method == "GET":
         if console_principal() is not None:
             return redirect(safe_next(request.args.get("next")))
         return render_template("console/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
     try:
-        staff = check_staff_password(username, request.form.get("password", ""))
+        staff = check_staff_password(
+            username, request.form.get("password", ""), request.form.get("unlock_code", "").strip() or None
+        )
     except AppError as error:
         page = render_template(
             "console/login.html",
             error=message_for(error.code),
             username=username,
             next=request.form.get("next"),
+            ask_unlock_code=error.code == "UNLOCK_CODE_REQUIRED",
         )
         return page, error.status_code
     start_session(staff)
@@ -59,9 +70,7 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    """End the console session."""
-    from flask import session
-
-    session.clear()
+    """End the console session: the stored session ends, so a copied cookie no longer opens anything."""
+    end_session()
     flash("已退出登录 (Logged out)")
     return redirect(url_for("console.login"))

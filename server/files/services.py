@@ -7,11 +7,14 @@ import io
 import logging
 import secrets
 import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
 from flask import current_app
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 from sqlalchemy import select
 
 from server.auth.policy import Principal
@@ -37,8 +40,28 @@ register_messages(
     }
 )
 
-# Decoded pixels we are willing to hold in memory for one upload (a 40 MP RGB image is ~120 MB).
+# Pixels a JPEG may have: it is decoded through draft() at a reduced scale, so 40 MP costs at most ~30 MB.
 MAX_PIXELS = 40_000_000
+# PNG and WebP are decoded in full before they are reduced; their cap is FILES_MAX_LOSSLESS_PIXELS (16 MP).
+# Above RATIO_FROM_PIXELS such an image must also carry a plausible number of bytes: real screenshots and
+# diagrams measure 1-36 pixels per byte (165 PNGs: the console screenshots and Rust's docs, median 13),
+# deflate cannot pass ~258 RGBA pixels per byte, and the review's 6320x6320 RGBA PNG of 170 KB is ~235.
+# Over MAX_PIXELS_PER_BYTE the file is nearly uniform: a bomb, not a photo.
+MAX_PIXELS_PER_BYTE = 100
+RATIO_FROM_PIXELS = 4_000_000  # below this a decode costs at most 16 MB whatever the ratio
+JPEG_FORMATS = ("JPEG", "MPO")
+# Each EXIF orientation's transposition (as ImageOps.exif_transpose), applied after the image is reduced.
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,7 @@ def _read_limited(source: bytes | IO[bytes], max_bytes: int) -> bytes:
     return data
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, max_lossless_pixels: int) -> Image.Image:
     """Identify the image by its content among the allowed formats only, checking its pixel count."""
     try:
         image = Image.open(io.BytesIO(data), formats=list(FORMATS))
@@ -88,7 +111,8 @@ def _open(data: bytes) -> Image.Image:
         # Pillow's own guard (89 MP warns, 179 MP fails). The warning is only an exception where
         # warnings are errors (the tests); elsewhere it is logged and our lower limit below refuses.
         # warnings.catch_warnings() would make it uniform but is not thread-safe, so it is not used.
-        raise _too_many_pixels() from exc
+        jpeg = data.startswith(b"\xff\xd8\xff")
+        raise _too_many_pixels(MAX_PIXELS if jpeg else max_lossless_pixels) from exc
     except DECODE_ERRORS as exc:
         if _looks_like_allowed_format(data):
             raise AppError("FILE_INVALID", status=422) from exc
@@ -96,8 +120,18 @@ def _open(data: bytes) -> Image.Image:
     width, height = image.size
     if width < 1 or height < 1:
         raise AppError("FILE_INVALID", status=422)
-    if width * height > MAX_PIXELS:
-        raise _too_many_pixels()
+    pixels = width * height
+    if image.format in JPEG_FORMATS:
+        if pixels > MAX_PIXELS:
+            raise _too_many_pixels(MAX_PIXELS)
+        return image
+    if pixels > max_lossless_pixels:
+        raise _too_many_pixels(max_lossless_pixels)
+    if pixels > RATIO_FROM_PIXELS and pixels > MAX_PIXELS_PER_BYTE * len(data):
+        log.info(
+            "refusing a %dx%d %s of %d bytes (a decompression bomb)", width, height, image.format, len(data)
+        )
+        raise AppError("IMAGE_TOO_LARGE", status=422, details={"max_pixels_per_byte": MAX_PIXELS_PER_BYTE})
     return image
 
 
@@ -105,13 +139,24 @@ def _type_not_allowed() -> AppError:
     return AppError("FILE_TYPE_NOT_ALLOWED", status=415, details={"allowed": ALLOWED_CONTENT_TYPES})
 
 
-def _too_many_pixels() -> AppError:
-    return AppError("IMAGE_TOO_LARGE", status=422, details={"max_pixels": MAX_PIXELS})
+def _too_many_pixels(max_pixels: int) -> AppError:
+    return AppError("IMAGE_TOO_LARGE", status=422, details={"max_pixels": max_pixels})
+
+
+@contextmanager
+def decode_slot(slots: int) -> Iterator[None]:
+    """Hold one of this process's ``slots`` decode slots (FILES_DECODE_SLOTS): decoded images are big."""
+    with _slots_lock:
+        semaphore = _slots.get(slots)
+        if semaphore is None:
+            semaphore = _slots[slots] = threading.BoundedSemaphore(slots)
+    with semaphore:
+        yield
 
 
 def _decode(image: Image.Image, max_side: int) -> Image.Image:
     """Decode the pixels (a JPEG at a reduced scale when it will be downscaled anyway)."""
-    if image.format in ("JPEG", "MPO"):
+    if image.format in JPEG_FORMATS:
         width, height = image.size
         scale = max(width, height) / max_side
         if scale > 1:
@@ -123,13 +168,19 @@ def _decode(image: Image.Image, max_side: int) -> Image.Image:
     return image
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation; an unreadable EXIF block leaves the pixels as they are."""
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """The transposition the EXIF orientation asks for; an unreadable EXIF block asks for none."""
     try:
-        return ImageOps.exif_transpose(image)
+        return ORIENTATIONS.get(int(image.getexif().get(0x0112, 1)))
     except Exception:  # malformed EXIF comes in many shapes; the pixels are still good
         log.warning("ignoring an unreadable EXIF orientation", exc_info=True)
-        return image
+        return None
+
+
+def _reduced(image: Image.Image, max_side: int) -> Image.Image:
+    """Shrink by the largest whole factor keeping the long side at least ``max_side`` (a box filter)."""
+    factor = max(image.size) // max_side
+    return image.reduce(factor) if factor > 1 else image
 
 
 def _has_alpha(image: Image.Image) -> bool:
@@ -142,8 +193,9 @@ def _resizable(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if _has_alpha(image) else "RGB")
     if image.mode == "1":
         return image.convert("L")
-    if image.mode.startswith("I"):  # 16/32-bit grey PNG: scale into 0..255 rather than clip
-        return image.convert("I").point(lambda value: value / 256).convert("L")
+    if image.mode.startswith("I"):  # 16/32-bit grey PNG: scale into 0..255 rather than clip, in one copy
+        scaled = image.point(lambda value: value / 256, "L")  # "I;16" gives L at once, "I" stays I
+        return scaled if scaled.mode == "L" else scaled.convert("L")
     if image.mode in ("L", "RGB") and "transparency" in image.info:
         return image.convert("LA" if image.mode == "L" else "RGBA")
     return image
@@ -182,7 +234,9 @@ def _final_mode(image: Image.Image, fmt: ImageFormat) -> Image.Image:
 
 def _without_metadata(image: Image.Image) -> Image.Image:
     """A fresh image holding only the pixels: no EXIF, XMP, ICC, comments, text chunks or anything else."""
-    return Image.frombytes(image.mode, image.size, image.tobytes())
+    fresh = Image.new(image.mode, image.size)
+    fresh.paste(image)
+    return fresh
 
 
 def _encode(image: Image.Image, fmt: ImageFormat) -> bytes:
@@ -196,18 +250,31 @@ def _encode(image: Image.Image, fmt: ImageFormat) -> bytes:
     return out.getvalue()
 
 
-def clean_image(data: bytes, max_side: int) -> tuple[bytes, ImageFormat, tuple[int, int]]:
-    """Check ``data`` is an allowed image and re-encode it upright, at most ``max_side``, metadata-free."""
-    with _open(data) as source:
+def clean_image(
+    data: bytes, max_side: int, max_lossless_pixels: int = 16_000_000, slots: int = 2
+) -> tuple[bytes, ImageFormat, tuple[int, int]]:
+    """Check ``data`` is an allowed image and re-encode it upright, at most ``max_side``, metadata-free.
+
+    Decoding and encoding hold one of ``slots`` per process; the pixels are reduced before any colour
+    conversion, and the full-size decode is released as soon as the reduced copy exists.
+    """
+    with _open(data, max_lossless_pixels) as source:
         fmt = STORED_AS.get(str(source.format))
         if fmt is None:  # a plugin named a variant we have no encoder for: the type is refused, never a 500
             log.info("refusing an image Pillow reads as %s", source.format)
             raise _type_not_allowed()
         icc_profile = source.info.get("icc_profile")
-        image = _resizable(_upright(_decode(source, max_side)))
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        image = _final_mode(_to_srgb(image, icc_profile), fmt)
-        encoded = _encode(_without_metadata(image), fmt)
+        with decode_slot(slots):
+            image = _resizable(_decode(source, max_side))
+            orientation = _orientation(source)
+            image = _reduced(image, max_side)
+            if image is not source:
+                source.close()  # the full-size pixels go now, not when the upload is done
+            if orientation is not None:
+                image = image.transpose(orientation)
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            image = _final_mode(_to_srgb(image, icc_profile), fmt)
+            encoded = _encode(_without_metadata(image), fmt)
         return encoded, fmt, image.size
 
 
@@ -217,7 +284,12 @@ def store_image(source: bytes | IO[bytes], owner: Principal) -> StoredFile:
     data = _read_limited(source, int(config["FILES_MAX_BYTES"]))
     if not data:
         raise AppError("FILE_REQUIRED", status=422)
-    encoded, fmt, (width, height) = clean_image(data, int(config["FILES_MAX_SIDE"]))
+    encoded, fmt, (width, height) = clean_image(
+        data,
+        int(config["FILES_MAX_SIDE"]),
+        max_lossless_pixels=int(config["FILES_MAX_LOSSLESS_PIXELS"]),
+        slots=int(config["FILES_DECODE_SLOTS"]),
+    )
     key = f"{secrets.token_urlsafe(18)}.{fmt.extension}"
     storage().save(key, encoded, fmt.content_type)
     stored = StoredFile(

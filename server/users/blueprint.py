@@ -10,11 +10,12 @@ from server.auth.policy import auth_required, current_principal
 from server.schemas import PageArgs, page_body, page_of
 from server.users import moves, services
 from server.users.me import me_payload
-from server.users.models import CommunityMove, PartyReport
+from server.users.models import CommunityMove, PartyReport, User
 from server.users.schemas import (
     CommunityMoveCreateSchema,
     CommunityMoveQuerySchema,
     CommunityMoveSchema,
+    DisableSchema,
     MePatchSchema,
     MeSchema,
     PartyReportCreateSchema,
@@ -22,6 +23,7 @@ from server.users.schemas import (
     PartyReportSchema,
     PhoneCodeSchema,
     ReasonSchema,
+    UserStaffSchema,
     VolunteerCreateSchema,
     VolunteerSchema,
 )
@@ -189,3 +191,24 @@ def register_volunteer(body: dict[str, int], community_id: int) -> Any:
 def remove_volunteer(community_id: int, user_id: int) -> None:
     """Take a volunteer off the community's list."""
     services.remove_volunteer(current_principal(), community_id, user_id)
+
+
+@blp.route("/users/<int:user_id>/disable", methods=["POST"])
+@auth_required("staff")
+@blp.arguments(DisableSchema)
+@blp.response(200, UserStaffSchema)
+@blp.alt_response(404, description="USER_NOT_FOUND: unknown, or not of a community I look after")
+@blp.alt_response(422, description="REASON_REQUIRED")
+def disable_user(body: dict[str, str], user_id: int) -> User:
+    """Disable a resident of my community (with a reason): login, refresh and every request then answer
+    401 ACCOUNT_DISABLED, and their sessions end. Again: the same state, unchanged."""
+    return services.disable_user(current_principal(), user_id, body["reason"])
+
+
+@blp.route("/users/<int:user_id>/enable", methods=["POST"])
+@auth_required("staff")
+@blp.response(200, UserStaffSchema)
+@blp.alt_response(404, description="USER_NOT_FOUND: unknown, or not of a community I look after")
+def enable_user(user_id: int) -> User:
+    """Give a disabled resident their account back; they log in afresh. Again: the same state."""
+    return services.enable_user(current_principal(), user_id)

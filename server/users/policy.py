@@ -1,6 +1,6 @@
-"""Who may do what with community moves; registered with the one policy of server/auth/policy.py.
-
-(The party-report and volunteer rules are older and stay with the core's rules in server/auth/policy.py.)
+"""Who may do what with community moves and volunteer applications; registered with the one policy of
+server/auth/policy.py. (The party-report and volunteer-registration rules are older and stay with the
+core's rules there.)
 """
 
 from __future__ import annotations
@@ -31,4 +31,28 @@ def _decide(principal: Principal, move: Any) -> bool:
 @rule("community_move.history")
 def _history(principal: Principal, user: Any) -> bool:
     """Staff who may open a member's page see where the member lived (the audience of points.view_member)."""
+    return principal.covers(user.community) or principal.covers(user.party_community)
+
+
+@rule("volunteer_application.apply")
+def _apply_to_volunteer(principal: Principal, _target: Any) -> bool:
+    """A resident applies to volunteer; staff are not residents."""
+    return principal.user is not None
+
+
+@rule("volunteer_application.list")
+def _list_volunteer_applications(principal: Principal, _target: Any) -> bool:
+    """Staff list the applications to the communities they look after."""
+    return principal.is_staff
+
+
+@rule("volunteer_application.decide")
+def _decide_volunteer_application(principal: Principal, application: Any) -> bool:
+    """Staff of the community applied to decide."""
+    return principal.covers(application.community)
+
+
+@rule("user.disable")
+def _disable(principal: Principal, user: Any) -> bool:
+    """Staff of the resident's community or party community disable and enable their account."""
     return principal.covers(user.community) or principal.covers(user.party_community)

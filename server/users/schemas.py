@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from server.orgs.schemas import OrgUnitSchema
 from server.schemas import FITS_INT, LocalDateTime, PageArgs
-from server.users.models import COMMUNITY_MOVE_STATUSES
+from server.users.models import COMMUNITY_MOVE_STATUSES, VOLUNTEER_APPLICATION_STATUSES
 
 
 class MeSchema(Schema):
@@ -127,3 +127,75 @@ class CommunityMoveQuerySchema(PageArgs):
 
     status = fields.String(validate=validate.OneOf(COMMUNITY_MOVE_STATUSES))
     community_id = fields.Integer(validate=FITS_INT, metadata={"description": "moves into this community"})
+
+
+class VolunteerApplicationCreateSchema(Schema):
+    """An application to volunteer (志愿者) for a community one lives in or reported to."""
+
+    community_id = fields.Integer(
+        required=True, validate=FITS_INT, metadata={"description": "which community"}
+    )
+    note = fields.String(
+        load_default="",
+        validate=validate.Length(max=200),
+        metadata={"description": "what one can do, when one is free (for the staff)"},
+    )
+
+
+class VolunteerApplicationSchema(Schema):
+    """A volunteer application and its decision."""
+
+    id = fields.Integer(required=True)
+    status = fields.String(
+        required=True, metadata={"description": " | ".join(VOLUNTEER_APPLICATION_STATUSES)}
+    )
+    user_id = fields.Integer()
+    nickname = fields.Function(lambda a: a.user.nickname)
+    phone_masked = fields.Function(lambda a: a.user.phone_masked, allow_none=True)
+    community_id = fields.Integer()
+    community = fields.Function(lambda a: a.community.name)
+    note = fields.String()
+    decision_reason = fields.String(allow_none=True, metadata={"description": "why it was declined"})
+    created_at = LocalDateTime()
+    decided_at = LocalDateTime(allow_none=True)
+
+
+class MyVolunteerApplicationSchema(Schema):
+    """The resident's latest volunteer application (null if they never applied)."""
+
+    application = fields.Nested(VolunteerApplicationSchema, allow_none=True)
+
+
+class VolunteerApplicationQuerySchema(PageArgs):
+    """Filters of the staff list."""
+
+    status = fields.String(validate=validate.OneOf(VOLUNTEER_APPLICATION_STATUSES))
+    community_id = fields.Integer(
+        validate=FITS_INT, metadata={"description": "applications to this community"}
+    )
+
+
+class DisableSchema(Schema):
+    """Why a resident's account is disabled (staff and the audit log read it)."""
+
+    reason = fields.String(
+        load_default="",
+        validate=validate.Length(max=255),
+        metadata={"description": "required: without one, 422 REASON_REQUIRED"},
+    )
+
+
+class UserStaffSchema(Schema):
+    """A resident as staff see them: the phone masked; whether the account is disabled, why, by whom."""
+
+    id = fields.Integer(required=True)
+    nickname = fields.String(required=True)
+    phone_masked = fields.String(allow_none=True)
+    community_id = fields.Integer(allow_none=True)
+    party_community_id = fields.Integer(allow_none=True)
+    volunteer_community_id = fields.Integer(allow_none=True)
+    roles = fields.List(fields.String(), required=True)
+    active = fields.Boolean(required=True, metadata={"description": "false once staff disabled the account"})
+    disabled_at = LocalDateTime(allow_none=True)
+    disabled_reason = fields.String(allow_none=True)
+    disabled_by_id = fields.Integer(allow_none=True, metadata={"description": "the staff account that did"})

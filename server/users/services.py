@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from server import clock
 from server.audit import services as audit
+from server.auth.models import RefreshToken
 from server.auth.passwords import hash_password
-from server.auth.policy import Principal, authorize, staff_scope_ids
+from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
 from server.db import db, is_postgres, paginate
 from server.errors import AppError, Conflict, NotFound, register_messages
 from server.notifications.services import publish
 from server.orgs.services import get_community, get_org_by_code
-from server.users.models import STAFF_ROLES, PartyReport, StaffAccount, User
+from server.users.models import (
+    STAFF_ROLES,
+    PartyReport,
+    StaffAccount,
+    User,
+    mask_phone,
+    normalise_phone,
+    phone_lookup_hash,
+)
 from server.wechat.errors import WeChatCodeInvalid, WeChatError
 from server.wechat.factory import wechat_client, wechat_unavailable
 
@@ -284,3 +296,120 @@ def staff_names(ids: set[int | None]) -> dict[int, str]:
         )
     )
     return {staff_id: display or username for staff_id, display, username in rows}
+
+
+# --- disabling a resident ---------------------------------------------------------------------------------
+
+
+def _user_for_staff(principal: Principal, user_id: int) -> User:
+    """The user row, locked, for staff covering their community or party community; anyone else the 404
+    of an unknown id."""
+    user = lock_user(user_id)
+    if not allowed(principal, "user.disable", user):
+        raise NotFound("USER_NOT_FOUND", details={"user_id": user_id})
+    return user
+
+
+def disable_user(principal: Principal, user_id: int, reason: str) -> User:
+    """Staff disable a resident: login, refresh and every request refused (ACCOUNT_DISABLED), their access
+    tokens stopped (token_version) and refresh families revoked; audited. Again: the same state, unchanged."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppError("REASON_REQUIRED", status=422)
+    user = _user_for_staff(principal, user_id)
+    if user.disabled_at is not None:
+        return user
+    assert principal.staff is not None  # noqa: S101  (the policy lets only staff disable)
+    now = clock.now()
+    user.disabled_at, user.disabled_reason, user.disabled_by_id = now, reason, principal.staff.id
+    user.token_version += 1
+    revoked = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.principal_kind == "user",
+            RefreshToken.principal_id == user.id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    db.session.flush()
+    audit.record(
+        "user.disabled",
+        principal,
+        "user",
+        user.id,
+        user.community_id,
+        {"reason": reason, "refresh_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)},
+    )
+    return user
+
+
+def enable_user(principal: Principal, user_id: int) -> User:
+    """Staff give a disabled resident their account back (they log in afresh); audited. Again: unchanged."""
+    user = _user_for_staff(principal, user_id)
+    if user.disabled_at is None:
+        return user
+    reason = user.disabled_reason
+    user.disabled_at, user.disabled_reason, user.disabled_by_id = None, None, None
+    db.session.flush()
+    audit.record("user.enabled", principal, "user", user.id, user.community_id, {"disabled_reason": reason})
+    return user
+
+
+# --- member search ----------------------------------------------------------------------------------------
+
+_FULL_PHONE = re.compile(r"^(?:\+?86)?1\d{10}$")
+_LAST4_THEN_NAME = re.compile(r"^(\d{4})\s*(\D.*)$")
+_NAME_THEN_LAST4 = re.compile(r"^(.*\D)\s*(\d{4})$")
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    """What a member search matches, and how it is written in the audit log."""
+
+    kind: str  # full_phone | last4_name | name
+    condition: ColumnElement[bool]
+    logged: str  # a full number masked (138****3164); names as typed
+
+
+def member_query(typed: str) -> MemberQuery:
+    """The whole number (by its keyed hash), the last four digits with a name, or a name; digits alone,
+    a prefix or a 138* pattern match no phone, so a number cannot be rebuilt digit by digit."""
+    compact = re.sub(r"[\s-]", "", typed)
+    if _FULL_PHONE.fullmatch(compact):
+        number = normalise_phone(compact)
+        matches = User.phone_hash == phone_lookup_hash(number)
+        return MemberQuery("full_phone", matches, mask_phone(number) or "")
+    pair = _LAST4_THEN_NAME.fullmatch(typed) or _NAME_THEN_LAST4.fullmatch(typed)
+    if pair:
+        digits, name = (pair[1], pair[2]) if pair[1].isdigit() else (pair[2], pair[1])
+        name = name.strip()
+        if any(ch.isalpha() for ch in name):
+            return MemberQuery(
+                "last4_name",
+                and_(User.phone_last4 == digits, User.nickname.icontains(name, autoescape=True)),
+                f"{name} {digits}",
+            )
+    return MemberQuery("name", User.nickname.icontains(typed, autoescape=True), typed)
+
+
+def search_members(principal: Principal, typed: str, page: int, page_size: int) -> tuple[list[User], int]:
+    """Members of the staff member's communities (or party communities), by name, the whole phone number
+    or its last four digits with a name; each search with words is audited (member.search)."""
+    scope = staff_scope_ids(principal)
+    query = select(User).where(or_(User.community_id.in_(scope), User.party_community_id.in_(scope)))
+    searched = member_query(typed) if typed else None
+    if searched is not None:
+        query = query.where(searched.condition)
+    found: list[User]
+    found, total = paginate(query.order_by(User.nickname, User.id), page, page_size)
+    if searched is not None:
+        audit.record(
+            "member.search",
+            principal,
+            None,
+            None,
+            None,
+            {"query_kind": searched.kind, "query": searched.logged, "results": total},
+        )
+    return found, total

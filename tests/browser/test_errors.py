@@ -3,7 +3,6 @@
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from server.db import db
 from store import services as store_services
 
 E20 = "100000000000000000000"  # 1e20 typed out: beyond any `integer` column
@@ -97,7 +96,8 @@ def test_the_error_page_shows_even_when_the_database_cannot_say_who_is_logged_in
     def unreachable(*_args, **_kwargs):
         raise OperationalError("SELECT staff_accounts", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(db.session, "get", unreachable)
+    # The console finds who is logged in by their stored session: that read fails.
+    monkeypatch.setattr("server.console.auth.live_console_session", unreachable)
     html = _is_console_page(client.get("/console/no-such-page"), 404, "请求的资源不存在")
     assert "退出" not in html  # the layout without the staff member and the menu
 

@@ -72,3 +72,22 @@ def png_claiming(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
         + chunk(b"IEND", b"")
     )
+
+
+def sparse_png(width: int, height: int, noisy_rows: int = 0, seed: int = 1) -> bytes:
+    """A real RGBA PNG, uniform but for ``noisy_rows`` rows of random pixels, streamed (never held whole)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rng = random.Random(seed)  # noqa: S311  (reproducible noise pixels, not a secret)
+    noisy = set(rng.sample(range(height), noisy_rows))
+    plain = b"\x00" + bytes((200, 30, 30, 255)) * width
+    compressor = zlib.compressobj(9)
+    parts = [
+        compressor.compress(b"\x00" + rng.randbytes(width * 4) if y in noisy else plain)
+        for y in range(height)
+    ]
+    idat = b"".join(parts) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

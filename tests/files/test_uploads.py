@@ -222,13 +222,24 @@ def test_a_damaged_image_of_an_allowed_type_is_invalid_rather_than_of_another_ty
         (20_000, 20_000),  # 400 MP: Pillow raises DecompressionBombError
     ],
 )
-def test_a_decompression_bomb_is_refused_before_its_pixels_are_decoded(upload, alice, width, height):
+def test_a_decompression_bomb_is_refused_before_its_pixels_are_decoded(app, upload, alice, width, height):
     response = upload(alice, png_claiming(width, height), filename="bomb.png", content_type="image/png")
 
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "IMAGE_TOO_LARGE"
-    assert error["details"] == {"max_pixels": MAX_PIXELS}
+    assert error["details"] == {"max_pixels": app.config["FILES_MAX_LOSSLESS_PIXELS"]}  # a PNG's cap
+
+
+def test_a_jpeg_over_max_pixels_is_refused_with_the_jpeg_cap(upload, alice):
+    header = image_bytes("JPEG", size=(8, 8))
+    sof = header.index(b"\xff\xc0")  # the frame header: height then width, 2 bytes each
+    claiming = header[: sof + 5] + (6000).to_bytes(2, "big") + (8000).to_bytes(2, "big") + header[sof + 9 :]
+
+    response = upload(alice, claiming)
+
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"] == {"max_pixels": MAX_PIXELS}
 
 
 def test_a_real_png_that_inflates_to_48_megapixels_is_refused(upload, alice):

@@ -178,7 +178,17 @@ def world(
             "POST", "/me/community-moves", headers, 201, json={"community_id": c1, "reason": "搬到一社区"}
         )["id"]
     w.ids["volunteer"], _ = b.login_user("volunteer")
+    # Residents of C1 asking to volunteer for it, waiting for C1's staff.
+    for key in ("application_accept", "application_decline"):
+        _, headers = b.login_user(key.replace("_", "-"))
+        w.ids[key] = b.call("POST", "/me/volunteer-application", headers, 201, json={"community_id": c1})[
+            "id"
+        ]
     b.call("POST", f"/communities/{c1}/volunteers", s, json={"user_id": w.ids["volunteer"]})
+    # Residents of C1 for staff to disable, and one already disabled to enable again.
+    w.ids["disable_target"], _ = b.login_user("disable-target")
+    w.ids["enable_target"], _ = b.login_user("enable-target")
+    b.call("POST", f"/users/{w.ids['enable_target']}/disable", s, json={"reason": "矩阵停用"})
 
     # Points: the resident and the member can redeem; an adjustment to reverse; a rule to edit.
     for user_id, amount in ((resident, 200), (member, 50)):
@@ -260,6 +270,7 @@ def world(
     monkeypatch.setitem(app.config, "WISH_POST_RATE_LIMIT", "1000 per day")
     monkeypatch.setitem(app.config, "WISH_MAX_PENDING", 1000)
     monkeypatch.setitem(app.config, "WISH_MIN_FULFIL_MINUTES", 0)
+    monkeypatch.setitem(app.config, "WISH_CLAIMS_PER_DAY", 1000)  # F7's day limit: tests/wishes too
 
     def wish(state: str, holder: dict[str, str] | None = None) -> int:
         body = {"title": "修水龙头", "content": "厨房水龙头一直滴水。", "category": "生活帮扶"}

@@ -63,6 +63,7 @@ STAFF_DO = (U, 403, 403, 200, 403, 200)
 STAFF_MAKE = (U, 403, 403, 201, 403, 201)
 RESIDENT_OWNS = (U, 200, 403, 403, 403, 403)  # the resident's wish
 MEMBER_HOLDS = (U, 403, 200, 403, 403, 403)  # the member's claim
+SHOWN = Same(200, but=frozenset({"audit_log"}))  # a read showing a wish's contact audits it (F7)
 
 TABLE: dict[str, Row] = {
     # --- login ----------------------------------------------------------------------------------------
@@ -122,6 +123,28 @@ TABLE: dict[str, Row] = {
     ),
     "DELETE /api/v1/communities/<int:community_id>/volunteers/<int:user_id>": Row(
         "/communities/{c1}/volunteers/{volunteer}", (U, 403, 403, 204, 403, 204)
+    ),
+    # --- disabling residents: C1's staff (and the admin above); to C2's staff the resident does not exist ---
+    "POST /api/v1/users/<int:user_id>/disable": Row(
+        "/users/{disable_target}/disable", (U, 403, 403, 200, 404, 200), lambda w: {"reason": "矩阵停用"}
+    ),
+    "POST /api/v1/users/<int:user_id>/enable": Row(
+        "/users/{enable_target}/enable", (U, 403, 403, 200, 404, 200)
+    ),
+    # --- volunteer applications: residents of C1 apply; C1's staff decide; to others one does not exist ---
+    "POST /api/v1/me/volunteer-application": Row(
+        "/me/volunteer-application", (U, 201, 201, 403, 403, 403), lambda w: {"community_id": w.ids["c1"]}
+    ),
+    "GET /api/v1/me/volunteer-application": Row("/me/volunteer-application", USERS),
+    "DELETE /api/v1/me/volunteer-application": Row("/me/volunteer-application", (U, 204, 204, 403, 403, 403)),
+    "GET /api/v1/volunteer-applications": Row("/volunteer-applications", STAFF_LIST, query="status=pending"),
+    "POST /api/v1/volunteer-applications/<int:application_id>/accept": Row(
+        "/volunteer-applications/{application_accept}/accept", (U, 403, 403, 200, 404, 200)
+    ),
+    "POST /api/v1/volunteer-applications/<int:application_id>/decline": Row(
+        "/volunteer-applications/{application_decline}/decline",
+        (U, 403, 403, 200, 404, 200),
+        lambda w: {"reason": "名额已满"},
     ),
     # --- points -------------------------------------------------------------------------------------------
     "GET /api/v1/me/points": Row("/me/points", USERS),
@@ -288,9 +311,9 @@ TABLE: dict[str, Row] = {
         (U, 201, 201, 403, 403, 403),
         lambda w: {"title": "想学智能手机", "content": "想请人教我用手机挂号。", "category": "其他"},
     ),
-    "GET /api/v1/wishes": Row("/wishes", ANY_LOGIN, query="community_id={c1}"),
+    "GET /api/v1/wishes": Row("/wishes", (U, 200, 200, SHOWN, 200, SHOWN), query="community_id={c1}"),
     # a wish waiting for review: its resident and C1's staff see it; to anyone else it does not exist
-    "GET /api/v1/wishes/<int:wish_id>": Row("/wishes/{wish_view}", (U, 200, 404, 200, 404, 200)),
+    "GET /api/v1/wishes/<int:wish_id>": Row("/wishes/{wish_view}", (U, 200, 404, SHOWN, 404, SHOWN)),
     "POST /api/v1/wishes/<int:wish_id>/approve": Row("/wishes/{wish_approve}/approve", STAFF_DO),
     "POST /api/v1/wishes/<int:wish_id>/reject": Row(
         "/wishes/{wish_reject}/reject", STAFF_DO, lambda w: {"reason": "请补充地址"}
@@ -325,7 +348,9 @@ TABLE: dict[str, Row] = {
         "/wish-awards/{award_reject}/reject", STAFF_DO, lambda w: {"reason": "居民反映未完成"}
     ),
     "GET /api/v1/me/wishes": Row("/me/wishes", USERS),
-    "GET /api/v1/me/claims": Row("/me/claims", USERS),
+    "GET /api/v1/me/claims": Row("/me/claims", (U, 200, SHOWN, 403, 403, 403)),
+    # KEEP LAST: it ends every login of the caller, so the caller's token answers 401 to any row after it.
+    "POST /api/v1/auth/logout-everywhere": Row("/auth/logout-everywhere", (U, 204, 204, 204, 204, 204)),
 }
 
 

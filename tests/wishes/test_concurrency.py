@@ -195,8 +195,10 @@ UNCLAIM_LOSING_TO_RELEASE = {(409, "WISH_NOT_CLAIMED")}
 
 def test_a_claimer_giving_a_wish_back_while_staff_release_it_has_one_winner(app, person, staff, wish_in):
     resident = person("granny")
-    member = person("helper", serves="party")
-    for _ in range(5):
+    for round_ in range(5):
+        # One member a round: giving a wish back starts WISH_RECLAIM_COOLDOWN_HOURS, and a day has
+        # WISH_CLAIMS_PER_DAY claims.
+        member = person(f"helper{round_}", serves="party")
         wish_id = wish_in("claimed", resident, member)
 
         (unclaim_status, unclaim_body), (release_status, release_body) = _race(
