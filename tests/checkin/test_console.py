@@ -296,7 +296,10 @@ def test_the_poster_carries_the_printed_code_and_the_png_falls_back_to_a_plain_q
     assert client.patch(f"/api/v1/activities/{activity_id}", json=allowed, headers=staff).status_code == 200
     browser, _ = c1_console
     poster = browser.get(f"/console/activities/{activity_id}/poster").get_data(as_text=True)
-    assert "主题党日：学习新思想" in poster and "@page { size: A4; margin: 15mm; }" in poster
+    assert "主题党日：学习新思想" in poster and "pages/checkin-poster.css" in poster
+    with browser.get("/console/static/pages/checkin-poster.css") as sheet:
+        stylesheet = sheet.get_data(as_text=True)
+    assert "@page { size: A4; margin: 15mm; }" in stylesheet  # printed on A4 (a file of its own: the CSP)
     assert 'src="data:image/png;base64,' in poster and 'data-source="wxacode"' in poster
     assert wechat_fake.control("fail", path="/wxa/getwxacodeunlimit", times=1, status=502).ok
     png = browser.get(f"/console/activities/{activity_id}/printed-code.png")
@@ -329,12 +332,14 @@ def test_the_today_panel_lists_todays_activities_of_my_communities_with_their_co
 
 
 def test_the_activity_list_shows_upcoming_and_past_ones_of_my_communities(
-    app, client, staff, screen_clock, c1_console, org_tree, activity_id
+    app, client, staff, screen_clock, c1_console, org_tree, activity_id, make_staff
 ):
+    staff_of_c1 = make_staff(org="C1")
     browser, _ = c1_console
     upcoming = browser.get("/console/activities").get_data(as_text=True)
     assert "主题党日：学习新思想" in upcoming
     screen_clock.now = START + timedelta(days=1)
+    browser, _ = console_client(app, staff_of_c1)  # a day later the 10-hour session has ended: log in again
     assert "主题党日：学习新思想" not in browser.get("/console/activities").get_data(as_text=True)
     past = browser.get("/console/activities?when=past").get_data(as_text=True)
     assert "主题党日：学习新思想" in past

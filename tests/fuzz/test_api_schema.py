@@ -42,6 +42,8 @@ AREAS = [
     "me",
     "party-reports",
     "community-moves",
+    "volunteer-applications",
+    "users",
     "communities",
     "files",
     "points",
