@@ -16,6 +16,15 @@ from server.errors import Forbidden
 bp = Blueprint("console_audit", __name__, url_prefix="/console", template_folder="templates")
 
 PAGE_SIZE = 50
+SUBJECTS = {
+    "user": "居民",
+    "wish": "心愿",
+    "transaction": "积分流水",
+    "checkin": "签到",
+    "staff": "工作人员",
+    "party_report": "党员报到",
+    "community_move": "社区迁移",
+}
 
 
 def init_app(app: Flask) -> None:
@@ -64,6 +73,7 @@ def audit_log() -> str:
         page=page,
         pages=page_count(total, PAGE_SIZE),
         actions=services.ACTIONS,
+        subjects=SUBJECTS,
         action=found.action or "",
         since=since,
         until=until,

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response
 
 from server.auth import services
-from server.auth.sessions import live_session_count
+from server.auth.sessions import live_session_counts
 from server.console import MenuEntry, current_staff, register_pages
 from server.console.actions import attempt, back
 from server.console.auth import current_session_id
@@ -62,12 +62,10 @@ def staff_list() -> str:
     """工作人员账号: the accounts of the admin's subtree with their login state."""
     principal = _admin()
     accounts = services.staff_of_subtree(principal)
+    ids = [a.id for a in accounts]
+    locked, sessions = services.locked_address_counts(ids), live_session_counts(ids)
     rows = [
-        {
-            "account": a,
-            "locked_addresses": services.locked_addresses(a.id),
-            "sessions": live_session_count(a.id),
-        }
+        {"account": a, "locked_addresses": locked.get(a.id, 0), "sessions": sessions.get(a.id, 0)}
         for a in accounts
     ]
     return render_template("console/staff/list.html", rows=rows, me=principal.staff.id)

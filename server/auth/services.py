@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, delete, null, or_, select, update
+from sqlalchemy import and_, case, delete, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -18,11 +18,10 @@ from server.audit import services as audit
 from server.auth.models import StaffLoginLock, StaffUnlockCode
 from server.auth.passwords import hash_password, needs_rehash, verify_password
 from server.auth.policy import Principal, authorize
-from server.auth.sessions import end_staff_sessions, request_address
+from server.auth.sessions import end_logins, request_address
 from server.auth.tokens import (
     issue_access_token,
     issue_refresh_token,
-    revoke_principal_tokens,
     revoke_refresh_token,
     rotate_refresh_token,
 )
@@ -267,28 +266,17 @@ def staff_of_subtree(principal: Principal) -> list[StaffAccount]:
     )
 
 
-def locked_addresses(staff_id: int) -> int:
-    """How many addresses are locked out of an account right now."""
-    now = clock.now()
-    rows = db.session.scalars(
-        select(StaffLoginLock.id).where(
-            StaffLoginLock.staff_id == staff_id, StaffLoginLock.locked_until > now
-        )
+def locked_address_counts(staff_ids: list[int]) -> dict[int, int]:
+    """How many addresses are locked out of each account right now (accounts without one are left out)."""
+    rows = db.session.execute(
+        select(StaffLoginLock.staff_id, func.count())
+        .where(StaffLoginLock.staff_id.in_(staff_ids), StaffLoginLock.locked_until > clock.now())
+        .group_by(StaffLoginLock.staff_id)
     )
-    return len(list(rows))
+    return {staff_id: int(count) for staff_id, count in rows}
 
 
 # --- ending logins: passwords, disabling, logout everywhere ---------------------------------------
-
-
-def _end_logins(kind: str, account: User | StaffAccount, reason: str, keep_sid: str | None = None) -> int:
-    """Stop every access token (a new token version), refresh token and (staff) console session."""
-    account.token_version += 1
-    revoked = revoke_principal_tokens(kind, account.id)
-    if isinstance(account, StaffAccount):
-        end_staff_sessions(account.id, reason, keep_sid)
-    db.session.flush()
-    return revoked
 
 
 def _check_new_password(new_password: str) -> None:
@@ -314,7 +302,7 @@ def change_password(
         delete(StaffLoginLock).where(StaffLoginLock.staff_id == staff.id, StaffLoginLock.address == address)
     )
     staff.password_hash = hash_password(new_password)
-    _end_logins("staff", staff, "password_changed", keep_sid)
+    end_logins("staff", staff, "password_changed", keep_sid)
     audit.record("staff.password_changed", Principal(kind="staff", staff=staff), "staff", staff.id)
 
 
@@ -323,7 +311,7 @@ def set_password(staff: StaffAccount, new_password: str) -> None:
     _check_new_password(new_password)
     staff.password_hash = hash_password(new_password)
     _clear_locks(staff)
-    _end_logins("staff", staff, "password_changed")
+    end_logins("staff", staff, "password_changed")
     audit.record("staff.password_changed", None, "staff", staff.id, None, {"by": "cli"})
 
 
@@ -347,7 +335,7 @@ def set_staff_active(principal: Principal, staff_id: int, active: bool) -> Staff
     if active:
         audit.record("staff.enabled", principal, "staff", staff.id)
     else:
-        revoked = _end_logins("staff", staff, "disabled")
+        revoked = end_logins("staff", staff, "disabled")
         audit.record(
             "staff.disabled", principal, "staff", staff.id, None, {"refresh_tokens_revoked": revoked}
         )
@@ -358,10 +346,10 @@ def set_staff_active(principal: Principal, staff_id: int, active: bool) -> Staff
 def logout_everywhere(principal: Principal) -> None:
     """End every login of the caller: access tokens, refresh tokens and (staff) console sessions."""
     if principal.staff is not None:
-        _end_logins("staff", principal.staff, "logout_everywhere")
+        end_logins("staff", principal.staff, "logout_everywhere")
         audit.record("staff.logged_out_everywhere", principal, "staff", principal.staff.id)
     elif principal.user is not None:
-        _end_logins("user", principal.user, "logout_everywhere")
+        end_logins("user", principal.user, "logout_everywhere")
         audit.record("user.logged_out_everywhere", principal, "user", principal.user.id)
 
 

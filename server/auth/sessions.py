@@ -7,12 +7,13 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from server import clock
 from server.auth.models import ConsoleSession
+from server.auth.tokens import revoke_principal_tokens
 from server.db import db
-from server.users.models import StaffAccount
+from server.users.models import StaffAccount, User
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often per session
 
@@ -91,14 +92,26 @@ def end_staff_sessions(staff_id: int, reason: str, keep_sid: str | None = None) 
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def live_session_count(staff_id: int) -> int:
-    """How many console sessions of an account are live now."""
-    now = clock.now()
-    rows = db.session.scalars(
-        select(ConsoleSession.id).where(
-            ConsoleSession.staff_id == staff_id,
+def live_session_counts(staff_ids: list[int]) -> dict[int, int]:
+    """How many console sessions of each account are live now (accounts without one are left out)."""
+    rows = db.session.execute(
+        select(ConsoleSession.staff_id, func.count())
+        .where(
+            ConsoleSession.staff_id.in_(staff_ids),
             ConsoleSession.ended_at.is_(None),
-            ConsoleSession.expires_at > now,
+            ConsoleSession.expires_at > clock.now(),
         )
+        .group_by(ConsoleSession.staff_id)
     )
-    return len(list(rows))
+    return {staff_id: int(count) for staff_id, count in rows}
+
+
+def end_logins(kind: str, account: User | StaffAccount, reason: str, keep_sid: str | None = None) -> int:
+    """Stop every login of an account: its access tokens (a new token version), its refresh tokens and, for
+    staff, its console sessions (but ``keep_sid``'s). How many refresh tokens were still live."""
+    account.token_version += 1
+    revoked = revoke_principal_tokens(kind, account.id)
+    if isinstance(account, StaffAccount):
+        end_staff_sessions(account.id, reason, keep_sid)
+    db.session.flush()
+    return revoked

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from server import clock
 from server.audit import services as audit
-from server.auth.models import RefreshToken
 from server.auth.passwords import hash_password
 from server.auth.policy import Principal, allowed, authorize, staff_scope_ids
+from server.auth.sessions import end_logins
 from server.clock import SERVER_ZONE
 from server.db import db, is_postgres, paginate
 from server.errors import AppError, Conflict, NotFound, register_messages
@@ -322,24 +322,14 @@ def disable_user(principal: Principal, user_id: int, reason: str) -> User:
     assert principal.staff is not None  # noqa: S101  (the policy lets only staff disable)
     now = clock.now()
     user.disabled_at, user.disabled_reason, user.disabled_by_id = now, reason, principal.staff.id
-    user.token_version += 1
-    revoked = db.session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.principal_kind == "user",
-            RefreshToken.principal_id == user.id,
-            RefreshToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
-    db.session.flush()
+    revoked = end_logins("user", user, "disabled")
     audit.record(
         "user.disabled",
         principal,
         "user",
         user.id,
         user.community_id,
-        {"reason": reason, "refresh_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)},
+        {"reason": reason, "refresh_tokens_revoked": revoked},
     )
     return user
 

@@ -3,8 +3,6 @@ they move into approve. Over HTTP; the races need PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from server.db import db
 from server.notifications.models import OutboxMessage
 from server.users.models import CommunityMove, User
 from tests.conftest import bearer
+from tests.races import posting, race
 
 MOVES = "/api/v1/me/community-moves"
 
@@ -353,45 +352,11 @@ def test_the_staff_list_holds_moves_into_the_callers_subtree(client, resident, s
 # --- races (PostgreSQL) --------------------------------------------------------------------------------
 
 
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at once, one thread each, released together; their results in the calls' order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as exc:  # surfaced in the test's thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racer hung"
-    if errors:
-        raise errors[0]
-    return results
-
-
-def _post(app, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> Callable[[], Any]:
-    """A call that POSTs with a test client of its own; it returns (status, JSON body)."""
-
-    def call() -> tuple[int, Any]:
-        response = app.test_client().post(path, json=body, headers=headers)
-        return response.status_code, response.get_json()
-
-    return call
-
-
 @pytest.mark.postgres
 def test_staff_approving_at_once_give_one_decision(app, client, move, staff_of, org_tree):
     move_id, tokens = move
     deciders = [staff_of("C2"), staff_of("C2"), staff_of("S1", "admin"), staff_of("D1", "admin")] * 2
-    results = _race([_post(app, f"/api/v1/community-moves/{move_id}/approve", h) for h in deciders])
+    results = race([posting(app, f"/api/v1/community-moves/{move_id}/approve", h) for h in deciders])
     assert [status for status, _ in results] == [200] * len(deciders)
     assert len({(body["status"], body["decided_at"]) for _, body in results}) == 1  # one decision, told alike
     assert _events(app, tokens["user"]["id"]) == ["community_move.approved"]
@@ -405,12 +370,12 @@ def test_approvals_racing_rejections_leave_one_decision(app, client, resident, s
         move_id = _apply(client, tokens, org_tree["C2"].id).get_json()["id"]
         headers = staff_of("C2")
         calls = [
-            _post(app, f"/api/v1/community-moves/{move_id}/approve", headers)
+            posting(app, f"/api/v1/community-moves/{move_id}/approve", headers)
             if i % 2
-            else _post(app, f"/api/v1/community-moves/{move_id}/reject", headers, {"reason": "不符"})
+            else posting(app, f"/api/v1/community-moves/{move_id}/reject", headers, {"reason": "不符"})
             for i in range(8)
         ]
-        results = _race(calls)
+        results = race(calls)
         winners = {body["status"] for status, body in results if status == 200}
         assert len(winners) == 1, results
         (decision,) = winners
@@ -425,7 +390,7 @@ def test_approvals_racing_rejections_leave_one_decision(app, client, resident, s
 def test_a_resident_sending_the_application_twice_at_once_gets_one_move(app, resident, org_tree):
     tokens = resident()
     body = {"community_id": org_tree["C2"].id, "reason": "搬家"}
-    results = _race([_post(app, MOVES, bearer(tokens), body) for _ in range(6)])
+    results = race([posting(app, MOVES, bearer(tokens), body) for _ in range(6)])
     assert {status for status, _ in results} == {201}
     assert len({answer["id"] for _, answer in results}) == 1
     assert len(_state(app)[0]) == 1
@@ -438,10 +403,10 @@ def test_an_approval_racing_the_residents_new_application_stays_consistent(
     for round_ in range(4):
         tokens = resident(f"mover{round_}")
         move_id = _apply(client, tokens, org_tree["C2"].id).get_json()["id"]
-        (approve_status, _), (apply_status, applied) = _race(
+        (approve_status, _), (apply_status, applied) = race(
             [
-                _post(app, f"/api/v1/community-moves/{move_id}/approve", staff_of("C2")),
-                _post(
+                posting(app, f"/api/v1/community-moves/{move_id}/approve", staff_of("C2")),
+                posting(
                     app, MOVES, bearer(tokens), {"community_id": org_tree["C3"].id, "reason": "改去三社区"}
                 ),
             ]

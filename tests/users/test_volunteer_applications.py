@@ -3,8 +3,6 @@ its staff accept or decline. Over HTTP; the races need PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from server.db import db
 from server.notifications.models import OutboxMessage
 from server.users.models import VolunteerApplication
 from tests.conftest import bearer
+from tests.races import posting, race
 
 APPLY = "/api/v1/me/volunteer-application"
 
@@ -205,40 +204,11 @@ def test_the_console_queue_accepts_in_bulk_and_the_roll_removes(
     assert "volunteer" not in _roles(client, first) and "volunteer" in _roles(client, second)
 
 
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
-
-
-def _post(app, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> Callable[[], Any]:
-    def call() -> tuple[int, Any]:
-        response = app.test_client().post(path, json=body, headers=headers)
-        return response.status_code, response.get_json()
-
-    return call
-
-
 @pytest.mark.postgres
 def test_an_application_sent_six_times_at_once_is_one_row(app, resident, org_tree):
     tokens = resident()
-    results = _race(
-        [_post(app, APPLY, bearer(tokens), {"community_id": org_tree["C1"].id}) for _ in range(6)]
+    results = race(
+        [posting(app, APPLY, bearer(tokens), {"community_id": org_tree["C1"].id}) for _ in range(6)]
     )
     assert {status for status, _ in results} == {201}
     assert len({body["id"] for _, body in results}) == 1
@@ -251,14 +221,14 @@ def test_accepts_racing_declines_leave_one_decision(app, client, resident, staff
         application_id = _apply(client, tokens, org_tree["C1"].id).get_json()["id"]
         headers = staff_of("C1")
         calls = [
-            _post(app, f"/api/v1/volunteer-applications/{application_id}/accept", headers)
+            posting(app, f"/api/v1/volunteer-applications/{application_id}/accept", headers)
             if i % 2
-            else _post(
+            else posting(
                 app, f"/api/v1/volunteer-applications/{application_id}/decline", headers, {"reason": "不符"}
             )
             for i in range(8)
         ]
-        results = _race(calls)
+        results = race(calls)
         winners = {body["status"] for status, body in results if status == 200}
         assert len(winners) == 1, results
         losers = [(status, body["error"]["code"]) for status, body in results if status != 200]

@@ -2,7 +2,6 @@
 a claimer giving a wish back while staff take it back, and two staff approving one award (待确认积分) at
 once. Each request runs in its own thread."""
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,44 +14,11 @@ from points.models import LedgerTransaction
 from server import clock as app_clock
 from server.db import db
 from server.notifications.models import OutboxMessage
+from tests.races import posting, race
 from wishes import services
 from wishes.models import Wish, WishClaim
 
 pytestmark = pytest.mark.postgres
-
-
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at once, one thread each, released together; their results in the calls' order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as exc:  # surfaced in the test's thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racer hung"
-    if errors:
-        raise errors[0]
-    return results
-
-
-def _post(app, path: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> Callable[[], Any]:
-    """A call that POSTs with a test client of its own; it returns (status, JSON body)."""
-
-    def call() -> tuple[int, Any]:
-        response = app.test_client().post(path, json=body, headers=headers)
-        return response.status_code, response.get_json()
-
-    return call
 
 
 def _code(body: Any) -> str:
@@ -83,7 +49,7 @@ def test_thirty_members_claiming_one_wish_leave_exactly_one_claimer(app, person,
     wish_id = wish_in("open", resident)
     members = [person(f"racer{i}", serves="party") for i in range(30)]
 
-    results = _race([_post(app, f"/api/v1/wishes/{wish_id}/claim", m.headers) for m in members])
+    results = race([posting(app, f"/api/v1/wishes/{wish_id}/claim", m.headers) for m in members])
 
     winners = [m for m, (status, _) in zip(members, results, strict=True) if status == 200]
     assert len(winners) == 1, [status for status, _ in results]
@@ -129,9 +95,9 @@ def test_a_confirmation_racing_the_timeout_job_completes_the_wish_and_awards_poi
             db.session.execute(update(Wish).where(Wish.id == wish_id).values(fulfilled_at=old))
             db.session.commit()
 
-        (status, body), timed_out = _race(
+        (status, body), timed_out = race(
             [
-                _post(app, f"/api/v1/wishes/{wish_id}/confirm", resident.headers, {"rating": 5}),
+                posting(app, f"/api/v1/wishes/{wish_id}/confirm", resident.headers, {"rating": 5}),
                 _auto_complete(app, wish_id, delay),
             ]
         )
@@ -175,7 +141,7 @@ def test_one_member_claiming_six_wishes_at_once_gets_only_the_limit(app, person,
     member = person("helper", serves="party")
     wish_ids = [wish_in("open", residents[i % 2]) for i in range(6)]
 
-    results = _race([_post(app, f"/api/v1/wishes/{w}/claim", member.headers) for w in wish_ids])
+    results = race([posting(app, f"/api/v1/wishes/{w}/claim", member.headers) for w in wish_ids])
 
     assert sorted(status for status, _ in results) == [200] * 3 + [409] * 3
     assert {_code(body) for status, body in results if status == 409} == {"CLAIM_LIMIT_REACHED"}
@@ -201,10 +167,10 @@ def test_a_claimer_giving_a_wish_back_while_staff_release_it_has_one_winner(app,
         member = person(f"helper{round_}", serves="party")
         wish_id = wish_in("claimed", resident, member)
 
-        (unclaim_status, unclaim_body), (release_status, release_body) = _race(
+        (unclaim_status, unclaim_body), (release_status, release_body) = race(
             [
-                _post(app, f"/api/v1/wishes/{wish_id}/unclaim", member.headers),
-                _post(app, f"/api/v1/wishes/{wish_id}/release", staff, {"reason": "长时间未联系居民"}),
+                posting(app, f"/api/v1/wishes/{wish_id}/unclaim", member.headers),
+                posting(app, f"/api/v1/wishes/{wish_id}/release", staff, {"reason": "长时间未联系居民"}),
             ]
         )
 
@@ -245,8 +211,8 @@ def test_two_staff_approving_one_award_at_once_pay_the_claimer_once(
         assert low.get_json()["award"]["status"] == "pending"
         award_id = low.get_json()["award"]["id"]
 
-        results = _race(
-            [_post(app, f"/api/v1/wish-awards/{award_id}/approve", who) for who in (first, second)]
+        results = race(
+            [posting(app, f"/api/v1/wish-awards/{award_id}/approve", who) for who in (first, second)]
         )
 
         assert [(status, body["status"], body["points"]) for status, body in results] == [

@@ -6,7 +6,6 @@ back, waits WISH_RECLAIM_COOLDOWN_HOURS — so claim → read the contact → un
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from server.audit.models import AuditEntry
 from server.db import db
 from server.users.models import User
 from tests.conftest import Clock, Staff
+from tests.races import race
 from wishes.jobs import sweep_wish_claims
 from wishes.models import WishClaim
 
@@ -361,30 +361,6 @@ def test_another_members_claim_of_a_claimed_wish_is_still_refused(client, person
 # --- the race on PostgreSQL ---------------------------------------------------------------------------
 
 
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at once, one thread each; their results in the calls' order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as exc:  # surfaced in the test's thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racer hung"
-    if errors:
-        raise errors[0]
-    return results
-
-
 @pytest.mark.postgres
 def test_ten_parallel_claims_by_one_member_stop_at_the_days_limit(
     app, person, wish_in, more_posts, monkeypatch
@@ -402,7 +378,7 @@ def test_ten_parallel_claims_by_one_member_stop_at_the_days_limit(
 
         return call
 
-    results = _race([claim(w) for w in wish_ids])
+    results = race([claim(w) for w in wish_ids])
 
     assert sorted(results, key=lambda r: r[0]) == [(200, None)] * 3 + [(429, "CLAIM_LIMIT_DAY")] * 7
     won = {w for w, (status, _) in zip(wish_ids, results, strict=True) if status == 200}
