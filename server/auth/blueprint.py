@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from server.auth import services
 from server.auth.policy import auth_required, current_principal
 from server.auth.schemas import RefreshSchema, StaffLoginSchema, TokenPairSchema, WeChatLoginSchema
-from server.extensions import limiter
+from server.extensions import client_address, limiter
 from server.users.me import me_payload
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Login and tokens")
@@ -32,13 +32,15 @@ def _per_account() -> str:
 
 
 def _staff_username_key() -> str:
+    """The username and the client's address: a budget an outsider elsewhere cannot spend for the owner."""
     body = request.get_json(silent=True) if request.is_json else None
     value = body.get("username") if isinstance(body, dict) else request.form.get("username")
-    return f"username:{value.strip() if isinstance(value, str) else '-'}"
+    return f"username:{value.strip() if isinstance(value, str) else '-'}@{client_address()}"
 
 
 def staff_login_limits(view: Callable[..., Any]) -> Callable[..., Any]:
-    """One budget per username and per address for all staff password logins: this API's and the console's."""
+    """One budget per (username, address) and per address for all staff password logins: this API's and
+    the console's. Guesses spread over many addresses meet the unlock code after 20 failures instead."""
     per_address = limiter.shared_limit(_per_address, scope="staff-login-address", methods=["POST"])
     per_username = limiter.shared_limit(
         _per_account, scope="staff-login-username", key_func=_staff_username_key, methods=["POST"]
@@ -95,9 +97,10 @@ def logout(body: dict[str, str]) -> None:
 
 
 @blp.route("/logout-everywhere", methods=["POST"])
-@auth_required()
+@auth_required(done_when_stale=True)
 @blp.response(204)
 def logout_everywhere() -> None:
     """End every login of the caller: all access tokens at once (a new token version), every refresh
-    token, and for staff every console session. Sent again, the old token answers 401: already done."""
+    token, and for staff every console session. Sent again with the now-old token, it answers 204 again
+    and does nothing more (a lost answer resent); that token still opens nothing else."""
     services.logout_everywhere(current_principal())

@@ -8,8 +8,9 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response
 
 from server.auth import services
+from server.auth.policy import Principal
 from server.auth.sessions import live_session_counts
-from server.console import MenuEntry, current_staff, register_pages
+from server.console import Counter, MenuEntry, current_staff, register_pages
 from server.console.actions import attempt, back
 from server.console.auth import current_session_id
 from server.errors import AppError, Forbidden, message_for
@@ -26,7 +27,16 @@ def init_app(app: Flask) -> None:
             MenuEntry("工作人员账号", "console_staff.staff_list", order=85, admin_only=True),
             MenuEntry("修改密码", "console_staff.password", order=95),
         ],
+        counters=[
+            Counter(
+                "账号待解锁", _accounts_needing_unlock, "console_staff.staff_list", order=85, admin_only=True
+            )
+        ],
     )
+
+
+def _accounts_needing_unlock(principal: Principal) -> int:
+    return services.accounts_needing_unlock(principal)
 
 
 @bp.route("/password", methods=["GET", "POST"])

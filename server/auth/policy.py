@@ -19,6 +19,13 @@ from server.users.models import StaffAccount, User
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class StaleToken(Unauthorized):
+    """A validly signed, unexpired access token of an older token version: its logins have been ended."""
+
+    def __init__(self) -> None:
+        super().__init__("TOKEN_INVALID_LOGIN")
+
+
 @dataclass(frozen=True)
 class Principal:
     """The caller: a WeChat user or a staff account."""
@@ -100,7 +107,7 @@ def _load_principal() -> Principal:
         raise Unauthorized("ACCOUNT_DISABLED")
     # Logout-everywhere, a password change and disabling bump the version: older tokens stop at once.
     if claims.version != account.token_version:
-        raise Unauthorized("TOKEN_INVALID_LOGIN")
+        raise StaleToken()
     if isinstance(account, User):
         return Principal(kind="user", user=account)
     return Principal(kind="staff", staff=account)
@@ -122,13 +129,20 @@ def current_user_id() -> int:
     return user.id
 
 
-def auth_required(kind: str | None = None) -> Callable[[F], F]:
-    """Require a valid access token, of ``kind`` ('user' or 'staff') when given."""
+def auth_required(kind: str | None = None, *, done_when_stale: bool = False) -> Callable[[F], F]:
+    """Require a valid access token, of ``kind`` ('user' or 'staff') when given. With
+    ``done_when_stale`` a token whose logins have since been ended answers 204 without running the view:
+    the resend of an action that ended them (logout-everywhere) gets the same answer as the first send."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = current_principal()
+            try:
+                principal = current_principal()
+            except StaleToken:
+                if not done_when_stale:
+                    raise
+                return "", 204
             if kind is not None and principal.kind != kind:
                 raise Forbidden(details={"requires": kind})
             return view(*args, **kwargs)

@@ -266,6 +266,25 @@ def staff_of_subtree(principal: Principal) -> list[StaffAccount]:
     )
 
 
+def accounts_needing_unlock(principal: Principal) -> int:
+    """How many enabled accounts of an admin's subtree need an unlock code to log in (0 for others)."""
+    if not principal.is_admin or principal.staff is None:
+        return 0
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(StaffAccount)
+            .join(OrgUnit, StaffAccount.org_id == OrgUnit.id)
+            .where(
+                OrgUnit.path.startswith(principal.staff.org.path),
+                StaffAccount.unlock_required.is_(True),
+                StaffAccount.active.is_(True),
+            )
+        )
+        or 0
+    )
+
+
 def locked_address_counts(staff_ids: list[int]) -> dict[int, int]:
     """How many addresses are locked out of each account right now (accounts without one are left out)."""
     rows = db.session.execute(

@@ -36,7 +36,11 @@ def today() -> str:
     """今日待办: what waits for this staff member, and today's check-ins as they happen."""
     principal = current_staff()
     found = registry(current_app)
-    counters = [(c, c.count(principal)) for c in sorted(found.counters, key=lambda c: c.order)]
+    counters = [
+        (c, c.count(principal))
+        for c in sorted(found.counters, key=lambda c: c.order)
+        if not c.admin_only or principal.is_admin
+    ]
     panels = sorted(found.panels, key=lambda p: p.order)
     return render_template("console/today.html", counters=counters, panels=panels)
 

@@ -26,13 +26,15 @@ class MenuEntry:
 class Counter:
     """A figure on the today page: how many things wait for this staff member, linking to their queue.
 
-    ``waiting=False`` for a tally (what was done today), never marked as needing attention."""
+    ``waiting=False`` for a tally (what was done today), never marked as needing attention;
+    ``admin_only`` for a queue only admins work (counted and shown only for them)."""
 
     label: str
     count: Callable[[Principal], int]
     endpoint: str
     order: int = 50
     waiting: bool = True
+    admin_only: bool = False
 
 
 @dataclass(frozen=True)

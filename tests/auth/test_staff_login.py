@@ -87,6 +87,29 @@ def test_staff_login_is_rate_limited_per_username(app, client, make_staff):
     assert statuses == [401, 401, 429]
 
 
+def test_an_outsider_spending_the_username_budget_does_not_refuse_the_owner_elsewhere(
+    app, client, make_staff, monkeypatch
+):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
+    staff = make_staff()
+    outsider = {"REMOTE_ADDR": "203.0.113.7"}
+    statuses = [
+        client.post(
+            "/api/v1/auth/staff",
+            json={"username": staff.username, "password": "x"},
+            environ_base=outsider,
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [401, 401, 429]
+    owner = client.post(
+        "/api/v1/auth/staff",
+        json={"username": staff.username, "password": staff.password},
+        environ_base={"REMOTE_ADDR": "198.51.100.20"},
+    )
+    assert owner.status_code == 200
+
+
 def test_passwords_are_stored_as_argon2(make_staff, db_session):
     staff = make_staff()
     stored = db_session.get(StaffAccount, staff.id).password_hash

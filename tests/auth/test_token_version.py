@@ -39,6 +39,23 @@ def test_a_residents_access_token_stops_right_after_logout_everywhere(client, lo
     assert client.get("/api/v1/me", headers=bearer(login_user("alice"))).status_code == 200
 
 
+def test_logout_everywhere_resent_with_the_old_token_answers_the_same_and_ends_nothing_new(
+    app, client, make_staff, login_staff
+):
+    staff = make_staff()
+    tokens = login_staff(staff)
+    assert client.post(EVERYWHERE, headers=bearer(tokens)).status_code == 204
+    fresh = login_staff(staff)
+    with app.app_context():
+        version = db.session.get_one(StaffAccount, staff.id).token_version
+    resent = client.post(EVERYWHERE, headers=bearer(tokens))
+    assert resent.status_code == 204
+    with app.app_context():
+        assert db.session.get_one(StaffAccount, staff.id).token_version == version
+    assert client.get("/api/v1/me", headers=bearer(fresh)).status_code == 200  # the new login lives on
+    assert client.get("/api/v1/me", headers=bearer(tokens)).status_code == 401  # the old one opens nothing
+
+
 def test_logout_everywhere_needs_a_login(client):
     assert client.post(EVERYWHERE).status_code == 401
 
