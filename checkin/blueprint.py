@@ -180,6 +180,8 @@ def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
         body.get("lat"),
         body.get("lng"),
         body.get("device_id"),
+        coord_type=body["coord_type"],
+        accuracy_m=body.get("accuracy"),
     )
     return result.checkin, 201 if result.created else 200
 

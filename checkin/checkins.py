@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from checkin.geo import accuracy_slack_m, as_gcj02
 from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.services import check_community, get_activity, get_station, take_place
 from checkin.tokens import parse_printed, verify_token
@@ -28,6 +29,10 @@ register_messages(
         "ALREADY_CHECKED_IN": ("您已签到过了", "You have already checked in"),
         "OUTSIDE_WINDOW": ("不在签到时间内", "Check-in is not open at this time"),
         "OUT_OF_RANGE": ("您不在签到范围内，请到现场签到", "You are not close enough; check in on site"),
+        "LOCATION_REQUIRED": (
+            "此处签到需要您的位置，请在微信中允许小程序获取位置后重试",
+            "Checking in here needs your location: allow the mini program to use it and try again",
+        ),
         "NOT_SIGNED_UP": ("该活动需要先报名", "This activity needs a sign-up first"),
         "CHECKIN_NOT_FOUND": ("签到记录不存在", "No such check-in"),
         "TOKEN_REQUIRED": (
@@ -108,14 +113,19 @@ def station_open_span(station: Station, now: datetime) -> tuple[datetime, dateti
 
 
 def _check_range(
-    lat: float | None, lng: float | None, centre: tuple[Decimal | None, Decimal | None], radius_m: int | None
+    lat: float | None,
+    lng: float | None,
+    centre: tuple[Decimal | None, Decimal | None],
+    radius_m: int | None,
+    accuracy_m: float | None = None,
 ) -> None:
+    """The GCJ-02 fix within the fence, allowing ``min(accuracy, 100)`` m for the fix's own error."""
     if centre[0] is None or centre[1] is None or not radius_m:
         return
     if lat is None or lng is None:
-        raise Forbidden("OUT_OF_RANGE", details={"reason": "location required"})
+        raise Forbidden("LOCATION_REQUIRED")
     away = distance_m(lat, lng, float(centre[0]), float(centre[1]))
-    if away > radius_m:
+    if away > radius_m + accuracy_slack_m(accuracy_m):
         # No distance back: with it, three refusals would locate the fence's centre for a script.
         raise Forbidden("OUT_OF_RANGE", details={"reason": "too far"})
 
@@ -161,23 +171,36 @@ def fraud_flags(
 
 
 def check_in(
-    user_id: int, token: str, nonce: str, lat: float | None, lng: float | None, device_id: str | None = None
+    user_id: int,
+    token: str,
+    nonce: str,
+    lat: float | None,
+    lng: float | None,
+    device_id: str | None = None,
+    coord_type: str = "gcj02",
+    accuracy_m: float | None = None,
 ) -> CheckInResult:
     """Check a member in by a scanned code; a repeated nonce returns the first check-in (before the code
-    is judged, so a resend after the code went stale still gets the first answer)."""
+    is judged, so a resend after the code went stale still gets the first answer). A WGS-84 fix is
+    turned into GCJ-02 first, so the fence, the fraud signals and the stored fix all use one datum."""
     existing = _replay(user_id, nonce)
     if existing is not None:
         return CheckInResult(existing, False)
+    lat, lng = as_gcj02(lat, lng, coord_type)
     now = clock.now()
     code = _scanned(token, now)
     source = "scan" if code.printed_version is None else "printed"
     if code.kind == "activity":
         activity = get_activity(code.target_id)
         _check_printed(activity, code)
-        return check_in_activity(user_id, activity, nonce, lat, lng, now, source=source, device_id=device_id)
+        return check_in_activity(
+            user_id, activity, nonce, lat, lng, now, source=source, device_id=device_id, accuracy_m=accuracy_m
+        )
     station = get_station(code.target_id)
     _check_printed(station, code)
-    return _check_in_station(user_id, station, nonce, lat, lng, now, source, device_id=device_id)
+    return _check_in_station(
+        user_id, station, nonce, lat, lng, now, source, device_id=device_id, accuracy_m=accuracy_m
+    )
 
 
 @dataclass(frozen=True)
@@ -275,6 +298,7 @@ def check_in_activity(
     source: str = "scan",
     device_id: str | None = None,
     recorder: Recorder | None = None,
+    accuracy_m: float | None = None,
 ) -> CheckInResult:
     """Check a member in at an activity, as of ``now``: the checks in order (cancelled, window, who may
     attend, range for the member's own scan, sign-up), then the insert, where the unique constraint
@@ -294,7 +318,7 @@ def check_in_activity(
         )
     _check_attendee(user_id, activity)
     if activity.geofence and source in SELF_SOURCES:  # a staff scan happens on site
-        _check_range(lat, lng, (activity.lat, activity.lng), activity.radius_m)
+        _check_range(lat, lng, (activity.lat, activity.lng), activity.radius_m, accuracy_m)
     if activity.signup_required and not _signed_up(activity.id, user_id):
         raise Forbidden("NOT_SIGNED_UP")
     checkin = _new_checkin(activity, user_id, nonce, lat, lng, now, device_id, source, recorder)
@@ -344,10 +368,11 @@ def _check_in_station(
     now: datetime,
     source: str,
     device_id: str | None = None,
+    accuracy_m: float | None = None,
 ) -> CheckInResult:
     if not station.active or station_open_span(station, now) is None:
         raise Conflict("OUTSIDE_WINDOW", details={"opening_hours": station.opening_hours})
-    _check_range(lat, lng, (station.lat, station.lng), station.radius_m)
+    _check_range(lat, lng, (station.lat, station.lng), station.radius_m, accuracy_m)
     checkin = _new_checkin(station, user_id, nonce, lat, lng, now, device_id, source)
     result = _insert(checkin, user_id, nonce)
     if result is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
+from checkin.geo import COORD_TYPES
 from checkin.models import ACTIVITY_KINDS, CHECKIN_SOURCES, CHECKIN_STATUSES
 from checkin.policy import sees_fence
 from server.clock import SERVER_ZONE
@@ -26,7 +27,9 @@ def _when(**kwargs: object) -> fields.AwareDateTime:
 
 
 FENCE_FIELDS = ("lat", "lng", "radius_m")
-FENCE_NOTE = "only to staff of the community; residents see geofence only"
+FENCE_NOTE = (
+    "GCJ-02 (what Chinese map pickers give); only to staff of the community; residents see geofence only"
+)
 PRINTED_NOTE = "accept the signed printed code (poster) of this place; off by default"
 
 
@@ -195,8 +198,28 @@ class CheckInRequestSchema(Schema):
 
     token = fields.String(required=True, validate=validate.Length(min=1, max=64))
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
-    lat = fields.Float(allow_none=True, validate=LAT)
-    lng = fields.Float(allow_none=True, validate=LNG)
+    lat = fields.Float(
+        allow_none=True, validate=LAT, metadata={"description": "latitude in coord_type's datum"}
+    )
+    lng = fields.Float(
+        allow_none=True, validate=LNG, metadata={"description": "longitude in coord_type's datum"}
+    )
+    coord_type = fields.String(
+        load_default="gcj02",
+        validate=validate.OneOf(COORD_TYPES),
+        metadata={
+            "description": "the datum of lat/lng: gcj02 (wx.getLocation({type: 'gcj02'}), Chinese maps) or "
+            "wgs84 (wx.getLocation's default), converted to GCJ-02 before the fence check"
+        },
+    )
+    accuracy = fields.Float(
+        allow_none=True,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={
+            "description": "the fix's accuracy in metres (wx.getLocation's accuracy); "
+            "the fence allows min(accuracy, 100) m more"
+        },
+    )
     device_id = fields.String(
         validate=validate.Length(min=1, max=64), metadata={"description": "the phone's id, for fraud signals"}
     )
@@ -210,6 +233,17 @@ class CheckOutRequestSchema(Schema):
         metadata={"description": "the place's current code: required where the check-out pays hours"},
     )
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
+    # A client sending the same location body as at check-in is not refused; check-out needs no fence.
+    lat = fields.Float(allow_none=True, validate=LAT, metadata={"description": "accepted and ignored"})
+    lng = fields.Float(allow_none=True, validate=LNG, metadata={"description": "accepted and ignored"})
+    coord_type = fields.String(
+        validate=validate.OneOf(COORD_TYPES), metadata={"description": "accepted and ignored"}
+    )
+    accuracy = fields.Float(
+        allow_none=True,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={"description": "accepted and ignored"},
+    )
 
 
 class CheckInSchema(Schema):
