@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app
 from flask_smorest import Blueprint
+from limits import parse
 
 from checkin import batches, checkins, services
+from checkin.links import checkin_link, current_short_code, short_code_expires_in
 from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.schemas import (
     ActivityOutSchema,
@@ -34,9 +41,10 @@ from checkin.schemas import (
     StationUpdateSchema,
     VoidSchema,
 )
-from checkin.tokens import issue_token
-from server import qr
+from checkin.tokens import WINDOW_SECONDS, issue_token
+from server import clock, qr
 from server.auth.policy import auth_required, current_principal, current_user_id
+from server.errors import AppError
 from server.extensions import limiter
 from server.schemas import PageArgs, page_body, page_of
 
@@ -57,6 +65,33 @@ def _member_key() -> str:
 
 # One budget per member for checking in and out (a member does a few a day; scripts do thousands).
 member_checkin_limit = limiter.shared_limit(_checkin_rate, scope="checkin", key_func=_member_key)
+
+
+@contextmanager
+def short_code_attempts(member: str) -> Iterator[None]:
+    """Wrong 6-digit codes are counted per member (CHECKIN_SHORT_CODE_RATE_LIMIT, 5 per 10 minutes), so
+    guessing one of a million codes that change every half minute stays out of reach."""
+    if not limiter.enabled:
+        yield
+        return
+    item = parse(str(current_app.config["CHECKIN_SHORT_CODE_RATE_LIMIT"]))
+    if not limiter.limiter.test(item, "short-code", member):
+        reset, _ = limiter.limiter.get_window_stats(item, "short-code", member)
+        retry = max(1, math.ceil(reset - time.time()))
+        raise AppError(
+            "RATE_LIMITED", status=429, details={"retry_after": retry}, headers={"Retry-After": str(retry)}
+        )
+    try:
+        yield
+    except AppError as exc:
+        if exc.code == "SHORT_CODE_INVALID":
+            limiter.limiter.hit(item, "short-code", member)
+        raise
+
+
+def _refresh_in(kind: str, window: int, now: datetime) -> float:
+    """Seconds until a fresher code exists (the next window), for clients whose clocks are off."""
+    return round((window + 1) * WINDOW_SECONDS[kind] - now.timestamp(), 3)
 
 
 @blp.route("/stations", methods=["POST"])
@@ -138,10 +173,23 @@ def signup(activity_id: int) -> tuple[Signup, int]:
 
 
 def _code(kind: str, target_id: int, fmt: str) -> Any:
+    now = clock.now()
     issued = services.screen_code(current_principal(), kind, target_id)
+    url = checkin_link(issued.token)
     if fmt == "png":
-        return Response(qr.png(issued.token), mimetype="image/png", headers={"Cache-Control": "no-store"})
-    return {"token": issued.token, "scene": issued.token, "expires_at": issued.expires_at}
+        return Response(qr.png(url), mimetype="image/png", headers={"Cache-Control": "no-store"})
+    body: dict[str, Any] = {
+        "token": issued.token,
+        "url": url,
+        "scene": issued.token,
+        "expires_at": issued.expires_at,
+        "server_time": now,
+        "refresh_in": _refresh_in(kind, issued.window, now),
+    }
+    if kind == "activity":
+        body["short_code"] = current_short_code(target_id, now.timestamp())
+        body["short_code_expires_in"] = round(short_code_expires_in(now.timestamp()), 3)
+    return body
 
 
 @blp.route("/activities/<int:activity_id>/code", methods=["GET"])
@@ -172,17 +220,32 @@ def station_code(args: dict[str, str], station_id: int) -> Any:
 @blp.alt_response(200, schema=CheckInSchema, description="a repeated nonce: the first check-in")
 @blp.alt_response(429, description="RATE_LIMITED: CHECKIN_RATE_LIMIT per member (default 30 per minute)")
 def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
-    """Check in by the scanned code of an activity or a station (a repeated nonce answers 200, same body)."""
-    result = checkins.check_in(
-        current_user_id(),
-        body["token"],
-        body["nonce"],
-        body.get("lat"),
-        body.get("lng"),
-        body.get("device_id"),
-        coord_type=body["coord_type"],
-        accuracy_m=body.get("accuracy"),
-    )
+    """Check in by the scanned code of an activity or a station (its link or the page's ``q`` too), or by
+    the 6-digit code of an activity's door screen; a repeated nonce answers 200, same body."""
+    if "short_code" in body:
+        with short_code_attempts(_member_key()):
+            result = checkins.check_in_by_short_code(
+                current_user_id(),
+                body["activity_id"],
+                body["short_code"],
+                body["nonce"],
+                body.get("lat"),
+                body.get("lng"),
+                body.get("device_id"),
+                coord_type=body["coord_type"],
+                accuracy_m=body.get("accuracy"),
+            )
+    else:
+        result = checkins.check_in(
+            current_user_id(),
+            body["token"],
+            body["nonce"],
+            body.get("lat"),
+            body.get("lng"),
+            body.get("device_id"),
+            coord_type=body["coord_type"],
+            accuracy_m=body.get("accuracy"),
+        )
     return result.checkin, 201 if result.created else 200
 
 
@@ -213,8 +276,14 @@ def my_checkins(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, MemberCodeSchema)
 def my_code() -> dict[str, Any]:
     """My own rotating code (about a minute), for staff to scan at an activity."""
-    issued = issue_token("member", current_user_id())
-    return {"token": issued.token, "expires_at": issued.expires_at}
+    now = clock.now()
+    issued = issue_token("member", current_user_id(), now=now.timestamp())
+    return {
+        "token": issued.token,
+        "expires_at": issued.expires_at,
+        "server_time": now,
+        "refresh_in": _refresh_in("member", issued.window, now),
+    }
 
 
 @blp.route("/activities/<int:activity_id>/scans", methods=["POST"])
@@ -271,8 +340,8 @@ def reprint_station_code(body: dict[str, int], station_id: int) -> dict[str, Any
 
 
 def _printed(kind: str, target_id: int) -> Response:
-    image, source = services.printed_code(current_principal(), kind, target_id)
-    return Response(image, mimetype="image/png", headers={"X-Linli-Code": source})
+    image, source, scene = services.printed_code(current_principal(), kind, target_id)
+    return Response(image, mimetype="image/png", headers={"X-Linli-Code": source, "X-Linli-Scene": scene})
 
 
 @blp.route("/activities/<int:activity_id>/printed-code", methods=["GET"])

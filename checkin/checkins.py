@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from checkin.geo import accuracy_slack_m, as_gcj02
+from checkin.links import code_from_scan, short_code_matches
 from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.services import check_community, get_activity, get_station, take_place
 from checkin.tokens import parse_printed, verify_token
@@ -34,6 +35,10 @@ register_messages(
             "Checking in here needs your location: allow the mini program to use it and try again",
         ),
         "NOT_SIGNED_UP": ("该活动需要先报名", "This activity needs a sign-up first"),
+        "SHORT_CODE_INVALID": (
+            "签到码不正确或已过期，请核对现场屏幕上的 6 位数字",
+            "The sign-in code is wrong or expired: check the 6 digits on the screen",
+        ),
         "CHECKIN_NOT_FOUND": ("签到记录不存在", "No such check-in"),
         "TOKEN_REQUIRED": (
             "签退请扫描现场的签到码",
@@ -82,7 +87,8 @@ class ScannedCode:
     printed_version: int | None = None
 
 
-def _scanned(token: str, now: datetime) -> ScannedCode:
+def _scanned(scanned: str, now: datetime) -> ScannedCode:
+    token = code_from_scan(scanned)
     if token.startswith("p"):
         printed = parse_printed(token)
         return ScannedCode(printed.kind, printed.target_id, printed.version)
@@ -200,6 +206,32 @@ def check_in(
     _check_printed(station, code)
     return _check_in_station(
         user_id, station, nonce, lat, lng, now, source, device_id=device_id, accuracy_m=accuracy_m
+    )
+
+
+def check_in_by_short_code(
+    user_id: int,
+    activity_id: int,
+    typed: str,
+    nonce: str,
+    lat: float | None,
+    lng: float | None,
+    device_id: str | None = None,
+    coord_type: str = "gcj02",
+    accuracy_m: float | None = None,
+) -> CheckInResult:
+    """Check a member in by the 6-digit code typed from the door screen: the screen code's proof of
+    presence, the same checks after it; a repeated nonce returns the first check-in."""
+    existing = _replay(user_id, nonce)
+    if existing is not None:
+        return CheckInResult(existing, False)
+    lat, lng = as_gcj02(lat, lng, coord_type)
+    now = clock.now()
+    activity = get_activity(activity_id)
+    if not short_code_matches(activity.id, typed, now.timestamp()):
+        raise AppError("SHORT_CODE_INVALID", status=400)
+    return check_in_activity(
+        user_id, activity, nonce, lat, lng, now, source="scan", device_id=device_id, accuracy_m=accuracy_m
     )
 
 

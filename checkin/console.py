@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from checkin import services
 from checkin.checkins import station_open_span, void_checkin
+from checkin.links import checkin_link, current_short_code
 from checkin.models import ACTIVITY_KINDS, Activity, CheckIn, Station
 from checkin.schemas import (
     ActivitySchema,
@@ -391,15 +392,18 @@ def _screen_code(kind: str, target_id: int) -> dict[str, Any]:
     now = clock.now()
     issued = issue_token(kind, target_id, now=now.timestamp())
     next_window = datetime.fromtimestamp((issued.window + 1) * WINDOW_SECONDS[kind], UTC)
+    url = checkin_link(issued.token)
     return {
         "token": issued.token,
+        "url": url,
+        "short_code": current_short_code(target_id, now.timestamp()) if kind == "activity" else None,
         "scene": issued.token,
         "window": issued.window,
         "window_seconds": WINDOW_SECONDS[kind],
         "expires_at": issued.expires_at.isoformat(),
         "expires_in": round((issued.expires_at - now).total_seconds(), 3),
         "refresh_in": round(min((next_window - now).total_seconds(), SCREEN_POLL_MAX_SECONDS), 3),
-        "image": qr.svg_data_url(issued.token),
+        "image": qr.svg_data_url(url),
         "now": now.isoformat(),
     }
 

@@ -189,14 +189,35 @@ class CodeSchema(Schema):
     """A rotating code to show on a screen."""
 
     token = fields.String(required=True)
+    url = fields.String(
+        required=True,
+        metadata={
+            "description": "what the QR code holds: QR_LINK_BASE/<token>, opened by WeChat's own scanner"
+        },
+    )
     scene = fields.String(required=True)
     expires_at = LocalDateTime(required=True)
+    server_time = LocalDateTime(required=True)
+    refresh_in = fields.Float(required=True, metadata={"description": "seconds until a fresher code exists"})
+    short_code = fields.String(metadata={"description": "activities: the 6-digit code to type instead"})
+    short_code_expires_in = fields.Float(metadata={"description": "seconds the short code stays accepted"})
 
 
 class CheckInRequestSchema(Schema):
     """A scanned code, the client's nonce and where the phone is."""
 
-    token = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    token = fields.String(
+        validate=validate.Length(min=1, max=512),
+        metadata={
+            "description": "what was scanned: the code, its https link (QR_LINK_BASE/<code>) or the page's "
+            "query.q (the link URL-encoded); or send short_code and activity_id instead"
+        },
+    )
+    short_code = fields.String(
+        validate=validate.Regexp(r"^[0-9]{6}$"),
+        metadata={"description": "the 6-digit code typed from the door screen, with activity_id"},
+    )
+    activity_id = fields.Integer(strict=True, validate=FITS_INT, metadata={"description": "with short_code"})
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
     lat = fields.Float(
         allow_none=True, validate=LAT, metadata={"description": "latitude in coord_type's datum"}
@@ -224,13 +245,25 @@ class CheckInRequestSchema(Schema):
         validate=validate.Length(min=1, max=64), metadata={"description": "the phone's id, for fraud signals"}
     )
 
+    @validates_schema
+    def _one_proof(self, data: dict[str, Any], **_: Any) -> None:
+        typed = "short_code" in data or "activity_id" in data
+        if typed and "token" in data:
+            raise ValidationError("send token, or short_code with activity_id, not both", "token")
+        if typed and not ("short_code" in data and "activity_id" in data):
+            raise ValidationError("short_code and activity_id go together", "short_code")
+        if not typed and "token" not in data:
+            raise ValidationError("Missing data for required field.", "token")
+
 
 class CheckOutRequestSchema(Schema):
     """A check-out; the nonce makes a repeat harmless."""
 
     token = fields.String(
-        validate=validate.Length(max=64),
-        metadata={"description": "the place's current code: required where the check-out pays hours"},
+        validate=validate.Length(max=512),
+        metadata={
+            "description": "the place's current code (or its link): required where the check-out pays hours"
+        },
     )
     nonce = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{8,64}$"))
     # A client sending the same location body as at check-in is not refused; check-out needs no fence.
@@ -285,6 +318,8 @@ class MemberCodeSchema(Schema):
 
     token = fields.String(required=True)
     expires_at = LocalDateTime(required=True)
+    server_time = LocalDateTime(required=True)
+    refresh_in = fields.Float(required=True, metadata={"description": "seconds until a fresher code exists"})
 
 
 class StaffScanSchema(Schema):

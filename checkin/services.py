@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from checkin import policy  # noqa: F401  (registers the rule "checkin.manage")
+from checkin.links import checkin_link
 from checkin.models import Activity, CheckIn, Signup, Station
 from checkin.tokens import IssuedToken, issue_token, printed_scene
 from points.services import get_rule
@@ -55,6 +56,7 @@ register_messages(
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 DEFAULT_OPENS_BEFORE = timedelta(minutes=30)
+CHECKIN_PAGE = "pages/checkin/index"  # the mini program page a printed code opens, with query.scene
 
 
 def _check_opening_hours(hours: dict[str, Any]) -> dict[str, list[list[str]]]:
@@ -409,12 +411,15 @@ def screen_code(principal: Principal, kind: str, target_id: int) -> IssuedToken:
     """A rotating code of an activity or station for its door screen, for staff of its community."""
     target = _target(kind, target_id)
     authorize(principal, "checkin.manage", target.community)
-    return issue_token(kind, target.id)
+    return issue_token(kind, target.id, now=clock.now().timestamp())
 
 
-def printed_code(principal: Principal, kind: str, target_id: int) -> tuple[bytes, str]:
-    """The printed code of an activity or station, for staff of its community (see printed_code_png)."""
-    return printed_code_png(printable(principal, kind, target_id))
+def printed_code(principal: Principal, kind: str, target_id: int) -> tuple[bytes, str, str]:
+    """The printed code of an activity or station, for staff of its community (see printed_code_png), and
+    its scene (what the page receives as ``query.scene``)."""
+    place = printable(principal, kind, target_id)
+    image, source = printed_code_png(place)
+    return image, source, printed_scene(kind, place.id, place.printed_version)
 
 
 def printable(principal: Principal, kind: str, target_id: int) -> Activity | Station:
@@ -452,9 +457,16 @@ def printed_code_png(place: Activity | Station) -> tuple[bytes, str]:
     mode = current_app.config.get("CHECKIN_PRINTED_CODE", "auto")
     if mode != "qrcode":
         try:
-            image = wechat_client().get_wxacode_unlimit(scene, page="pages/checkin/index", check_path=False)
+            env_version = current_app.config.get("WECHAT_ENV_VERSION", "release")
+            image = wechat_client().get_wxacode_unlimit(
+                scene,
+                page=CHECKIN_PAGE,
+                # Trial and develop builds may not have the page published: check_path would refuse it.
+                check_path=env_version == "release",
+                env_version=env_version,
+            )
             return image, "wxacode"
         except WeChatError as exc:
             if mode == "wxacode":
                 raise wechat_unavailable(exc) from exc
-    return qr.png(f"linli://checkin?scene={scene}"), "qrcode"
+    return qr.png(checkin_link(scene)), "qrcode"

@@ -92,6 +92,26 @@ def parse_printed_code(raw: str) -> str:
     return value
 
 
+WECHAT_ENV_VERSIONS = ("release", "trial", "develop")
+
+
+def parse_env_version(raw: str) -> str:
+    """Parse WECHAT_ENV_VERSION: which build of the mini program a printed code opens."""
+    value = raw.strip().lower()
+    if value not in WECHAT_ENV_VERSIONS:
+        raise ValueError("must be release, trial or develop")
+    return value
+
+
+def parse_link_base(raw: str) -> str:
+    """Parse QR_LINK_BASE: an https URL with a path (WeChat opens only https links of a registered rule)."""
+    value = raw.strip().rstrip("/")
+    host_and_path = value.removeprefix("https://")
+    if host_and_path == value or "/" not in host_and_path or "?" in value or "#" in value:
+        raise ValueError("must be an https URL with a path and no query, e.g. https://linli.example.org/c")
+    return value
+
+
 def parse_database_url(raw: str) -> str:
     """Accept postgres:// and postgresql:// and point them at psycopg 3."""
     value = raw.strip()
@@ -171,6 +191,8 @@ class Settings:
     WECHAT_TIMEOUT_SECONDS: int = 10
     ACCESS_TOKEN_TTL_SECONDS: int = 7200
     REFRESH_TOKEN_TTL_DAYS: int = 30
+    REFRESH_REUSE_GRACE_SECONDS: int = 30
+    IDEMPOTENCY_KEY_TTL_HOURS: int = 24
     LOGIN_RATE_LIMIT: str = "10 per minute"
     LOGIN_RATE_LIMIT_PER_ADDRESS: str = "3000 per minute"
     MAX_CONTENT_LENGTH: int = 12 * 1024 * 1024
@@ -179,6 +201,9 @@ class Settings:
     CHECKIN_TOKEN_KEYS: str | None = None
     CHECKIN_PRINTED_CODE: str = "auto"
     CHECKIN_RATE_LIMIT: str = "30 per minute"
+    CHECKIN_SHORT_CODE_RATE_LIMIT: str = "5 per 10 minutes"
+    QR_LINK_BASE: str = "https://linli.example.org/c"
+    WECHAT_ENV_VERSION: str = "release"
     STORE_REQUEST_DAYS: int = 7
     STORE_PICKUP_DAYS: int = 14
     OUTBOX_BACKLOG_WARN_SECONDS: int = 300
@@ -224,6 +249,8 @@ class Settings:
             WECHAT_TIMEOUT_SECONDS=_env(env, "WECHAT_TIMEOUT_SECONDS", parse_int, 10),
             ACCESS_TOKEN_TTL_SECONDS=_env(env, "ACCESS_TOKEN_TTL_SECONDS", parse_int, 7200),
             REFRESH_TOKEN_TTL_DAYS=_env(env, "REFRESH_TOKEN_TTL_DAYS", parse_int, 30),
+            REFRESH_REUSE_GRACE_SECONDS=_env(env, "REFRESH_REUSE_GRACE_SECONDS", parse_int, 30),
+            IDEMPOTENCY_KEY_TTL_HOURS=_env(env, "IDEMPOTENCY_KEY_TTL_HOURS", parse_positive_int, 24),
             LOGIN_RATE_LIMIT=_env(env, "LOGIN_RATE_LIMIT", parse_str, defaults.LOGIN_RATE_LIMIT),
             LOGIN_RATE_LIMIT_PER_ADDRESS=_env(
                 env, "LOGIN_RATE_LIMIT_PER_ADDRESS", parse_str, defaults.LOGIN_RATE_LIMIT_PER_ADDRESS
@@ -234,6 +261,13 @@ class Settings:
             CHECKIN_TOKEN_KEYS=_env(env, "CHECKIN_TOKEN_KEYS", parse_str, None),
             CHECKIN_PRINTED_CODE=_env(env, "CHECKIN_PRINTED_CODE", parse_printed_code, "auto"),
             CHECKIN_RATE_LIMIT=_env(env, "CHECKIN_RATE_LIMIT", parse_str, defaults.CHECKIN_RATE_LIMIT),
+            CHECKIN_SHORT_CODE_RATE_LIMIT=_env(
+                env, "CHECKIN_SHORT_CODE_RATE_LIMIT", parse_str, defaults.CHECKIN_SHORT_CODE_RATE_LIMIT
+            ),
+            QR_LINK_BASE=_env(env, "QR_LINK_BASE", parse_link_base, defaults.QR_LINK_BASE),
+            WECHAT_ENV_VERSION=_env(
+                env, "WECHAT_ENV_VERSION", parse_env_version, defaults.WECHAT_ENV_VERSION
+            ),
             STORE_REQUEST_DAYS=_env(env, "STORE_REQUEST_DAYS", parse_int, 7),
             STORE_PICKUP_DAYS=_env(env, "STORE_PICKUP_DAYS", parse_int, 14),
             OUTBOX_BACKLOG_WARN_SECONDS=_env(env, "OUTBOX_BACKLOG_WARN_SECONDS", parse_int, 300),
@@ -302,6 +336,8 @@ class Settings:
             problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
         if not self.WECHAT_APPID or not self.WECHAT_SECRET:
             problems.append("WECHAT_APPID and WECHAT_SECRET must be set in production")
+        if self.QR_LINK_BASE == Settings.QR_LINK_BASE:
+            problems.append("QR_LINK_BASE must be set in production (the link rule registered with WeChat)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

@@ -78,10 +78,17 @@ class AppError(Exception):
 
     status: ClassVar[int] = 400
 
-    def __init__(self, code: str, status: int | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.details = details or {}
+        self.headers = headers or {}
         if status is not None:
             self.status_code = status
         else:
@@ -151,7 +158,9 @@ def error_response(code: str, status: int, details: dict[str, Any] | None = None
 
 
 def _handle_app_error(exc: AppError) -> Response:
-    return error_response(exc.code, exc.status_code, exc.details)
+    response = error_response(exc.code, exc.status_code, exc.details)
+    response.headers.update(exc.headers)
+    return response
 
 
 def _handle_http_exception(exc: HTTPException) -> Response:

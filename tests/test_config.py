@@ -14,6 +14,7 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql://linli:pw@db.internal:5432/linli",
     "WECHAT_APPID": "wx0123456789",
     "WECHAT_SECRET": "real-wechat-secret",
+    "QR_LINK_BASE": "https://linli.gov-example.cn/c",
 }
 
 
@@ -200,3 +201,17 @@ def test_overrides_are_validated_too():
     settings = Settings.from_env({}).with_overrides({"LINLI_ENV": "production"})
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         settings.validate()
+
+
+def test_production_refuses_the_example_link_base_of_qr_codes():
+    assert "QR_LINK_BASE" in refusal(production(QR_LINK_BASE=None))
+
+
+@pytest.mark.parametrize("base", ["http://linli.example.cn/c", "https://linli.example.cn", "https://x.cn/c?a=1", "c"])
+def test_qr_links_must_be_https_with_a_path(base):
+    assert "QR_LINK_BASE" in refusal(production(QR_LINK_BASE=base))
+
+
+def test_the_build_a_printed_code_opens_is_one_of_wechats_three():
+    assert Settings.from_env(production(WECHAT_ENV_VERSION="Trial")).WECHAT_ENV_VERSION == "trial"
+    assert "WECHAT_ENV_VERSION" in refusal(production(WECHAT_ENV_VERSION="beta"))

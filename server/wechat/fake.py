@@ -71,6 +71,7 @@ class FakeWeChatState:
     current_token: str | None = None
     users: dict[str, str] = field(default_factory=dict)  # openid -> user part of the login code
     messages: list[dict[str, Any]] = field(default_factory=list)
+    wxacode_requests: list[dict[str, Any]] = field(default_factory=list)  # bodies of getwxacodeunlimit
     calls: Counter[str] = field(default_factory=Counter)
     injections: dict[str, list[Injection]] = field(default_factory=dict)
 
@@ -83,6 +84,7 @@ class FakeWeChatState:
             self.current_token = None
             self.users.clear()
             self.messages.clear()
+            self.wxacode_requests.clear()
             self.calls.clear()
             self.injections.clear()
 
@@ -342,9 +344,14 @@ def getwxacodeunlimit() -> Response:
     scene = body.get("scene")
     if not isinstance(scene, str) or not _SCENE_RE.fullmatch(scene):
         return _error(40097, "invalid args: scene")
+    if body.get("env_version", "release") not in ("release", "trial", "develop"):
+        return _error(40097, "invalid args: env_version")
     page = body.get("page") or "pages/index/index"
     if not isinstance(page, str) or page.startswith("invalid"):
         return _error(41030, "invalid page")
+    state = _state()
+    with state.lock:
+        state.wxacode_requests.append(dict(body))
     width = body.get("width", 430)
     width = min(max(int(width), 280), 1280) if isinstance(width, int) else 430
     image = qrcode.make(f"{page}?scene={scene}", border=2).get_image().resize((width, width))

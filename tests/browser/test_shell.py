@@ -165,6 +165,7 @@ def test_in_production_the_session_cookie_is_secure_httponly_and_samesite(make_a
         LINLI_ENV="production",
         WECHAT_APPID="wx0123456789",
         WECHAT_SECRET="real-wechat-secret",  # noqa: S106  (a test credential)
+        QR_LINK_BASE="https://linli.gov-example.cn/c",
     )
     cookie = _session_cookie(production)
     assert cookie.startswith("linli_console=")

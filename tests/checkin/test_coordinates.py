@@ -74,7 +74,8 @@ def test_outside_china_both_datums_agree():
 @given(lat=st.floats(18.2, 53.5), lng=st.floats(73.7, 134.7))
 def test_converting_moves_a_fix_in_china_by_less_than_a_kilometre_and_back(lat, lng):
     gcj_lat, gcj_lng = as_gcj02(lat, lng, "wgs84")
-    assert distance_m(lat, lng, gcj_lat, gcj_lng) < 1_000  # type: ignore[arg-type]
+    assert gcj_lat is not None and gcj_lng is not None
+    assert distance_m(lat, lng, gcj_lat, gcj_lng) < 1_000
     back_lng, back_lat = coordTransform.gcj02_to_wgs84(gcj_lng, gcj_lat)
     assert distance_m(lat, lng, back_lat, back_lng) < 5
 
@@ -93,7 +94,7 @@ def test_a_wgs84_fix_at_the_door_passes_when_labelled(app, client, clock, statio
     assert labelled.status_code == 201, labelled.get_json()
     with app.app_context():
         stored = db.session.scalar(select(CheckIn).where(CheckIn.id == labelled.get_json()["id"]))
-        assert stored is not None
+        assert stored is not None and stored.lat is not None and stored.lng is not None
         # stored in the places' datum, so staff's map and the fraud signals agree with the fence
         assert distance_m(float(stored.lat), float(stored.lng), *STATION) < 5
         assert "far_away" not in stored.flags

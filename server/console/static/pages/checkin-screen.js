@@ -18,6 +18,8 @@
     }
     img.classList.remove("stale");
     count.textContent = data.count;
+    var shortCode = document.getElementById("short-code");
+    if (shortCode && data.short_code) { shortCode.textContent = data.short_code; }
     state.textContent = data.state_text;
     state.dataset.state = data.state;
     expiresAt = Date.now() + data.expires_in * 1000;
