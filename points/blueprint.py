@@ -25,7 +25,7 @@ from points.schemas import (
 )
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError, Conflict
-from server.idempotency import idempotency_key
+from server.idempotency import document_idempotency_key, idempotency_key
 from server.orgs.services import communities_under, get_community, get_org_by_code
 from server.schemas import page_body, page_of
 
@@ -88,6 +88,7 @@ def update_rule(body: dict[str, Any], code: str) -> PointsRule:
 
 @blp.route("/points/adjustments", methods=["POST"])
 @auth_required("staff")
+@document_idempotency_key  # the ledger keeps the key with the transaction (points/ledger.py)
 @blp.arguments(AdjustmentSchema)
 @blp.response(201, TransactionSchema)
 def adjust(body: dict[str, Any]) -> dict[str, Any]:

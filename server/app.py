@@ -70,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     from server.notifications import jobs as notification_jobs  # noqa: F401  (declares the periodic jobs)
     from server.notifications.blueprint import blp as notifications_blp
     from server.orgs.blueprint import blp as orgs_blp
+    from server.startup.blueprint import blp as startup_blp
     from server.users.blueprint import blp as users_blp
     from server.users.volunteer_blueprint import blp as volunteers_blp
 
@@ -80,3 +81,4 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(volunteers_blp)
     api.register_blueprint(orgs_blp)
     api.register_blueprint(notifications_blp)
+    api.register_blueprint(startup_blp)

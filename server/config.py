@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field, fields
@@ -93,6 +94,15 @@ def parse_printed_code(raw: str) -> str:
 
 
 WECHAT_ENV_VERSIONS = ("release", "trial", "develop")
+MINIPROGRAM_STATES = ("formal", "trial", "developer")
+
+
+def parse_miniprogram_state(raw: str) -> str:
+    """Parse WECHAT_MINIPROGRAM_STATE: which build a subscribe message opens."""
+    value = raw.strip().lower()
+    if value not in MINIPROGRAM_STATES:
+        raise ValueError("must be formal, trial or developer")
+    return value
 
 
 def parse_env_version(raw: str) -> str:
@@ -109,6 +119,25 @@ def parse_link_base(raw: str) -> str:
     host_and_path = value.removeprefix("https://")
     if host_and_path == value or "/" not in host_and_path or "?" in value or "#" in value:
         raise ValueError("must be an https URL with a path and no query, e.g. https://linli.example.org/c")
+    return value
+
+
+def parse_public_base_url(raw: str) -> str:
+    """Parse PUBLIC_BASE_URL: the https origin (and path) the mini program reaches this server at."""
+    value = raw.strip().rstrip("/")
+    if not value.startswith("https://") or len(value) <= len("https://") or "?" in value or "#" in value:
+        raise ValueError("must be an https URL without a query, e.g. https://linli.example.org")
+    return value
+
+
+VERSION_PATTERN = re.compile(r"^\d{1,4}(\.\d{1,4}){0,3}$")
+
+
+def parse_client_version(raw: str) -> str:
+    """Parse MIN_CLIENT_VERSION: dotted numbers, as the mini program's version (1.4.2)."""
+    value = raw.strip()
+    if not VERSION_PATTERN.match(value):
+        raise ValueError("must be dotted numbers, e.g. 1.4.2")
     return value
 
 
@@ -204,6 +233,9 @@ class Settings:
     CHECKIN_SHORT_CODE_RATE_LIMIT: str = "5 per 10 minutes"
     QR_LINK_BASE: str = "https://linli.example.org/c"
     WECHAT_ENV_VERSION: str = "release"
+    WECHAT_MINIPROGRAM_STATE: str = "formal"
+    PUBLIC_BASE_URL: str | None = None
+    MIN_CLIENT_VERSION: str = "1.0.0"
     STORE_REQUEST_DAYS: int = 7
     STORE_PICKUP_DAYS: int = 14
     OUTBOX_BACKLOG_WARN_SECONDS: int = 300
@@ -265,8 +297,15 @@ class Settings:
                 env, "CHECKIN_SHORT_CODE_RATE_LIMIT", parse_str, defaults.CHECKIN_SHORT_CODE_RATE_LIMIT
             ),
             QR_LINK_BASE=_env(env, "QR_LINK_BASE", parse_link_base, defaults.QR_LINK_BASE),
+            PUBLIC_BASE_URL=_env(env, "PUBLIC_BASE_URL", parse_public_base_url, None),
+            MIN_CLIENT_VERSION=_env(
+                env, "MIN_CLIENT_VERSION", parse_client_version, defaults.MIN_CLIENT_VERSION
+            ),
             WECHAT_ENV_VERSION=_env(
                 env, "WECHAT_ENV_VERSION", parse_env_version, defaults.WECHAT_ENV_VERSION
+            ),
+            WECHAT_MINIPROGRAM_STATE=_env(
+                env, "WECHAT_MINIPROGRAM_STATE", parse_miniprogram_state, defaults.WECHAT_MINIPROGRAM_STATE
             ),
             STORE_REQUEST_DAYS=_env(env, "STORE_REQUEST_DAYS", parse_int, 7),
             STORE_PICKUP_DAYS=_env(env, "STORE_PICKUP_DAYS", parse_int, 14),

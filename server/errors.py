@@ -41,6 +41,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The WeChat login code is invalid or used",
     ),
     "WECHAT_PHONE_CODE_INVALID": ("手机号授权码无效或已使用", "The WeChat phone code is invalid or used"),
+    "WECHAT_USER_BLOCKED": (
+        "微信暂时限制了您的账号登录小程序，请在微信中完成安全验证后再试，或到社区服务站办理",
+        "WeChat's risk control blocks this account for now: verify it in WeChat, or ask at the community",
+    ),
     "WECHAT_UNAVAILABLE": (
         "微信服务暂时不可用，请稍后再试",
         "WeChat is temporarily unavailable, please retry",

@@ -8,7 +8,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_principal, current_user_id
-from server.idempotency import idempotency_key
+from server.idempotency import document_idempotency_key, idempotency_key, replayed_headers
 from server.qr import png
 from server.schemas import PageArgs, page_body, page_of
 from server.users.schemas import ReasonSchema
@@ -62,6 +62,7 @@ def update_item(body: dict[str, Any], item_id: int) -> StoreItem:
 
 @blp.route("/redemptions", methods=["POST"])
 @auth_required("user")
+@document_idempotency_key
 @blp.arguments(RedemptionRequestSchema)
 @blp.response(201, RedemptionSchema)
 def request_redemption(body: dict[str, Any]) -> Redemption:
@@ -132,9 +133,12 @@ def reject(body: dict[str, str], redemption_id: int) -> Redemption:
 @auth_required("staff")
 @blp.arguments(PickupSchema)
 @blp.response(200, RedemptionSchema)
-def pickup(body: dict[str, str]) -> Redemption:
-    """核销: the member collects the goods with their pickup code."""
-    return store.pickup(current_principal(), body["pickup_code"])
+def pickup(body: dict[str, str]) -> tuple[Redemption, int, dict[str, str]]:
+    """核销: the member collects the goods with their pickup code. Sent again by the same staff account
+    within 2 minutes it answers the same again with the header Idempotency-Replayed: true; otherwise 409
+    PICKUP_CODE_USED."""
+    redemption = store.pickup(current_principal(), body["pickup_code"], resend_ok=True)
+    return redemption, 200, replayed_headers(getattr(redemption, "replayed", False))
 
 
 @blp.route("/redemptions/<int:redemption_id>/pickup-qr", methods=["GET"])

@@ -88,6 +88,7 @@ class Redemption(TimestampMixin, Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     decided_at: Mapped[datetime | None] = mapped_column()
     picked_up_at: Mapped[datetime | None] = mapped_column()
+    picked_up_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))  # the desk (核销)
     expiry_warned_at: Mapped[datetime | None] = mapped_column()
 
     item: Mapped[StoreItem] = relationship()
@@ -96,3 +97,4 @@ class Redemption(TimestampMixin, Model):
         # Not columns: staff_redemptions (store/services.py) sets them on the rows it returns.
         member_nickname: str | None
         member_available: int
+        replayed: bool  # set by pickup (store/services.py): a resent 核销 answered as done

@@ -368,8 +368,23 @@ def cancel(user_id: int, redemption_id: int) -> Redemption:
     return redemption
 
 
-def pickup(principal: Principal, code: str) -> Redemption:
-    """核销: staff type or scan the member's pickup code."""
+PICKUP_RESEND_SECONDS = 120  # a desk's 核销 sent again within this long is answered as done
+
+
+def _resent_pickup(principal: Principal, redemption: Redemption) -> bool:
+    """The same desk account sent the 核销 of this code again soon after it went through (a lost answer)."""
+    return (
+        principal.staff is not None
+        and redemption.picked_up_by_id == principal.staff.id
+        and redemption.picked_up_at is not None
+        and clock.now() - redemption.picked_up_at <= timedelta(seconds=PICKUP_RESEND_SECONDS)
+    )
+
+
+def pickup(principal: Principal, code: str, resend_ok: bool = False) -> Redemption:
+    """核销: staff type or scan the member's pickup code. With ``resend_ok`` (the API, whose answers can be
+    lost) the same staff account sending it again within PICKUP_RESEND_SECONDS gets it again (``replayed``
+    true); another desk, later, or the console (which shows the desk it was done): PICKUP_CODE_USED."""
     normalized = code.strip().upper()
     query = select(Redemption).where(Redemption.pickup_code == normalized)
     if is_postgres():
@@ -378,6 +393,9 @@ def pickup(principal: Principal, code: str) -> Redemption:
     # Another community's code is answered as an unknown one: the desk must not learn that it exists.
     if redemption is None or not allowed(principal, "store.manage", get_community(redemption.community_id)):
         raise NotFound("PICKUP_CODE_INVALID")
+    if redemption.status == "picked_up" and resend_ok and _resent_pickup(principal, redemption):
+        redemption.replayed = True
+        return redemption
     if redemption.status == "picked_up":
         raise Conflict(
             "PICKUP_CODE_USED",
@@ -388,7 +406,9 @@ def pickup(principal: Principal, code: str) -> Redemption:
     if redemption.status != "approved":
         raise Conflict("PICKUP_CODE_EXPIRED", details={"status": redemption.status})
     redemption.status, redemption.picked_up_at = "picked_up", clock.now()
+    redemption.picked_up_by_id = principal.staff.id if principal.staff is not None else None
     db.session.flush()
+    redemption.replayed = False
     return redemption
 
 

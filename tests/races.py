@@ -41,3 +41,15 @@ def posting(
         return response.status_code, response.get_json()
 
     return call
+
+
+def resending(
+    app: Any, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> Callable[[], Any]:
+    """Like ``posting``, but it returns (status, replayed): did the answer carry Idempotency-Replayed."""
+
+    def call() -> tuple[int, bool]:
+        response = app.test_client().post(path, json=body, headers=headers)
+        return response.status_code, response.headers.get("Idempotency-Replayed") == "true"
+
+    return call

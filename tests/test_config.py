@@ -207,7 +207,9 @@ def test_production_refuses_the_example_link_base_of_qr_codes():
     assert "QR_LINK_BASE" in refusal(production(QR_LINK_BASE=None))
 
 
-@pytest.mark.parametrize("base", ["http://linli.example.cn/c", "https://linli.example.cn", "https://x.cn/c?a=1", "c"])
+@pytest.mark.parametrize(
+    "base", ["http://linli.example.cn/c", "https://linli.example.cn", "https://x.cn/c?a=1", "c"]
+)
 def test_qr_links_must_be_https_with_a_path(base):
     assert "QR_LINK_BASE" in refusal(production(QR_LINK_BASE=base))
 

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError
 from server.extensions import limiter
+from server.idempotency import idempotent, replayed_headers
 from server.orgs.services import communities_under, get_community, get_org_by_code
 from server.schemas import page_body, page_of
 from server.users.schemas import ReasonSchema
@@ -46,6 +47,15 @@ def _shown(wish: Wish) -> dict[str, Any]:
     return body
 
 
+Answered = tuple[dict[str, Any], int, dict[str, str]]
+
+
+def _answered(wish: Wish) -> Answered:
+    """The wish after a claim, fulfil, confirm or dispute; the same person's resend gets the same body with
+    the header Idempotency-Replayed: true."""
+    return _shown(wish), 200, replayed_headers(getattr(wish, "replayed", False))
+
+
 def _shown_page(items: list[Wish], total: int, args: dict[str, Any]) -> dict[str, Any]:
     return page_body([_shown(w) for w in items], total, args["page"], args["page_size"])
 
@@ -69,6 +79,7 @@ def list_categories() -> dict[str, Any]:
 
 @blp.route("/wishes", methods=["POST"])
 @auth_required("user")
+@idempotent("wish.create")
 @limiter.limit(_post_rate, key_func=_poster_key)
 @blp.arguments(WishCreateSchema)
 @blp.response(201, WishSchema)
@@ -176,10 +187,10 @@ def complete(wish_id: int) -> dict[str, Any]:
     description="CLAIM_LIMIT_DAY: WISH_CLAIMS_PER_DAY claims today (default 3); CLAIM_COOLDOWN: within "
     "WISH_RECLAIM_COOLDOWN_HOURS (default 24) of giving a wish back; details.retry_after",
 )
-def claim(wish_id: int) -> dict[str, Any]:
+def claim(wish_id: int) -> Answered:
     """A party member or volunteer of the community claims it; 409 WISH_ALREADY_CLAIMED if one was first.
     Resent by its claimer, it answers the wish again (counted once)."""
-    return _shown(services.claim(current_user_id(), wish_id))
+    return _answered(services.claim(current_user_id(), wish_id))
 
 
 @blp.route("/wishes/<int:wish_id>/unclaim", methods=["POST"])
@@ -196,32 +207,32 @@ def unclaim(wish_id: int) -> dict[str, Any]:
 @blp.response(200, WishSchema)
 @blp.alt_response(409, description="FULFIL_TOO_SOON: within WISH_MIN_FULFIL_MINUTES of the claim")
 @blp.alt_response(422, description="FULFIL_EVIDENCE_REQUIRED: no photo and a note under 10 characters")
-def fulfil(body: dict[str, Any], wish_id: int) -> dict[str, Any]:
+def fulfil(body: dict[str, Any], wish_id: int) -> Answered:
     """The claimer marks it fulfilled with a photo or a note of 10+ characters, no sooner than
     WISH_MIN_FULFIL_MINUTES after the claim; the resident is asked to confirm."""
-    return _shown(services.fulfil(current_user_id(), wish_id, body["note"], body["photos"]))
+    return _answered(services.fulfil(current_user_id(), wish_id, body["note"], body["photos"]))
 
 
 @blp.route("/wishes/<int:wish_id>/confirm", methods=["POST"])
 @auth_required("user")
 @blp.arguments(ConfirmSchema)
 @blp.response(200, WishSchema)
-def confirm(body: dict[str, Any], wish_id: int) -> dict[str, Any]:
+def confirm(body: dict[str, Any], wish_id: int) -> Answered:
     """The resident confirms with a rating: completed. 3–5 pays the claimer at once (once); 1–2 puts the
     points in 待确认积分 for staff."""
     wish = services.confirm(
         current_user_id(), wish_id, body["rating"], body.get("comment"), body["story_consent"]
     )
-    return _shown(wish)
+    return _answered(wish)
 
 
 @blp.route("/wishes/<int:wish_id>/dispute", methods=["POST"])
 @auth_required("user")
 @blp.arguments(DisputeSchema)
 @blp.response(200, WishSchema)
-def dispute(body: dict[str, str], wish_id: int) -> dict[str, Any]:
+def dispute(body: dict[str, str], wish_id: int) -> Answered:
     """The resident says a fulfilled wish was not done: staff decide (disputed), no points meanwhile."""
-    return _shown(services.dispute(current_user_id(), wish_id, body["reason"]))
+    return _answered(services.dispute(current_user_id(), wish_id, body["reason"]))
 
 
 @blp.route("/wishes/<int:wish_id>/cancel", methods=["POST"])

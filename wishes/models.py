@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -98,6 +99,11 @@ class Wish(TimestampMixin, Model):
         order_by="WishPhoto.position", cascade="all, delete-orphan", back_populates="wish"
     )
     award: Mapped[WishAward | None] = relationship(back_populates="wish", uselist=False)
+
+    if TYPE_CHECKING:
+        # Not a column: claim, fulfil, confirm and dispute (wishes/services.py) set it on their wish,
+        # true when the same person had already done it (a resend after a lost answer).
+        replayed: bool
 
 
 class WishClaim(TimestampMixin, Model):

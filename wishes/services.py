@@ -504,6 +504,7 @@ def claim(user_id: int, wish_id: int) -> Wish:
     if wish.user_id == user_id:
         raise Forbidden("WISH_OWN")
     if wish.claimer_id == user_id and wish.status == "claimed":
+        wish.replayed = True
         return wish
     if not user.serves(wish.community_id):
         raise Forbidden("NOT_A_SERVING_MEMBER")
@@ -532,6 +533,7 @@ def claim(user_id: int, wish_id: int) -> Wish:
     db.session.flush()
     wish = get_wish(wish_id, lock=True)
     publish("wish.claimed", [wish.user_id], _payload(wish, claimer=user.nickname or "党员志愿者"))
+    wish.replayed = False
     return wish
 
 
@@ -682,10 +684,19 @@ def _not_too_soon(wish: Wish) -> None:
         raise Conflict("FULFIL_TOO_SOON", details={"minutes": minutes, "allowed_at": allowed_at.isoformat()})
 
 
+def _fulfilled_by(wish: Wish, user_id: int) -> bool:
+    """The claimer's fulfilment already went through: a resend answers the wish as it is."""
+    return wish.status == "fulfilled" and wish.claimer_id == user_id
+
+
 def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
     """The claimer says it is done — with at least one photo or a note of MIN_NOTE characters, and not
-    within WISH_MIN_FULFIL_MINUTES of the claim; the resident is asked to confirm."""
+    within WISH_MIN_FULFIL_MINUTES of the claim; the resident is asked to confirm. Resent by the claimer
+    while the wish is fulfilled, it answers the wish as it is (``replayed``; the first note stands)."""
     wish = get_wish(wish_id)
+    if _fulfilled_by(wish, user_id):
+        wish.replayed = True
+        return wish
     _fulfillable(wish, user_id)
     note = note.strip()
     if not photo_ids and len(note) < MIN_NOTE:
@@ -694,6 +705,9 @@ def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
     photos = owned_files(user_id, photo_ids)
     note_check = _check_text(wish.claimer, note)[0]  # type: ignore[arg-type]
     wish = get_wish(wish_id, lock=True)  # the state again, now under the lock: it may have moved meanwhile
+    if _fulfilled_by(wish, user_id):  # a resend racing the first send
+        wish.replayed = True
+        return wish
     _fulfillable(wish, user_id)
     _end_claim(wish, "fulfilled")
     wish.status, wish.fulfilled_at = "fulfilled", clock.now()
@@ -702,6 +716,7 @@ def fulfil(user_id: int, wish_id: int, note: str, photo_ids: list[int]) -> Wish:
     db.session.flush()
     days = int(current_app.config["WISH_CONFIRM_DAYS"])
     publish("wish.fulfilled", [wish.user_id], _payload(wish, note=note, days=days))
+    wish.replayed = False
     return wish
 
 
@@ -803,14 +818,27 @@ def _confirmable(wish: Wish, user_id: int) -> None:
     _require(wish, "fulfilled", "WISH_NOT_FULFILLED")
 
 
+def _confirmed_by(wish: Wish, user_id: int) -> bool:
+    """The resident's confirmation already went through: a resend answers the wish as it is."""
+    return wish.user_id == user_id and wish.status == "completed" and wish.completed_by == "resident"
+
+
 def confirm(user_id: int, wish_id: int, rating: int, comment: str | None, story_consent: bool) -> Wish:
     """The resident confirms with a rating: completed. A rating of 3 or more pays the claimer at once; 1 or
-    2 puts the points in 待确认积分 for staff to approve or reject."""
+    2 puts the points in 待确认积分 for staff to approve or reject. Resent by the resident once it is
+    confirmed, it answers the wish as it is (``replayed``; the first rating stands, nothing is paid twice);
+    completed otherwise (by the timeout or staff) it is still WISH_ALREADY_COMPLETED."""
     wish = get_wish(wish_id)
+    if _confirmed_by(wish, user_id):
+        wish.replayed = True
+        return wish
     _confirmable(wish, user_id)
     comment = (comment or "").strip() or None
     comment_check = _check_text(wish.user, comment)[0] if comment else None
     wish = _lock_claimer_then_wish(wish_id)  # the state again, under the lock (the job may have completed it)
+    if _confirmed_by(wish, user_id):  # a resend racing the first send
+        wish.replayed = True
+        return wish
     _confirmable(wish, user_id)
     wish.rating, wish.comment, wish.comment_check = rating, comment, comment_check
     wish.story_consent = story_consent
@@ -820,6 +848,7 @@ def confirm(user_id: int, wish_id: int, rating: int, comment: str | None, story_
         [wish.claimer_id] if wish.claimer_id else [],
         _payload(wish, rating=rating, points=_points_told(award)),
     )
+    wish.replayed = False
     return wish
 
 
@@ -856,12 +885,14 @@ def dispute(user_id: int, wish_id: int, reason: str) -> Wish:
     if wish.user_id != user_id:
         raise Forbidden("NOT_WISH_OWNER")
     if wish.status == "disputed":
+        wish.replayed = True
         return wish
     if wish.status == "completed":
         raise Conflict("WISH_ALREADY_COMPLETED", details={"completed_by": wish.completed_by})
     _require(wish, "fulfilled", "WISH_NOT_FULFILLED")
     wish.status, wish.disputed_at, wish.dispute_reason = "disputed", clock.now(), reason
     db.session.flush()
+    wish.replayed = False
     return wish
 
 

@@ -84,7 +84,8 @@ def staff_login(body: dict[str, str]) -> dict[str, Any]:
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenPairSchema)
 def refresh(body: dict[str, str]) -> dict[str, Any]:
-    """Spend a refresh token for a new pair; reusing a spent one revokes its whole login."""
+    """Spend a refresh token for a new pair. The same token again within REFRESH_REUSE_GRACE_SECONDS (default
+    30) answers the same pair; later, reusing a spent one revokes its whole login."""
     return _result(services.refresh_login(body["refresh_token"]))
 
 

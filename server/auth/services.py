@@ -26,11 +26,11 @@ from server.auth.tokens import (
     rotate_refresh_token,
 )
 from server.db import db, is_postgres, keep_changes_despite_error
-from server.errors import AppError, Conflict, NotFound, Unauthorized, register_messages
+from server.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized, register_messages
 from server.orgs.models import OrgUnit
 from server.users.models import StaffAccount, User
 from server.users.services import find_or_create_user
-from server.wechat.errors import WeChatCodeInvalid, WeChatError
+from server.wechat.errors import WeChatCodeInvalid, WeChatError, WeChatUserBlocked
 from server.wechat.factory import wechat_client, wechat_unavailable
 
 MAX_FAILED_LOGINS = 5  # tries per (account, address) ...
@@ -75,6 +75,9 @@ def login_with_wechat(code: str) -> LoginResult:
     """Exchange a wx.login code (jscode2session) for our tokens, making the user on first login."""
     try:
         session = wechat_client().code2session(code)
+    except WeChatUserBlocked as exc:
+        # Not "log in again": a new wx.login code gives the same answer, so the client must not loop.
+        raise Forbidden("WECHAT_USER_BLOCKED", details={"errcode": exc.errcode}) from exc
     except WeChatCodeInvalid as exc:
         raise Unauthorized("WECHAT_CODE_INVALID", details={"errcode": exc.errcode}) from exc
     except WeChatError as exc:
@@ -373,8 +376,10 @@ def logout_everywhere(principal: Principal) -> None:
 
 
 def refresh_login(refresh_token: str) -> LoginResult:
-    """Rotate a refresh token into a new pair of tokens of the same family."""
-    spent, successor = rotate_refresh_token(refresh_token)
+    """Rotate a refresh token into a new pair of tokens of the same family; the same token sent again within
+    REFRESH_REUSE_GRACE_SECONDS answers the same pair (server/auth/tokens.py)."""
+    rotation = rotate_refresh_token(refresh_token)
+    spent = rotation.spent
     principal: User | StaffAccount | None
     if spent.principal_kind == "user":
         principal = db.session.get(User, spent.principal_id)
@@ -384,8 +389,17 @@ def refresh_login(refresh_token: str) -> LoginResult:
         raise Unauthorized("REFRESH_TOKEN_INVALID")
     if not principal.active:
         raise Unauthorized("ACCOUNT_DISABLED")
-    access, ttl = issue_access_token(spent.principal_kind, principal.id, principal.token_version)
-    return LoginResult(access, successor, ttl, principal, spent.principal_kind)
+    # The access token is made from the moment of the first use, so a resend in the grace window gets the
+    # very same pair; expires_in is what is left of it.
+    access, ttl = issue_access_token(
+        spent.principal_kind,
+        principal.id,
+        principal.token_version,
+        issued_at=rotation.issued_at,
+        jti=rotation.access_jti,
+    )
+    left = ttl - int(clock.wall().timestamp() - int(rotation.issued_at.timestamp()))
+    return LoginResult(access, rotation.successor, max(left, 0), principal, spent.principal_kind)
 
 
 def logout(refresh_token: str) -> None:

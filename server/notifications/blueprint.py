@@ -7,6 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_user_id
+from server.idempotency import idempotent
 from server.notifications import services
 from server.notifications.schemas import (
     GrantsSchema,
@@ -14,6 +15,7 @@ from server.notifications.schemas import (
     InboxSchema,
     MarkedSchema,
     MarkReadSchema,
+    SubscribeCatalogueSchema,
     SubscriptionsSchema,
 )
 
@@ -49,6 +51,15 @@ def mark_read(body: dict[str, Any]) -> dict[str, int]:
     return {"updated": updated, "unread_count": services.unread_count(user_id)}
 
 
+@blp.route("/notifications/templates", methods=["GET"])
+@blp.response(200, SubscribeCatalogueSchema)
+def subscribe_templates() -> dict[str, Any]:
+    """Which subscribe template carries which events, and when to ask for it: for each moment of the
+    client (``wish.post``, ``redemption.request``, ...) the ids to pass to wx.requestSubscribeMessage on
+    that tap. Public: the ids are the mini program's own, needed before login."""
+    return services.subscribe_catalogue()
+
+
 @blp.route("/me/subscriptions", methods=["GET"])
 @auth_required("user")
 @blp.response(200, GrantsSchema)
@@ -59,9 +70,12 @@ def my_grants() -> dict[str, Any]:
 
 @blp.route("/me/subscriptions", methods=["POST"])
 @auth_required("user")
+@idempotent("subscriptions.record")
 @blp.arguments(SubscriptionsSchema)
 @blp.response(200, GrantsSchema)
 def record_grants(body: dict[str, list[str]]) -> dict[str, Any]:
-    """Record the subscribe grants the user just gave (each allows one message of that template)."""
+    """Record the subscribe grants the user just gave (each accept allows one message of that template):
+    wx.requestSubscribeMessage's result object as it came, or ``{"template_ids": [...]}``. Send an
+    Idempotency-Key made once per tap: the same report sent again counts once."""
     grants = services.record_grants(current_user_id(), body["template_ids"])
     return {"grants": grants, "template_ids": services.template_ids()}

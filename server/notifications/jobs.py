@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from flask import current_app
+
 from server import clock
 from server.db import db
 from server.jobs import job, periodic, retry_with_backoff
@@ -35,7 +37,13 @@ def deliver_outbox(outbox_id: int) -> str:
     # The 'sending' mark is committed before the call, so a rerun after a crash cannot send again.
     db.session.commit()
     try:
-        wechat_client().send_subscribe_message(send.openid, send.template_id, send.data, page=send.page)
+        wechat_client().send_subscribe_message(
+            send.openid,
+            send.template_id,
+            send.data,
+            page=send.page,
+            miniprogram_state=current_app.config.get("WECHAT_MINIPROGRAM_STATE", "formal"),
+        )
     except WeChatNoAnswer as exc:
         # WeChat may have delivered it: as after a crash mid-send, it is not sent a second time.
         services.finish_wechat(send, "unknown", None, exc.errmsg)

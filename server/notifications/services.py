@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import redis
 from flask import current_app
@@ -105,6 +106,61 @@ def template_ids() -> list[str]:
     return sorted({t.wechat.template_id for t in templates().values() if t.wechat})
 
 
+# The moment of the mini program at which to call wx.requestSubscribeMessage for an event: the user's
+# own action the message will later report on (WeChat lets a page ask only on a tap, 3 templates at once).
+ASK_AT: dict[str, str] = {
+    "party_report.approved": "party_report.submit",
+    "party_report.rejected": "party_report.submit",
+    "community_move.approved": "community_move.apply",
+    "community_move.rejected": "community_move.apply",
+    "volunteer_application.accepted": "volunteer.apply",
+    "volunteer_application.declined": "volunteer.apply",
+    "activity.reminder": "activity.signup",
+    "redemption.approved": "redemption.request",
+    "redemption.rejected": "redemption.request",
+    "points.adjusted": "points.view",
+    "wish.approved": "wish.post",
+    "wish.rejected": "wish.post",
+    "wish.claimed": "wish.post",
+    "wish.unclaimed": "wish.post",
+    "wish.reopened": "wish.post",
+    "wish.fulfilled": "wish.post",
+    "wish.released": "wish.claim",
+    "wish.claim_expiring": "wish.claim",
+    "wish.cancelled": "wish.claim",
+    "wish.completed": "wish.claim",
+}
+MAX_TEMPLATES_PER_ASK = 3  # wx.requestSubscribeMessage takes at most three one-time templates
+
+
+def subscribe_catalogue() -> dict[str, Any]:
+    """Every subscribe template with the events it carries and the moments to ask for it, and per moment
+    the template ids to pass to wx.requestSubscribeMessage (at most three, the most used first)."""
+    by_template: dict[str, dict[str, Any]] = {}
+    for name, spec in sorted(templates().items()):
+        if spec.wechat is None:
+            continue
+        entry = by_template.setdefault(
+            spec.wechat.template_id, {"template_id": spec.wechat.template_id, "events": [], "ask_at": []}
+        )
+        entry["events"].append(name)
+        moment = ASK_AT.get(name)
+        if moment and moment not in entry["ask_at"]:
+            entry["ask_at"].append(moment)
+    uses: dict[str, dict[str, int]] = {}
+    for entry in by_template.values():
+        for event_name in entry["events"]:
+            moment = ASK_AT.get(event_name)
+            if moment:
+                counts = uses.setdefault(moment, {})
+                counts[entry["template_id"]] = counts.get(entry["template_id"], 0) + 1
+    moments = {
+        moment: sorted(counts, key=lambda t: (-counts[t], t))[:MAX_TEMPLATES_PER_ASK]
+        for moment, counts in sorted(uses.items())
+    }
+    return {"templates": list(by_template.values()), "moments": moments}
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -113,6 +169,22 @@ class _Blank(dict[str, Any]):
 def render(text: str, payload: dict[str, Any]) -> str:
     """Fill ``{placeholders}`` from the payload; a missing key renders empty rather than failing."""
     return string.Formatter().vformat(text, (), _Blank(payload))
+
+
+def render_page(page: str | None, payload: dict[str, Any]) -> str | None:
+    """The page a tap on the message opens, with the ids of its query filled from the payload
+    (``pages/wish/detail?id={wish_id}``). A placeholder the payload lacks drops the whole query: the
+    page opens without an id rather than with ``id=``, which no page can use."""
+    if page is None:
+        return None
+    path, _, query = page.partition("?")
+    if not query:
+        return page
+    names = [name for _, name, _, _ in string.Formatter().parse(query) if name]
+    if any(payload.get(name) in (None, "") for name in names):
+        log.warning("page %s: the payload lacks one of %s; sent without its query", page, names)
+        return path
+    return f"{path}?{query.format_map({name: quote(str(payload[name]), safe='') for name in names})}"
 
 
 def fit_field(key: str, value: str) -> str:
@@ -505,7 +577,9 @@ def prepare_wechat(message: OutboxMessage, template: WeChatTemplate) -> WeChatSe
         db.session.flush()
     assert openid is not None  # noqa: S101  (every outbox row names an existing user)
     data = {key: fit_field(key, render(value, message.payload)) for key, value in template.data.items()}
-    return WeChatSend(delivery.id, openid, template.template_id, template.page, data)
+    return WeChatSend(
+        delivery.id, openid, template.template_id, render_page(template.page, message.payload), data
+    )
 
 
 def mark_processed(outbox_id: int) -> None:

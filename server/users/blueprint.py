@@ -7,6 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_principal
+from server.idempotency import idempotent
 from server.schemas import PageArgs, page_body, page_of
 from server.users import moves, services
 from server.users.me import me_payload
@@ -75,6 +76,7 @@ def bind_phone(body: dict[str, str]) -> dict[str, Any]:
 
 @blp.route("/me/party-report", methods=["POST"])
 @auth_required("user")
+@idempotent("party_report.create")
 @blp.arguments(PartyReportCreateSchema)
 @blp.response(201, PartyReportSchema)
 def submit_party_report(body: dict[str, Any]) -> PartyReport:
@@ -115,6 +117,7 @@ def reject_party_report(body: dict[str, str], report_id: int) -> PartyReport:
 
 @blp.route("/me/community-moves", methods=["POST"])
 @auth_required("user")
+@idempotent("community_move.apply")
 @blp.arguments(CommunityMoveCreateSchema)
 @blp.response(201, CommunityMoveSchema)
 def apply_for_move(body: dict[str, Any]) -> CommunityMove:

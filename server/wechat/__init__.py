@@ -14,6 +14,7 @@ from server.wechat.errors import (
     WeChatNoAnswer,
     WeChatRateLimited,
     WeChatTokenInvalid,
+    WeChatUserBlocked,
     WeChatUserRefused,
     error_for,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "WeChatNoAnswer",
     "WeChatRateLimited",
     "WeChatTokenInvalid",
+    "WeChatUserBlocked",
     "WeChatUserRefused",
     "error_for",
 ]

@@ -26,9 +26,15 @@ class WeChatError(Exception):
 
 
 class WeChatCodeInvalid(WeChatError):
-    """A login or phone code is invalid, already used, or belongs to a high-risk user."""
+    """A login or phone code is invalid or already used."""
 
-    codes = frozenset({40029, 40163, 40226})
+    codes = frozenset({40029, 40163})
+
+
+class WeChatUserBlocked(WeChatCodeInvalid):
+    """WeChat's risk control blocks this user (40226): a fresh wx.login code would fail the same way."""
+
+    codes = frozenset({40226})
 
 
 class WeChatTokenInvalid(WeChatError):
@@ -106,6 +112,7 @@ _BY_CODE: dict[int, type[WeChatError]] = {
     code: cls
     for cls in (
         WeChatCodeInvalid,
+        WeChatUserBlocked,
         WeChatTokenInvalid,
         WeChatCredentialError,
         WeChatUserRefused,

@@ -4,7 +4,8 @@ It fakes the endpoints WeChatClient uses, answering like WeChat does: HTTP 200 w
 ``{"errcode": N, "errmsg": "... rid: ..."}`` on errors.
 
 * ``GET /sns/jscode2session``: 41002/41004 appid/secret missing, 40013 invalid appid,
-  40125 invalid appsecret, 40002 bad grant_type, 40029 invalid code, 40163 code been used.
+  40125 invalid appsecret, 40002 bad grant_type, 40029 invalid code, 40163 code been used,
+  40226 for a code starting ``blocked`` (a user WeChat's risk control blocks).
   A code is valid when it matches ``user[.suffix]`` (letters, digits, ``_``, ``-``) and does not
   start with ``invalid``; ``alice.1`` and ``alice.2`` are two logins of the same user ``alice``.
 * ``POST /cgi-bin/stable_token``: the same credential checks; the current token is returned
@@ -169,6 +170,8 @@ def _use_code(code: Any, used: set[str]) -> tuple[str | None, Response | None]:
     """The user part of a one-time code, or the error answer."""
     if not isinstance(code, str) or not _CODE_RE.fullmatch(code) or code.startswith("invalid"):
         return None, _error(40029, "invalid code")
+    if code.startswith("blocked"):
+        return None, _error(40226, "high risk user, login blocked")
     with _state().lock:
         if code in used:
             return None, _error(40163, "code been used")
@@ -303,6 +306,7 @@ def subscribe_send() -> Response:
                 "template_id": template_id,
                 "data": values,
                 "page": body.get("page"),
+                "miniprogram_state": body.get("miniprogram_state", "formal"),
                 "time": time.time(),
             }
         )

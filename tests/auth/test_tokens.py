@@ -34,7 +34,9 @@ def test_refresh_rotates_the_pair(client, login_user):
     assert again.status_code == 200
 
 
-def test_a_reused_refresh_token_revokes_its_whole_family(client, login_user, db_session):
+def test_a_reused_refresh_token_revokes_its_whole_family(app, client, login_user, db_session, monkeypatch):
+    # A reuse after REFRESH_REUSE_GRACE_SECONDS (tests/auth/test_refresh_grace.py has the window itself).
+    monkeypatch.setitem(app.config, "REFRESH_REUSE_GRACE_SECONDS", 0)
     tokens = login_user("alice")
     other_device = login_user("alice")  # another login of the same user: its own family
     rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).get_json()

@@ -55,6 +55,8 @@ AREAS = [
     "wishes",
     "wish-awards",
     "reports",
+    "notifications",
+    "config",
 ]
 
 

@@ -296,6 +296,8 @@ TABLE: dict[str, Row] = {
     # --- notifications --------------------------------------------------------------------------------------
     "GET /api/v1/me/notifications": Row("/me/notifications", USERS),
     "POST /api/v1/me/notifications/read": Row("/me/notifications/read", USERS, lambda w: {"all": True}),
+    "GET /api/v1/notifications/templates": Row("/notifications/templates", PUBLIC),
+    "GET /api/v1/config": Row("/config", PUBLIC),
     "GET /api/v1/me/subscriptions": Row("/me/subscriptions", USERS),
     "POST /api/v1/me/subscriptions": Row(
         "/me/subscriptions", USERS, lambda w: {"template_ids": [w.values["template_id"]]}

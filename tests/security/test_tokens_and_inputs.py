@@ -179,8 +179,9 @@ def test_refresh_and_access_tokens_cannot_stand_in_for_each_other(client, reside
 
 
 def test_a_reused_staff_refresh_token_revokes_the_whole_family(
-    app, client, make_staff, login_staff, db_session
+    app, client, make_staff, login_staff, db_session, monkeypatch
 ):
+    monkeypatch.setitem(app.config, "REFRESH_REUSE_GRACE_SECONDS", 0)  # a reuse after the grace window
     staff = make_staff(org="C1")
     first = login_staff(staff)
     second = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}).get_json()
@@ -198,7 +199,10 @@ def test_a_reused_staff_refresh_token_revokes_the_whole_family(
     assert newest.get_json()["error"]["code"] == "REFRESH_TOKEN_INVALID"
 
 
-def test_a_refresh_token_replayed_again_after_the_revocation_stays_refused(client, login_user):
+def test_a_refresh_token_replayed_again_after_the_revocation_stays_refused(
+    app, client, login_user, monkeypatch
+):
+    monkeypatch.setitem(app.config, "REFRESH_REUSE_GRACE_SECONDS", 0)  # a reuse after the grace window
     tokens = login_user("eve")
     client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     codes = [

@@ -24,6 +24,7 @@ from server.wechat.errors import (
     WeChatNoAnswer,
     WeChatRateLimited,
     WeChatTokenInvalid,
+    WeChatUserBlocked,
     WeChatUserRefused,
     error_for,
 )
@@ -336,7 +337,7 @@ def test_wxacode_refreshes_a_rejected_token(client: WeChatClient, control: FakeC
     ("errcode", "cls", "permanent"),
     [
         (40029, WeChatCodeInvalid, True),
-        (40226, WeChatCodeInvalid, True),
+        (40226, WeChatUserBlocked, True),
         (42001, WeChatTokenInvalid, False),
         (40164, WeChatCredentialError, True),
         (41004, WeChatCredentialError, True),

@@ -346,6 +346,7 @@ def test_a_resent_claim_answers_the_same_and_counts_once(app, client, person, wi
 
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.get_json() == first.get_json()
+    assert again.headers["Idempotency-Replayed"] == "true"
     assert _claims_of(app, member.id) == [(wish_id, "active")]
     assert _code(_claim(client, member, other)) == "CLAIM_LIMIT_DAY"  # the resend did not count
 

@@ -1,0 +1,1 @@
+"""What a mini program needs at start: one call before (or without) login."""
