@@ -29,6 +29,7 @@ from checkin.schemas import (
     CodeQuerySchema,
     CodeSchema,
     MemberCodeSchema,
+    MySignupsQuerySchema,
     PrintedVersionSchema,
     ReprintSchema,
     SignupSchema,
@@ -46,7 +47,7 @@ from server import clock, qr
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError
 from server.extensions import limiter
-from server.schemas import PageArgs, page_body, page_of
+from server.schemas import NewestFirstArgs, newest_first_page_of, page_body, page_of
 
 blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
 # ``?format=png`` answers the code as an image instead of JSON.
@@ -149,15 +150,20 @@ def list_activities(args: dict[str, Any]) -> dict[str, Any]:
     items, total = services.list_activities(
         args.get("community_id"), args.get("from_"), args.get("to"), args["page"], args["page_size"]
     )
-    return page_body(items, total, args["page"], args["page_size"])
+    return page_body(services.for_caller(_caller_user_id(), items), total, args["page"], args["page_size"])
 
 
 @blp.route("/activities/<int:activity_id>", methods=["GET"])
 @auth_required()
 @blp.response(200, ActivityOutSchema)
-def get_activity(activity_id: int) -> Activity:
-    """One activity."""
-    return services.get_activity(activity_id)
+def get_activity(activity_id: int) -> services.ActivityForCaller:
+    """One activity, with my sign-up and check-in."""
+    return services.for_caller(_caller_user_id(), [services.get_activity(activity_id)])[0]
+
+
+def _caller_user_id() -> int | None:
+    user = current_principal().user
+    return user.id if user is not None else None
 
 
 @blp.route("/activities/<int:activity_id>/signup", methods=["POST"])
@@ -170,6 +176,25 @@ def signup(activity_id: int) -> tuple[Signup, int]:
     assert user is not None  # noqa: S101  (auth_required("user") lets only users in)
     entry, created = services.signup(user.id, activity_id)
     return entry, 201 if created else 200
+
+
+@blp.route("/activities/<int:activity_id>/signup", methods=["DELETE"])
+@auth_required("user")
+@blp.response(204)
+def cancel_signup(activity_id: int) -> None:
+    """Cancel my sign-up until the activity starts (its place is freed); a resend answers 204 too."""
+    services.cancel_signup(current_user_id(), activity_id)
+
+
+@blp.route("/me/signups", methods=["GET"])
+@auth_required("user")
+@blp.arguments(MySignupsQuerySchema, location="query")
+@blp.response(200, page_of(ActivityOutSchema))
+def my_signups(args: dict[str, Any]) -> dict[str, Any]:
+    """The activities I signed up for: upcoming soonest first (``?when=past``: latest first)."""
+    user_id = current_user_id()
+    items, total = services.my_signups(user_id, args["when"], args["page"], args["page_size"])
+    return page_body(services.for_caller(user_id, items), total, args["page"], args["page_size"])
 
 
 def _code(kind: str, target_id: int, fmt: str) -> Any:
@@ -263,12 +288,14 @@ def check_out(body: dict[str, Any], checkin_id: int) -> CheckIn:
 
 @blp.route("/me/checkins", methods=["GET"])
 @auth_required("user")
-@blp.arguments(PageArgs, location="query")
-@blp.response(200, page_of(CheckInSchema))
+@blp.arguments(NewestFirstArgs, location="query")
+@blp.response(200, newest_first_page_of(CheckInSchema))
 def my_checkins(args: dict[str, Any]) -> dict[str, Any]:
-    """My check-ins, newest first."""
-    items, total = checkins.my_checkins(current_user_id(), args["page"], args["page_size"])
-    return page_body(items, total, args["page"], args["page_size"])
+    """My check-ins, newest first (``?before_id=`` pages without repeats)."""
+    items, total, next_before_id = checkins.my_checkins(
+        current_user_id(), args["page"], args["page_size"], args.get("before_id")
+    )
+    return {**page_body(items, total, args["page"], args["page_size"]), "next_before_id": next_before_id}
 
 
 @blp.route("/me/code", methods=["GET"])

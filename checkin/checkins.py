@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from checkin.geo import accuracy_slack_m, as_gcj02
 from checkin.links import code_from_scan, short_code_matches
@@ -21,7 +22,7 @@ from server import clock
 from server.audit import services as audit
 from server.auth.policy import Principal, authorize
 from server.clock import SERVER_ZONE
-from server.db import db, paginate
+from server.db import db, paginate_newest_first
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.users.models import User
 
@@ -548,10 +549,16 @@ def close_left_open(checkin_id: int, at: datetime) -> bool:
     return True
 
 
-def my_checkins(user_id: int, page: int, page_size: int) -> tuple[list[CheckIn], int]:
-    """A member's check-ins, newest first."""
-    query = select(CheckIn).where(CheckIn.user_id == user_id)
-    return paginate(query.order_by(CheckIn.id.desc()), page, page_size)
+def my_checkins(
+    user_id: int, page: int, page_size: int, before_id: int | None = None
+) -> tuple[list[CheckIn], int, int | None]:
+    """A member's check-ins, newest first; the total and the next page's before_id."""
+    query = (
+        select(CheckIn)
+        .where(CheckIn.user_id == user_id)
+        .options(selectinload(CheckIn.activity).selectinload(Activity.station), selectinload(CheckIn.station))
+    )
+    return paginate_newest_first(query, CheckIn.id, page, page_size, before_id)
 
 
 def staff_scan(

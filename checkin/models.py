@@ -101,6 +101,9 @@ class Signup(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Whether this sign-up took one of the activity's places (sign-up required), so a cancellation frees
+    # exactly what it took even when staff changed the activity since.
+    holds_place: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class CheckIn(TimestampMixin, Model):
@@ -155,6 +158,25 @@ class CheckIn(TimestampMixin, Model):
     voided_at: Mapped[datetime | None] = mapped_column()
     voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     void_reason: Mapped[str | None] = mapped_column(String(200))
+
+    activity: Mapped[Activity | None] = relationship()
+    station: Mapped[Station | None] = relationship()
+
+    @property
+    def title(self) -> str:
+        """The activity's title or the station's name, as the member's list shows it."""
+        if self.activity is not None:
+            return self.activity.title
+        return self.station.name if self.station is not None else ""
+
+    @property
+    def place(self) -> str:
+        """Where it was: the activity's place (else its station's address) or the station's address."""
+        if self.activity is not None:
+            if self.activity.place:
+                return self.activity.place
+            return self.activity.station.address if self.activity.station is not None else ""
+        return self.station.address if self.station is not None else ""
 
 
 class BatchItem(TimestampMixin, Model):

@@ -146,6 +146,20 @@ class ActivitySchema(Schema):
     )
 
 
+class MySignupSchema(Schema):
+    """The caller's own sign-up for an activity."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["signed_up"]))
+    created_at = LocalDateTime(required=True)
+
+
+class MyCheckinSchema(Schema):
+    """The caller's own check-in at an activity."""
+
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(CHECKIN_STATUSES))
+
+
 class ActivityOutSchema(_HidesFence, ActivitySchema):
     """An activity as clients read it (times in the server's zone; the fence only to staff)."""
 
@@ -153,6 +167,25 @@ class ActivityOutSchema(_HidesFence, ActivitySchema):
     ends_at = LocalDateTime(required=True)  # type: ignore[assignment]
     checkin_opens_at = LocalDateTime(required=True)  # type: ignore[assignment]
     checkin_closes_at = LocalDateTime(required=True)  # type: ignore[assignment]
+    cancelled_at = LocalDateTime(dump_only=True, allow_none=True)
+    my_signup = fields.Nested(
+        MySignupSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the caller's sign-up (null when none, and for staff)"},
+    )
+    my_checkin = fields.Nested(
+        MyCheckinSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the caller's check-in here (null when none, and for staff)"},
+    )
+
+
+class MySignupsQuerySchema(PageArgs):
+    """Which of my sign-ups: upcoming (and under way) or past."""
+
+    when = fields.String(load_default="upcoming", validate=validate.OneOf(["upcoming", "past"]))
 
 
 class ActivityUpdateSchema(ActivitySchema):
@@ -175,7 +208,7 @@ class SignupSchema(Schema):
 
     activity_id = fields.Integer(required=True)
     user_id = fields.Integer(required=True)
-    status = fields.Constant("signed_up")
+    status = fields.Constant("signed_up", metadata={"type": "string", "enum": ["signed_up"]})
     created_at = LocalDateTime(required=True)
 
 
@@ -285,12 +318,16 @@ class CheckInSchema(Schema):
     id = fields.Integer(required=True)
     activity_id = fields.Integer(allow_none=True)
     station_id = fields.Integer(allow_none=True)
-    status = fields.String(required=True, metadata={"description": " | ".join(CHECKIN_STATUSES)})
+    status = fields.String(required=True, validate=validate.OneOf(CHECKIN_STATUSES))
     checked_in_at = LocalDateTime(required=True)
     checked_out_at = LocalDateTime(allow_none=True)
     minutes = fields.Integer(allow_none=True)
     points_awarded = fields.Integer(required=True)
-    source = fields.String(required=True, metadata={"description": " | ".join(CHECKIN_SOURCES)})
+    source = fields.String(required=True, validate=validate.OneOf(CHECKIN_SOURCES))
+    title = fields.String(required=True, metadata={"description": "the activity's title or station's name"})
+    place = fields.String(
+        required=True, metadata={"description": "the activity's place or the station's address"}
+    )
 
 
 class VoidSchema(Schema):
@@ -335,7 +372,7 @@ class StaffScanSchema(Schema):
 class StaffScanResultSchema(Schema):
     """What a staff scan did."""
 
-    action = fields.String(required=True, metadata={"description": "in | out"})
+    action = fields.String(required=True, validate=validate.OneOf(["in", "out"]))
     checkin = fields.Nested(CheckInSchema, required=True)
 
 
@@ -369,7 +406,7 @@ class BatchResultItemSchema(Schema):
     """What became of one item."""
 
     nonce = fields.String(required=True)
-    result = fields.String(required=True, metadata={"description": "accepted | duplicate | refused"})
+    result = fields.String(required=True, validate=validate.OneOf(["accepted", "duplicate", "refused"]))
     code = fields.String()
     checkin_id = fields.Integer(allow_none=True)
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from checkin import policy  # noqa: F401  (registers the rule "checkin.manage")
 from checkin.links import checkin_link
@@ -31,6 +32,10 @@ register_messages(
         "ACTIVITY_NOT_FOUND": ("活动不存在", "No such activity"),
         "ACTIVITY_FULL": ("活动名额已满", "The activity is full"),
         "SIGNUP_CLOSED": ("活动已开始，报名已截止", "Sign-up has closed: the activity has started"),
+        "CANCEL_CLOSED": (
+            "活动已开始，不能再取消报名",
+            "The activity has started: a sign-up can no longer be cancelled",
+        ),
         "ACTIVITY_CANCELLED": ("活动已取消", "The activity was cancelled"),
         "CAPACITY_BELOW_TAKEN": ("名额不能少于已报名人数", "Capacity cannot go below the places taken"),
         "OPENING_HOURS_INVALID": (
@@ -338,7 +343,7 @@ def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
         raise Conflict("SIGNUP_CLOSED")
     try:
         with db.session.begin_nested():
-            entry = Signup(activity_id=activity_id, user_id=user_id)
+            entry = Signup(activity_id=activity_id, user_id=user_id, holds_place=activity.signup_required)
             db.session.add(entry)
             db.session.flush()
             if activity.signup_required and not take_place(activity_id):
@@ -350,6 +355,88 @@ def signup(user_id: int, activity_id: int) -> tuple[Signup, bool]:
         ).one()
         return found, False
     return entry, True
+
+
+def free_place(activity_id: int) -> None:
+    """Give one place back by a single conditional update (never below none taken)."""
+    db.session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id, Activity.taken > 0)
+        .values(taken=Activity.taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cancel_signup(user_id: int, activity_id: int) -> None:
+    """Cancel a member's sign-up until the activity starts, freeing the place it took; without a sign-up
+    (a resend, or none ever) it is the same success."""
+    activity = get_activity(activity_id)
+    entry = db.session.scalars(
+        select(Signup).where(Signup.activity_id == activity_id, Signup.user_id == user_id).with_for_update()
+    ).first()
+    if entry is None:
+        return
+    if activity.cancelled_at is None and clock.now() >= activity.starts_at:
+        raise Conflict("CANCEL_CLOSED", details={"activity_id": activity_id})
+    checked_in = db.session.scalar(
+        select(CheckIn.id).where(
+            CheckIn.activity_id == activity_id, CheckIn.user_id == user_id, CheckIn.status != "voided"
+        )
+    )
+    if checked_in is not None:
+        raise Conflict("ALREADY_CHECKED_IN", details={"checkin_id": checked_in})
+    held = entry.holds_place
+    db.session.delete(entry)
+    db.session.flush()
+    if held:
+        free_place(activity_id)
+
+
+class ActivityForCaller:
+    """An activity as one member sees it: its fields, and the member's own sign-up and check-in."""
+
+    def __init__(self, activity: Activity, signup: Signup | None, checkin: CheckIn | None) -> None:
+        self.activity = activity
+        self.my_signup = {"status": "signed_up", "created_at": signup.created_at} if signup else None
+        self.my_checkin = {"id": checkin.id, "status": checkin.status} if checkin else None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.activity, name)
+
+
+def for_caller(user_id: int | None, activities: list[Activity]) -> list[ActivityForCaller]:
+    """The activities with the caller's sign-up and check-in on each (two queries; none for staff)."""
+    ids = [activity.id for activity in activities]
+    signups: dict[int, Signup] = {}
+    checkins: dict[int, CheckIn] = {}
+    if user_id is not None and ids:
+        for entry in db.session.scalars(
+            select(Signup).where(Signup.user_id == user_id, Signup.activity_id.in_(ids))
+        ):
+            signups[entry.activity_id] = entry
+        for checkin in db.session.scalars(
+            select(CheckIn).where(CheckIn.user_id == user_id, CheckIn.activity_id.in_(ids))
+        ):
+            if checkin.activity_id is not None:
+                checkins[checkin.activity_id] = checkin
+    return [ActivityForCaller(a, signups.get(a.id), checkins.get(a.id)) for a in activities]
+
+
+def my_signups(user_id: int, when: str, page: int, page_size: int) -> tuple[list[Activity], int]:
+    """The activities a member signed up for: "upcoming" (and under way) soonest first, or "past" latest
+    first; cancelled activities stay listed (they carry ``cancelled_at``)."""
+    now = clock.now()
+    query = (
+        select(Activity)
+        .join(Signup, Signup.activity_id == Activity.id)
+        .where(Signup.user_id == user_id)
+        .options(selectinload(Activity.community))
+    )
+    if when == "past":
+        query = query.where(Activity.ends_at < now).order_by(Activity.starts_at.desc(), Activity.id.desc())
+    else:
+        query = query.where(Activity.ends_at >= now).order_by(Activity.starts_at, Activity.id)
+    return paginate(query, page, page_size)
 
 
 # --- reminders ------------------------------------------------------------------------------------------

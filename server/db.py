@@ -106,6 +106,21 @@ def paginate(query: Select[T], page: int, size: int) -> tuple[list[T], int]:
     return list(db.session.scalars(query.limit(size).offset((page - 1) * size))), total
 
 
+def paginate_newest_first(
+    query: Select[T], id_column: Any, page: int, size: int, before_id: int | None
+) -> tuple[list[T], int, int | None]:
+    """A page of a list read newest first (by id, descending): the rows, how many rows there are in all,
+    and the ``before_id`` of the next page (None at the end). With ``before_id`` the page starts after
+    that row, so rows added while a phone scrolls never repeat or shift one out; without it, ``page``."""
+    total = int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    query = query.order_by(None).order_by(id_column.desc())
+    query = query.where(id_column < before_id) if before_id is not None else query.offset((page - 1) * size)
+    rows = list(db.session.scalars(query.limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, total, (int(getattr(rows[-1], id_column.key)) if more and rows else None)
+
+
 def page_count(total: int, size: int) -> int:
     """How many pages ``total`` rows fill (at least one, for an empty list)."""
     return max(1, -(-total // size))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from apispec import BasePlugin
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
@@ -25,6 +26,57 @@ class LinliApi(Api):
     """flask-smorest's Api documenting our error envelope instead of its own."""
 
     ERROR_SCHEMA = ErrorSchema
+
+
+def singular(noun: str) -> str:
+    """English plural → singular, for the resource nouns of our paths (activities, wishes, items)."""
+    if noun.endswith("ies"):
+        return noun[:-3] + "y"
+    if noun.endswith(("shes", "ches", "sses")):
+        return noun[:-2]
+    return noun.removesuffix("s")
+
+
+def operation_id(endpoint: str, path: str) -> str:
+    """The operationId of a view: its function name in camelCase (``get_me`` → ``getMe``); a one-word
+    action on one resource takes the resource's name (``/wishes/{wish_id}/approve`` → ``approveWish``),
+    since several resources approve, reject and cancel."""
+    name = endpoint.rsplit(".", 1)[-1]
+    words = name.split("_")
+    segments = [part for part in path.split("/") if part]
+    acts_on_one = len(segments) >= 3 and segments[-1] == name and segments[-2].startswith("{")
+    if len(words) == 1 and acts_on_one:
+        words += singular(segments[-3]).split("-")
+    return words[0] + "".join(word.capitalize() for word in words[1:])
+
+
+class OperationIds(BasePlugin):
+    """Gives every operation a unique operationId from its view (client generators name methods by it);
+    a name used twice stops the app at start, so the document never holds a duplicate."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Set operationId on the operations of one Flask rule (an explicit one in ``@blp.doc`` stays)."""
+        rule = kwargs.get("rule")
+        if rule is None or not operations or path is None:
+            return
+        several = len([method for method in operations if method != "parameters"]) > 1
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            name = operation_id(rule.endpoint, path)
+            if several:
+                name = method + name[0].upper() + name[1:]
+            name = operation.setdefault("operationId", name)
+            where = f"{method.upper()} {path}"
+            if self.seen.setdefault(name, where) != where:
+                raise RuntimeError(
+                    f"operationId {name} of {where} is also {self.seen[name]}'s: rename a view"
+                )
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -102,10 +154,12 @@ def init_api(app: Flask) -> Api:
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
             },
             "info": {"description": "The HTTP contract of the Linli mini program and console. See API.md."},
+            # Paths carry /api/v1 themselves: the server is the origin this document was fetched from.
+            "servers": [{"url": "/", "description": "this server"}],
         },
     )
     app.url_map.converters["int"] = IdConverter  # before any route is added; documented as a maximum
-    api = LinliApi(app)
+    api = LinliApi(app, spec_kwargs={"extra_plugins": [OperationIds()]})
     converter = api.ma_plugin.converter  # made when the Api initialized its spec, just above
     if converter is None:
         raise RuntimeError("flask-smorest left the marshmallow plugin without a converter")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from server.clock import SERVER_ZONE
 
@@ -35,6 +35,27 @@ class PageArgs(Schema):
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
+class NewestFirstArgs(PageArgs):
+    """``?before_id=`` (the ``next_before_id`` of the page before) or ``?page=``, newest first."""
+
+    before_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_INT),
+        metadata={"description": "rows older than this id: the previous page's next_before_id (keyset)"},
+    )
+
+    @validates_schema
+    def _one_way(self, data: dict[str, Any], **_: Any) -> None:
+        if "before_id" in data and data.get("page", 1) != 1:
+            raise ValidationError("send before_id or page, not both", "before_id")
+
+
+NEXT_BEFORE_ID = fields.Integer(
+    required=True,
+    allow_none=True,
+    metadata={"description": "send it as before_id for the next page; null at the end"},
+)
+
+
 class ErrorBody(Schema):
     """The inside of the error envelope."""
 
@@ -52,9 +73,22 @@ class ErrorSchema(Schema):
 _page_schemas: dict[str, type[Schema]] = {}
 
 
-def page_of(item_schema: type[Schema]) -> type[Schema]:
-    """The list envelope ``{"items", "total", "page", "page_size"}`` around ``item_schema``."""
-    name = f"{item_schema.__name__.removesuffix('Schema')}PageSchema"
+def error_response(description: str, codes: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """An OpenAPI response of the error envelope; with ``codes``, its ``error.code`` is one of them."""
+    if codes is None:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    code = {"type": "string", "enum": list(codes)}
+    code_only = {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": code}}}}
+    schema = {"allOf": [{"$ref": "#/components/schemas/Error"}, code_only]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _envelope(item_schema: type[Schema], kind: str, **more: fields.Field[Any]) -> type[Schema]:
+    """The list envelope ``{"items", "total", "page", "page_size", **more}`` around ``item_schema``."""
+    name = f"{item_schema.__name__.removesuffix('Schema')}{kind}Schema"
     if name not in _page_schemas:
         _page_schemas[name] = Schema.from_dict(
             {
@@ -62,12 +96,23 @@ def page_of(item_schema: type[Schema]) -> type[Schema]:
                 "total": fields.Integer(required=True),
                 "page": fields.Integer(required=True),
                 "page_size": fields.Integer(required=True),
+                **more,
             },
             name=name,
         )
     return _page_schemas[name]
 
 
+def page_of(item_schema: type[Schema]) -> type[Schema]:
+    """The list envelope ``{"items", "total", "page", "page_size"}`` around ``item_schema``."""
+    return _envelope(item_schema, "Page")
+
+
 def page_body(items: list[Any], total: int, page: int, page_size: int) -> dict[str, Any]:
     """The list envelope's values."""
     return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+def newest_first_page_of(item_schema: type[Schema]) -> type[Schema]:
+    """The list envelope of a newest-first list: ``page_of``'s keys and ``next_before_id``."""
+    return _envelope(item_schema, "NewestFirstPage", next_before_id=NEXT_BEFORE_ID)

@@ -106,3 +106,89 @@ def test_the_document_is_valid_where_apispec_wrote_decimal_bounds_as_strings(spe
 def test_path_ids_are_documented_with_the_largest_id(spec):
     parameters = spec["paths"]["/api/v1/wishes/{wish_id}"]["parameters"]
     assert parameters[0]["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield f"{method.upper()} {path}", operation
+
+
+def test_openapi_spec_validator_accepts_the_document(spec):
+    from openapi_spec_validator import validate
+
+    validate(spec)  # raises on any error of the OpenAPI 3.0 schema
+    assert spec["servers"] == [{"url": "/", "description": "this server"}]
+
+
+def test_every_operation_has_a_unique_camel_case_operation_id(spec):
+    ids = {where: operation.get("operationId") for where, operation in _operations(spec)}
+    assert [where for where, name in ids.items() if not name] == []
+    assert all(re.fullmatch(r"[a-z][A-Za-z0-9]*", name) for name in ids.values()), ids
+    names = list(ids.values())
+    assert sorted({name for name in names if names.count(name) > 1}) == []
+    assert ids["GET /api/v1/me"] == "getMe"
+    assert ids["POST /api/v1/wishes/{wish_id}/approve"] == "approveWish"
+    assert ids["POST /api/v1/redemptions/{redemption_id}/approve"] == "approveRedemption"
+
+
+def test_a_view_name_used_twice_stops_the_app_at_start():
+    from server.extensions import OperationIds
+
+    class Rule:
+        endpoint = "store.cancel"
+
+    plugin = OperationIds()
+    plugin.operation_helper(
+        path="/api/v1/redemptions/{redemption_id}/cancel", operations={"post": {}}, rule=Rule()
+    )
+    with pytest.raises(RuntimeError, match="cancelRedemption"):
+        plugin.operation_helper(
+            path="/api/v1/redemption/{redemption_id}/cancel", operations={"post": {}}, rule=Rule()
+        )
+
+
+def test_every_secured_operation_documents_its_401_with_the_envelope(spec):
+    from server.errors import MESSAGES
+
+    missing = []
+    for where, operation in _operations(spec):
+        if {"bearerAuth": []} not in operation.get("security", []):
+            continue
+        answer = operation["responses"].get("401")
+        if answer is None:
+            missing.append(where)
+            continue
+        schema = answer["content"]["application/json"]["schema"]
+        assert schema["allOf"][0] == {"$ref": "#/components/schemas/Error"}
+        codes = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+        assert "UNAUTHORIZED" in codes and "TOKEN_EXPIRED_LOGIN" in codes
+        assert [code for code in codes if code not in MESSAGES] == []
+    assert missing == []
+
+
+def test_user_only_operations_document_the_403_staff_get(spec, client, make_staff, login_staff):
+    from tests.conftest import bearer
+
+    operation = spec["paths"]["/api/v1/me/checkins"]["get"]
+    forbidden = operation["responses"]["403"]
+    assert forbidden["description"].startswith("FORBIDDEN")
+    # no enum: a service may refuse with its own 403 code (WISH_OTHER_COMMUNITY), which the fuzzer checks
+    assert forbidden["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    staff = bearer(login_staff(make_staff(org="C1")))
+    answer = client.get("/api/v1/me/checkins", headers=staff)
+    assert (answer.status_code, answer.get_json()["error"]["code"]) == (403, "FORBIDDEN")
+
+
+def test_the_401_codes_documented_are_the_ones_a_bad_token_gets(spec, client):
+    codes = spec["paths"]["/api/v1/me"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
+    documented = codes["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+    seen = {
+        client.get("/api/v1/me").get_json()["error"]["code"],
+        client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"}).get_json()["error"]["code"],
+    }
+    assert seen <= set(documented)

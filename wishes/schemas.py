@@ -138,6 +138,9 @@ class WishSchema(Schema):
     reject_reason = fields.String(allow_none=True)
     contact = fields.Nested(ContactSchema, allow_none=True)
     mine = fields.Boolean(required=True, metadata={"description": "posted by the caller"})
+    claimed_by_me = fields.Boolean(
+        required=True, metadata={"description": "the caller (a WeChat user) is its claimer"}
+    )
     review = fields.Nested(ReviewSchema, allow_none=True, metadata={"description": "staff only"})
 
 
@@ -181,6 +184,7 @@ def shown_note(wish: Wish) -> bool:
 def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]:
     """The fields of a wish this viewer may see: the wall masks names and hides the contact."""
     mine = caller_id is not None and wish.user_id == caller_id and not viewer.staff
+    claimed_by_me = caller_id is not None and wish.claimer_id == caller_id and not viewer.staff
     claimer = wish.claimer
     body: dict[str, Any] = {
         "id": wish.id,
@@ -216,6 +220,7 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
             else None
         ),
         "mine": mine,
+        "claimed_by_me": claimed_by_me,
         "review": None,
     }
     if viewer.staff:

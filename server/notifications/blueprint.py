@@ -27,15 +27,16 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="In
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, InboxSchema)
 def inbox(args: dict[str, Any]) -> dict[str, Any]:
-    """My notifications, newest first, with the unread count."""
-    items, total, unread = services.inbox_of(
-        current_user_id(), args["unread_only"], args["page"], args["page_size"]
+    """My notifications, newest first, with the unread count (``?before_id=`` pages without repeats)."""
+    items, total, next_before_id, unread = services.inbox_of(
+        current_user_id(), args["unread_only"], args["page"], args["page_size"], args.get("before_id")
     )
     return {
         "items": items,
         "total": total,
         "page": args["page"],
         "page_size": args["page_size"],
+        "next_before_id": next_before_id,
         "unread_count": unread,
     }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from server.schemas import FITS_INT, LocalDateTime, PageArgs
+from server.schemas import FITS_INT, NEXT_BEFORE_ID, LocalDateTime, NewestFirstArgs
 
 
 class NotificationSchema(Schema):
@@ -22,7 +22,7 @@ class NotificationSchema(Schema):
     created_at = LocalDateTime(required=True)
 
 
-class InboxArgs(PageArgs):
+class InboxArgs(NewestFirstArgs):
     """Paging and the unread filter."""
 
     unread_only = fields.Boolean(load_default=False)
@@ -35,6 +35,7 @@ class InboxSchema(Schema):
     total = fields.Integer(required=True)
     page = fields.Integer(required=True)
     page_size = fields.Integer(required=True)
+    next_before_id = NEXT_BEFORE_ID
     unread_count = fields.Integer(required=True)
 
 

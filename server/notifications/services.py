@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server import clock
-from server.db import db, is_postgres, paginate
+from server.db import db, is_postgres, paginate_newest_first
 from server.errors import AppError, register_messages
 from server.jobs import QUEUES, queue
 from server.notifications.models import Delivery, Notification, OutboxMessage, SubscriptionGrant
@@ -395,15 +395,15 @@ def retry_failed_jobs(connection: redis.Redis) -> int:
 
 
 def inbox_of(
-    user_id: int, unread_only: bool, page: int, page_size: int
-) -> tuple[list[Notification], int, int]:
-    """A page of a user's notifications (newest first), the total and the unread count."""
+    user_id: int, unread_only: bool, page: int, page_size: int, before_id: int | None = None
+) -> tuple[list[Notification], int, int | None, int]:
+    """A page of a user's notifications (newest first), the total, the next page's before_id and the
+    unread count."""
     query = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    items: list[Notification]
-    items, total = paginate(query.order_by(Notification.id.desc()), page, page_size)
-    return items, total, unread_count(user_id)
+    items, total, next_before_id = paginate_newest_first(query, Notification.id, page, page_size, before_id)
+    return items, total, next_before_id, unread_count(user_id)
 
 
 def unread_count(user_id: int) -> int:

@@ -19,6 +19,7 @@ from server.users.schemas import (
     DisableSchema,
     MePatchSchema,
     MeSchema,
+    MyPartyReportSchema,
     PartyReportCreateSchema,
     PartyReportQuerySchema,
     PartyReportSchema,
@@ -84,6 +85,15 @@ def submit_party_report(body: dict[str, Any]) -> PartyReport:
     return services.submit_party_report(
         current_principal(), body["community_id"], body["branch"], body.get("employer")
     )
+
+
+@blp.route("/me/party-report", methods=["GET"])
+@auth_required("user")
+@blp.response(200, MyPartyReportSchema)
+@blp.alt_response(404, description="PARTY_REPORT_NOT_FOUND: I never reported")
+def get_my_party_report() -> PartyReport:
+    """My latest party report: pending, approved or rejected (with the reason), and when decided."""
+    return services.my_party_report(current_principal())
 
 
 @blp.route("/party-reports", methods=["GET"])

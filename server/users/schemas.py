@@ -61,6 +61,12 @@ class PartyReportSchema(Schema):
     decided_at = LocalDateTime(allow_none=True)
 
 
+class MyPartyReportSchema(PartyReportSchema):
+    """The caller's latest party report, with the community's name (submitted: created_at)."""
+
+    community = fields.Function(lambda r: r.community.name)
+
+
 class PartyReportQuerySchema(PageArgs):
     """Filters of the staff list."""
 

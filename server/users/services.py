@@ -161,6 +161,23 @@ def submit_party_report(
     return report
 
 
+def my_party_report(principal: Principal) -> PartyReport:
+    """The caller's latest party report (newest first), or PARTY_REPORT_NOT_FOUND if they never reported."""
+    authorize(principal, "party_report.create")
+    assert principal.user is not None  # noqa: S101  (the policy lets only users report)
+    query = (
+        select(PartyReport)
+        .where(PartyReport.user_id == principal.user.id)
+        .options(selectinload(PartyReport.community), selectinload(PartyReport.user))
+        .order_by(PartyReport.created_at.desc(), PartyReport.id.desc())
+        .limit(1)
+    )
+    report = db.session.scalars(query).first()
+    if report is None:
+        raise NotFound("PARTY_REPORT_NOT_FOUND")
+    return report
+
+
 def list_party_reports(
     principal: Principal, status: str | None, page: int, page_size: int, community_id: int | None = None
 ) -> tuple[list[PartyReport], int]:

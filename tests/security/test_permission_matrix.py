@@ -92,6 +92,8 @@ TABLE: dict[str, Row] = {
         (U, 201, 409, 403, 403, 403),  # the member already belongs to C1: ALREADY_PARTY_MEMBER
         lambda w: {"community_id": w.ids["c1"], "branch": "二支部"},
     ),
+    # the resident reported just above; the member (made one directly) never did: PARTY_REPORT_NOT_FOUND
+    "GET /api/v1/me/party-report": Row("/me/party-report", (U, 200, 404, 403, 403, 403)),
     "POST /api/v1/files": Row("/files", (U, 201, 201, 201, 201, 201), upload=True),
     # --- party reports and volunteers -----------------------------------------------------------------
     "GET /api/v1/party-reports": Row("/party-reports", STAFF_LIST),
@@ -148,6 +150,7 @@ TABLE: dict[str, Row] = {
     ),
     # --- points -------------------------------------------------------------------------------------------
     "GET /api/v1/me/points": Row("/me/points", USERS),
+    "GET /api/v1/me/volunteer-summary": Row("/me/volunteer-summary", USERS),
     "GET /api/v1/me/points/history": Row("/me/points/history", USERS),
     "GET /api/v1/points/rules": Row("/points/rules", ANY_LOGIN),
     "POST /api/v1/points/rules": Row(
@@ -254,6 +257,10 @@ TABLE: dict[str, Row] = {
     "POST /api/v1/activities/<int:activity_id>/signup": Row(
         "/activities/{activity_future}/signup", (U, 201, 201, 403, 403, 403)
     ),
+    "DELETE /api/v1/activities/<int:activity_id>/signup": Row(
+        "/activities/{activity_future}/signup", (U, 204, 204, 403, 403, 403)
+    ),
+    "GET /api/v1/me/signups": Row("/me/signups", USERS),
     "POST /api/v1/checkins": Row(
         "/checkins",
         (U, 201, 201, 403, 403, 403),
