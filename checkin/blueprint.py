@@ -47,11 +47,11 @@ from server import clock, qr
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError
 from server.extensions import limiter
-from server.schemas import NewestFirstArgs, newest_first_page_of, page_body, page_of
+from server.schemas import NewestFirstArgs, binary_response, newest_first_page_of, page_body, page_of
 
 blp = Blueprint("checkin", __name__, url_prefix="/api/v1", description="Stations, activities, check-in")
 # ``?format=png`` answers the code as an image instead of JSON.
-PNG_ALTERNATIVE = {200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}}
+PNG_ALTERNATIVE = {200: {"content": binary_response("", "image/png")[200]["content"]}}
 
 
 def _checkin_rate() -> str:
@@ -237,11 +237,34 @@ def station_code(args: dict[str, str], station_id: int) -> Any:
     return _code("station", station_id, args["format"])
 
 
+CHECKIN_REQUEST_EXAMPLE = {
+    "token": "https://linli.example.org/c/a1.3fk2.9Qx7",
+    "nonce": "phone-7f3a-0001",
+    "lat": 31.2304,
+    "lng": 121.4737,
+    "coord_type": "wgs84",
+    "accuracy": 35,
+}
+CHECKIN_EXAMPLE = {
+    "id": 812,
+    "activity_id": 41,
+    "station_id": None,
+    "status": "open",
+    "checked_in_at": "2026-12-05T09:02:11+08:00",
+    "checked_out_at": None,
+    "minutes": None,
+    "points_awarded": 0,
+    "source": "scan",
+    "title": "社区环境清洁志愿服务",
+    "place": "幸福里小区北门",
+}
+
+
 @blp.route("/checkins", methods=["POST"])
 @auth_required("user")
 @member_checkin_limit
-@blp.arguments(CheckInRequestSchema)
-@blp.response(201, CheckInSchema)
+@blp.arguments(CheckInRequestSchema, example=CHECKIN_REQUEST_EXAMPLE)
+@blp.response(201, CheckInSchema, example=CHECKIN_EXAMPLE)
 @blp.alt_response(200, schema=CheckInSchema, description="a repeated nonce: the first check-in")
 @blp.alt_response(429, description="RATE_LIMITED: CHECKIN_RATE_LIMIT per member (default 30 per minute)")
 def check_in(body: dict[str, Any]) -> tuple[CheckIn, int]:
@@ -371,8 +394,19 @@ def _printed(kind: str, target_id: int) -> Response:
     return Response(image, mimetype="image/png", headers={"X-Linli-Code": source, "X-Linli-Scene": scene})
 
 
+PRINTED_PNG = binary_response(
+    "the poster's PNG",
+    "image/png",
+    headers={
+        "X-Linli-Code": "wxacode (a mini-program code) or qr (the fallback)",
+        "X-Linli-Scene": "its scene",
+    },
+)
+
+
 @blp.route("/activities/<int:activity_id>/printed-code", methods=["GET"])
 @auth_required("staff")
+@blp.doc(responses=PRINTED_PNG)
 @blp.response(200, description="PNG image")
 def activity_printed_code(activity_id: int) -> Response:
     """The printed code of an activity for its poster: a mini-program code, or a plain QR as a fallback
@@ -382,6 +416,7 @@ def activity_printed_code(activity_id: int) -> Response:
 
 @blp.route("/stations/<int:station_id>/printed-code", methods=["GET"])
 @auth_required("staff")
+@blp.doc(responses=PRINTED_PNG)
 @blp.response(200, description="PNG image")
 def station_printed_code(station_id: int) -> Response:
     """The printed code of a station."""

@@ -70,7 +70,9 @@ class StationSchema(Schema):
     printed_code_allowed = fields.Boolean(load_default=False, metadata={"description": PRINTED_NOTE})
     printed_version = fields.Integer(dump_only=True, metadata={"description": "the current poster's version"})
     geofence = fields.Method(
-        "_has_fence", dump_only=True, metadata={"description": "a member's scan must come from nearby"}
+        "_has_fence",
+        dump_only=True,
+        metadata={"type": "boolean", "description": "a member's scan must come from nearby"},
     )
 
     def _has_fence(self, station: Any) -> bool:
@@ -345,7 +347,7 @@ class ReprintSchema(Schema):
 class PrintedVersionSchema(Schema):
     """The printed code's current version."""
 
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["activity", "station"]))
     id = fields.Integer(required=True)
     printed_version = fields.Integer(required=True)
 

@@ -17,6 +17,7 @@ from points.schemas import (
     LeaderboardArgs,
     LeaderboardSchema,
     MemberPointsSchema,
+    MyHistoryArgs,
     ReverseSchema,
     RuleListSchema,
     RuleSchema,
@@ -27,7 +28,7 @@ from server.auth.policy import auth_required, current_principal, current_user_id
 from server.errors import AppError, Conflict
 from server.idempotency import document_idempotency_key, idempotency_key
 from server.orgs.services import communities_under, get_community, get_org_by_code
-from server.schemas import page_body, page_of
+from server.schemas import newest_first_page_of, page_body, page_of
 
 blp = Blueprint("points", __name__, url_prefix="/api/v1", description="Points: balances, rules, leaderboards")
 
@@ -51,12 +52,14 @@ def my_points() -> services.Balance:
 
 @blp.route("/me/points/history", methods=["GET"])
 @auth_required("user")
-@blp.arguments(HistoryArgs, location="query")
-@blp.response(200, page_of(HistoryItemSchema))
+@blp.arguments(MyHistoryArgs, location="query")
+@blp.response(200, newest_first_page_of(HistoryItemSchema))
 def my_history(args: dict[str, Any]) -> dict[str, Any]:
-    """How my available points moved, newest first."""
-    items, total = services.history_of(current_user_id(), args["page"], args["page_size"])
-    return page_body(items, total, args["page"], args["page_size"])
+    """How my available points moved, newest first (``?before_id=`` pages without repeats)."""
+    items, total, next_before_id = services.history_page(
+        current_user_id(), args["page"], args["page_size"], args.get("before_id")
+    )
+    return {**page_body(items, total, args["page"], args["page_size"]), "next_before_id": next_before_id}
 
 
 @blp.route("/points/rules", methods=["GET"])
@@ -150,13 +153,13 @@ def member_history(args: dict[str, Any], user_id: int) -> dict[str, Any]:
 @blp.arguments(LeaderboardArgs, location="query")
 @blp.response(200, LeaderboardSchema)
 def leaderboard(args: dict[str, Any]) -> dict[str, Any]:
-    """Members ranked by points earned this month, this year or ever, in a community or an org subtree."""
+    """Members ranked by points earned in the period, in a community or subtree; ``me``: where I stand."""
+    principal = current_principal()
     if "org" in args:
         communities = communities_under(get_org_by_code(args["org"]))
     elif "community_id" in args:
         communities = [get_community(args["community_id"]).id]
     else:
-        principal = current_principal()
         own = principal.user.community_id if principal.user else None
         if own is None and principal.staff is not None:
             communities = communities_under(principal.staff.org)
@@ -164,5 +167,7 @@ def leaderboard(args: dict[str, Any]) -> dict[str, Any]:
             raise AppError("NO_COMMUNITY", status=422)
         else:
             communities = [own]
-    rows = services.leaderboard(communities, args["period"], args["limit"])
-    return {"period": args["period"], "items": rows}
+    period = args["period"]
+    rows = services.leaderboard(communities, period, args["limit"])
+    me = services.leaderboard_place(principal.user.id, communities, period) if principal.user else None
+    return {"period": period, "items": rows, "me": me}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,6 +33,8 @@ _earnings = PointsEarning.__table__
 @dataclass(frozen=True)
 class LedgerResult:
     """What a posting did: points moved, or why not."""
+
+    CARRIES_ERROR_CODE: ClassVar[bool] = True  # its code may be raised (server/error_codes.py)
 
     status: Status
     points: int = 0
@@ -58,6 +60,8 @@ class LedgerAccount:
 
 class Refused(Exception):
     """Raised inside a posting plan to refuse it; nothing is written."""
+
+    CARRIES_ERROR_CODE: ClassVar[bool] = True
 
     def __init__(self, code: str, details: Mapping[str, int] | None = None) -> None:
         super().__init__(code)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from server.db import Model, TimestampMixin
 
 USER_ACCOUNT_KINDS = ("available", "held")
+TRANSACTION_KINDS = ("award", "adjust", "hold", "capture", "release", "reverse", "expire")
 
 
 class PointsRule(TimestampMixin, Model):
@@ -71,9 +72,7 @@ class LedgerTransaction(TimestampMixin, Model):
 
     __tablename__ = "points_transactions"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('award','adjust','hold','capture','release','reverse','expire')", name="kind"
-        ),
+        CheckConstraint(f"kind IN ({','.join(map(repr, TRANSACTION_KINDS))})", name="kind"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_points_transactions_user_rule_day", "user_id", "rule_code", "local_date"),
         Index("ix_points_transactions_user_kind", "user_id", "kind"),

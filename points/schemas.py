@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.schemas import FITS_INT, MAX_INT, LocalDateTime, PageArgs
+from points.models import TRANSACTION_KINDS
+from server.schemas import FITS_INT, MAX_INT, LocalDateTime, NewestFirstArgs, PageArgs
 
+PERIODS = ("month", "year", "all")  # what a leaderboard counts over
 CODE = validate.Regexp(r"^[A-Z][A-Z0-9_]{1,31}$", error="upper snake case, 2-32 characters")
 
 
@@ -23,7 +25,7 @@ class HistoryItemSchema(Schema):
 
     id = fields.Integer(required=True)
     amount = fields.Integer(required=True, metadata={"description": "signed"})
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(TRANSACTION_KINDS))
     category = fields.String(allow_none=True)
     category_label = fields.String(allow_none=True)
     memo = fields.String(required=True, metadata={"example": "主题党日签到 +5"})
@@ -83,7 +85,7 @@ class TransactionSchema(Schema):
 
     transaction_id = fields.Integer(required=True)
     user_id = fields.Integer(required=True)
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(TRANSACTION_KINDS))
     amount = fields.Integer(required=True, metadata={"description": "signed, as it moved the user's points"})
     memo = fields.String(required=True)
     reason = fields.String(allow_none=True)
@@ -101,7 +103,7 @@ class LeaderboardArgs(Schema):
 
     community_id = fields.Integer(validate=FITS_INT)
     org = fields.String(metadata={"description": "an org code: every community below it"})
-    period = fields.String(load_default="month", validate=validate.OneOf(["month", "year", "all"]))
+    period = fields.String(load_default="month", validate=validate.OneOf(PERIODS))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
 
 
@@ -114,15 +116,31 @@ class LeaderboardRowSchema(Schema):
     points = fields.Integer(required=True)
 
 
+class LeaderboardPlaceSchema(Schema):
+    """Where the calling member stands on this board, however far down."""
+
+    rank = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "as the board ranks; null: not on it"}
+    )
+    points = fields.Integer(required=True, metadata={"description": "earned in the board's period; 0: none"})
+
+
 class LeaderboardSchema(Schema):
     """A leaderboard."""
 
-    period = fields.String(required=True)
+    period = fields.String(required=True, validate=validate.OneOf(PERIODS))
     items = fields.List(fields.Nested(LeaderboardRowSchema), required=True)
+    me = fields.Nested(
+        LeaderboardPlaceSchema, required=True, allow_none=True, metadata={"description": "null for staff"}
+    )
 
 
 class HistoryArgs(PageArgs):
     """Paging of a history."""
+
+
+class MyHistoryArgs(NewestFirstArgs):
+    """Paging of my history: ``?before_id=`` (the previous page's next_before_id) or ``?page=``."""
 
 
 class MemberPointsSchema(BalanceSchema):

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, delete, func, select, true
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from points import policy  # noqa: F401  (registers the rules "points.*")
 from points.ledger import (
@@ -34,7 +34,7 @@ from points.models import Account, LedgerEntry, LedgerTransaction, PointsEarning
 from server import clock
 from server.audit import services as audit
 from server.auth.policy import Principal, allowed, authorize
-from server.db import db
+from server.db import db, paginate_newest_first
 from server.errors import AppError, Conflict, NotFound, register_messages
 from server.idempotency import fingerprint
 from server.notifications.services import publish
@@ -856,34 +856,45 @@ def member_balances(user_ids: list[int]) -> dict[int, tuple[str, int]]:
 
 def history_of(user_id: int, page: int, page_size: int) -> tuple[list[HistoryItem], int]:
     """Movements of a user's available points, newest first."""
+    items, total, _ = history_page(user_id, page, page_size)
+    return items, total
+
+
+def history_page(
+    user_id: int, page: int, page_size: int, before_id: int | None = None
+) -> tuple[list[HistoryItem], int, int | None]:
+    """Movements of a user's available points, newest first, the total and the next page's ``before_id``.
+
+    A line is one entry on the available account and its id is the entry's id: the keyset runs on it (the
+    index on account and id). A member's entries are written with their transaction while the member's
+    accounts are locked, so their ids come in the order of the transactions, and one posted while a phone
+    scrolls lands above its cursor: never a line twice, nor one skipped.
+    """
     available_id = db.session.scalar(
         select(Account.id).where(Account.user_id == user_id, Account.kind == "available")
     )
     if available_id is None:
-        return [], 0
-    total = db.session.scalar(select(func.count()).where(LedgerEntry.account_id == available_id)) or 0
-    rows = db.session.execute(
-        select(LedgerEntry, LedgerTransaction)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        return [], 0, None
+    query = (
+        select(LedgerEntry)
         .where(LedgerEntry.account_id == available_id)
-        .order_by(LedgerEntry.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
+        .options(joinedload(LedgerEntry.transaction, innerjoin=True))
+    )
+    entries, total, next_before_id = paginate_newest_first(query, LedgerEntry.id, page, page_size, before_id)
     items = [
         HistoryItem(
             id=entry.id,
             amount=entry.amount,
-            kind=txn.kind,
-            category=txn.category,
-            category_label=CATEGORY_LABELS.get(txn.category or ""),
-            memo=txn.memo,
-            reason=txn.reason,
+            kind=entry.transaction.kind,
+            category=entry.transaction.category,
+            category_label=CATEGORY_LABELS.get(entry.transaction.category or ""),
+            memo=entry.transaction.memo,
+            reason=entry.transaction.reason,
             created_at=entry.created_at,
         )
-        for entry, txn in rows
+        for entry in entries
     ]
-    return items, total
+    return items, total, next_before_id
 
 
 @dataclass(frozen=True)
@@ -931,3 +942,30 @@ def leaderboard(community_ids: list[int], period: str, limit: int = 50) -> list[
             LeaderboardRow(rank, row.user_id, mask_name(nicknames.get(row.user_id)), int(row.points))
         )
     return ranked
+
+
+@dataclass(frozen=True)
+class LeaderboardPlace:
+    """Where one user stands on a leaderboard: their rank (None when not on it) and points earned."""
+
+    rank: int | None
+    points: int
+
+
+def leaderboard_place(user_id: int, community_ids: list[int], period: str) -> LeaderboardPlace:
+    """The user's rank on that board (1 + how many earned more: its ties rule), in one query."""
+    first, last = period_months(period)
+    query = select(PointsEarning.user_id, func.sum(PointsEarning.points).label("points")).where(
+        PointsEarning.community_id.in_(community_ids)
+    )
+    if first is not None and last is not None:
+        query = query.where(and_(PointsEarning.month >= first, PointsEarning.month <= last))
+    board = query.group_by(PointsEarning.user_id).having(func.sum(PointsEarning.points) > 0).cte("board")
+    mine = board.alias("mine")
+    ahead = select(func.count()).select_from(board).where(board.c.points > mine.c.points).scalar_subquery()
+    row = db.session.execute(
+        select(mine.c.points, (ahead + 1).label("rank")).where(mine.c.user_id == user_id)
+    ).first()
+    if row is None:
+        return LeaderboardPlace(None, 0)
+    return LeaderboardPlace(int(row.rank), int(row.points))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
+from reports.services import REPORT_KINDS
 from server.schemas import IN_SERVICE_DATE
 
 
@@ -28,7 +29,7 @@ class ReportOrgSchema(Schema):
 
     code = fields.String(required=True)
     name = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"description": "district, street or community"})
+    kind = fields.String(required=True, validate=validate.OneOf(REPORT_KINDS))
 
 
 class FiguresSchema(Schema):

@@ -74,7 +74,7 @@ def register_blueprints(app: Flask) -> None:
     from server.users.blueprint import blp as users_blp
     from server.users.volunteer_blueprint import blp as volunteers_blp
 
-    app.register_blueprint(health.bp)
+    app.extensions["linli_api"].register_blueprint(health.bp)
     api = app.extensions["linli_api"]
     api.register_blueprint(auth_blp)
     api.register_blueprint(users_blp)

@@ -11,13 +11,15 @@ from apispec import BasePlugin
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
+from flask_limiter.util import get_qualified_name
 from flask_migrate import Migrate
 from flask_smorest import Api
 from marshmallow import fields
 from werkzeug.routing import IntegerConverter, Map
 
 from server.db import db
-from server.schemas import MAX_INT, ErrorSchema
+from server.error_codes import Reader
+from server.schemas import MAX_INT, ErrorSchema, error_response
 
 migrate = Migrate()
 
@@ -77,6 +79,68 @@ class OperationIds(BasePlugin):
                 raise RuntimeError(
                     f"operationId {name} of {where} is also {self.seen[name]}'s: rename a view"
                 )
+
+
+STATUS_WORDS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+}
+
+
+class ErrorCodes(BasePlugin):
+    """Documents each operation's error answers with the ``error.code`` values its view can raise
+    (server/error_codes.py reads them from the raise sites), and the codes Flask and our handlers add:
+    NOT_FOUND for an id in the path, VALIDATION_ERROR for a body or query, RATE_LIMITED for a limited view."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.reader = Reader()
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Add or complete the 401/403/404/409/422/429 responses of the operations of one rule."""
+        rule = kwargs.get("rule")
+        if rule is None or not operations or path is None:
+            return
+        view = self.app.view_functions[rule.endpoint]
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            handler = getattr(getattr(view, "view_class", None), method, view)
+            found = self.reader.codes_of(handler)
+            codes = found.resolved()
+            if "{" in path:
+                codes.setdefault(404, set()).add("NOT_FOUND")
+            takes_input = "requestBody" in operation or any(
+                isinstance(p, dict) and p.get("in") == "query" for p in operation.get("parameters", [])
+            )
+            if takes_input or 422 in codes:
+                codes.setdefault(422, set()).add("VALIDATION_ERROR")
+            if "requestBody" in operation or 400 in codes:
+                codes.setdefault(400, set()).add("BAD_REQUEST")  # a body that is not JSON
+                codes.setdefault(413, set()).add("PAYLOAD_TOO_LARGE")  # above MAX_CONTENT_LENGTH
+            if 415 in codes:
+                codes[415].add("UNSUPPORTED_MEDIA_TYPE")
+            if get_qualified_name(handler) in limiter._marked_for_limiting or 429 in codes:
+                codes.setdefault(429, set()).add("RATE_LIMITED")
+            responses = operation.setdefault("responses", {})
+            for status in sorted(codes):
+                if status not in STATUS_WORDS:
+                    continue
+                known = tuple(sorted(codes[status]))
+                given = responses.get(str(status), {})
+                said = given.get("description") if isinstance(given, dict) and "$ref" not in given else None
+                description = f"{said or STATUS_WORDS[status]}. error.code: {', '.join(known)}"
+                complete = status not in found.open_statuses and 0 not in found.open_statuses
+                responses[str(status)] = error_response(description, known if complete else None)
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -159,7 +223,7 @@ def init_api(app: Flask) -> Api:
         },
     )
     app.url_map.converters["int"] = IdConverter  # before any route is added; documented as a maximum
-    api = LinliApi(app, spec_kwargs={"extra_plugins": [OperationIds()]})
+    api = LinliApi(app, spec_kwargs={"extra_plugins": [OperationIds(), ErrorCodes(app)]})
     converter = api.ma_plugin.converter  # made when the Api initialized its spec, just above
     if converter is None:
         raise RuntimeError("flask-smorest left the marshmallow plugin without a converter")

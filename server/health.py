@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Response, current_app, jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 
 from server.db import db
 from server.extensions import redis_client
 
-bp = Blueprint("health", __name__)
+bp = Blueprint("health", __name__, description="Liveness and readiness probes (outside /api, no login)")
+
+
+class HealthSchema(Schema):
+    """The process is alive."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadinessSchema(Schema):
+    """What answers and what is down."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    down = fields.List(fields.String(), required=True, metadata={"description": "database, redis"})
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": '"ok" or "down: …"'},
+    )
+    warnings = fields.List(fields.String(), required=True, metadata={"description": "an outbox backlog"})
 
 
 def _outbox_warnings() -> list[str]:
@@ -28,13 +50,16 @@ def _outbox_warnings() -> list[str]:
     return [f"outbox backlog: {backlog.count} waiting, oldest {oldest} (is a worker running?)"]
 
 
-@bp.get("/healthz")
+@bp.route("/healthz", methods=["GET"])
+@bp.response(200, HealthSchema)
 def healthz() -> Response:
     """The process is alive."""
     return jsonify({"status": "ok"})
 
 
-@bp.get("/readyz")
+@bp.route("/readyz", methods=["GET"])
+@bp.response(200, ReadinessSchema)
+@bp.alt_response(503, schema=ReadinessSchema, description="the database or Redis is down")
 def readyz() -> Response:
     """200 when the database (and Redis, where configured) answer, else 503 naming what is down."""
     checks: dict[str, str] = {}

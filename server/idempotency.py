@@ -52,6 +52,19 @@ def replayed_headers(replayed: bool) -> dict[str, str]:
     return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
+def body_code_key(field: str = "code") -> Callable[[], str | None]:
+    """A natural key: the hash of a one-use code in the JSON body (the code itself is never stored)."""
+
+    def key() -> str | None:
+        body = request.get_json(silent=True)
+        value = body.get(field) if isinstance(body, dict) else None
+        if not isinstance(value, str) or not value:
+            return None
+        return "code-" + hashlib.sha256(value.encode()).hexdigest()[:40]
+
+    return key
+
+
 def fingerprint(**fields: Any) -> str:
     """A stable hash of what a request asked for, to tell a replay from a changed request."""
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
@@ -139,9 +152,20 @@ def purge_idempotent_requests() -> str:
 
 def _request_fingerprint(name: str) -> str:
     body = request.get_json(silent=True)
-    if body is None:
-        return fingerprint(endpoint=name, path=request.path, raw=request.get_data().hex())
-    return fingerprint(endpoint=name, path=request.path, body=body)
+    if body is not None:
+        return fingerprint(endpoint=name, path=request.path, body=body)
+    if request.mimetype == "multipart/form-data":
+        # wx.uploadFile's resend picks a new multipart boundary: compare the fields and the files' bytes
+        files = []
+        for field, sent in request.files.items(multi=True):
+            digest = hashlib.sha256()
+            while chunk := sent.stream.read(1 << 16):
+                digest.update(chunk)
+            sent.stream.seek(0)
+            files.append((field, digest.hexdigest()))
+        form = sorted(request.form.items(multi=True))
+        return fingerprint(endpoint=name, path=request.path, form=form, files=sorted(files))
+    return fingerprint(endpoint=name, path=request.path, raw=request.get_data().hex())
 
 
 def _claim(scope: str, key: str, request_hash: str) -> int | None:
@@ -174,16 +198,20 @@ def _replay(stored: IdempotentRequest, request_hash: str) -> Response:
     return response
 
 
-def idempotent(name: str) -> Callable[[F], F]:
+def idempotent(name: str, natural_key: Callable[[], str | None] | None = None) -> Callable[[F], F]:
     """Honour Idempotency-Key on a view (place it under ``auth_required``, above the limiter and
     ``blp.arguments``): the first successful answer is stored in the request's transaction, a resend with
     the same key and body gets it again without running the view, another body gets 409
-    IDEMPOTENCY_KEY_REUSED. Without the header the view runs as before. Error answers are not stored."""
+    IDEMPOTENCY_KEY_REUSED. Without the header the view runs as before, unless ``natural_key`` gives a key
+    from the request itself (a one-use WeChat code: its resend can only be the same action). Error answers
+    are not stored."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             raw = request.headers.get("Idempotency-Key")
+            if raw is None and natural_key is not None:
+                raw = natural_key()
             if raw is None:
                 return view(*args, **kwargs)
             if not _KEY.match(raw):

@@ -73,6 +73,19 @@ class ErrorSchema(Schema):
 _page_schemas: dict[str, type[Schema]] = {}
 
 
+def binary_response(
+    description: str, *content_types: str, headers: dict[str, str] | None = None
+) -> dict[int, Any]:
+    """``@blp.doc(responses=...)`` of a 200 whose body is bytes (an image), not JSON."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    answer: dict[str, Any] = {"description": description, "content": dict.fromkeys(content_types, binary)}
+    if headers:
+        answer["headers"] = {
+            name: {"description": said, "schema": {"type": "string"}} for name, said in headers.items()
+        }
+    return {200: answer}
+
+
 def error_response(description: str, codes: tuple[str, ...] | None = None) -> dict[str, Any]:
     """An OpenAPI response of the error envelope; with ``codes``, its ``error.code`` is one of them."""
     if codes is None:

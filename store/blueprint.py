@@ -10,18 +10,21 @@ from flask_smorest import Blueprint
 from server.auth.policy import auth_required, current_principal, current_user_id
 from server.idempotency import document_idempotency_key, idempotency_key, replayed_headers
 from server.qr import png
-from server.schemas import PageArgs, page_body, page_of
+from server.schemas import PageArgs, binary_response, page_body, page_of
 from server.users.schemas import ReasonSchema
 from store import services as store
-from store.models import Redemption, StoreItem
+from store.models import Redemption, StoreItem, StoreSettings
 from store.schemas import (
     BulkApproveSchema,
     BulkResultSchema,
-    ItemListSchema,
+    CategoryListSchema,
+    CommunityQuerySchema,
     ItemQuerySchema,
     ItemSchema,
     ItemUpdateSchema,
     PickupSchema,
+    PickupSettingsSchema,
+    RedemptionDetailSchema,
     RedemptionQuerySchema,
     RedemptionRequestSchema,
     RedemptionSchema,
@@ -34,11 +37,38 @@ blp = Blueprint("store", __name__, url_prefix="/api/v1", description="The points
 @blp.route("/store/items", methods=["GET"])
 @auth_required()
 @blp.arguments(ItemQuerySchema, location="query")
-@blp.response(200, ItemListSchema)
+@blp.response(200, page_of(ItemSchema))
 def list_items(args: dict[str, Any]) -> dict[str, Any]:
-    """Items of a community's supermarket on sale now, with what is available."""
-    items = store.list_items(args["community_id"])
-    return {"items": items, "total": len(items)}
+    """Items of a community's supermarket on sale now, cheapest first, paged; ``?category=`` one shelf."""
+    page, size = args["page"], args["page_size"]
+    items, total = store.list_items(args["community_id"], args.get("category"), page, size)
+    return page_body(items, total, page, size)
+
+
+@blp.route("/store/items/<int:item_id>", methods=["GET"])
+@auth_required()
+@blp.response(200, ItemSchema)
+def get_item(item_id: int) -> StoreItem:
+    """One item as the list shows it (its community's staff also see it off sale)."""
+    return store.item_for_caller(current_principal(), item_id)
+
+
+@blp.route("/store/categories", methods=["GET"])
+@auth_required()
+@blp.arguments(CommunityQuerySchema, location="query")
+@blp.response(200, CategoryListSchema)
+def list_item_categories(args: dict[str, Any]) -> dict[str, Any]:
+    """The shelves of a community's supermarket holding items on sale now, with counts (the screen's tabs)."""
+    return {"items": store.item_categories(args["community_id"])}
+
+
+@blp.route("/store/settings/<int:community_id>", methods=["PATCH"])
+@auth_required("staff")
+@blp.arguments(PickupSettingsSchema)
+@blp.response(200, PickupSettingsSchema)
+def update_store_settings(body: dict[str, Any], community_id: int) -> StoreSettings:
+    """Set where and when the community's approved goods are picked up (staff of the community)."""
+    return store.update_pickup(current_principal(), community_id, body)
 
 
 @blp.route("/store/items", methods=["POST"])
@@ -65,12 +95,12 @@ def update_item(body: dict[str, Any], item_id: int) -> StoreItem:
 @document_idempotency_key
 @blp.arguments(RedemptionRequestSchema)
 @blp.response(201, RedemptionSchema)
-def request_redemption(body: dict[str, Any]) -> Redemption:
+def request_redemption(body: dict[str, Any]) -> tuple[Redemption, int, dict[str, str]]:
     """Ask for goods: points held, stock reserved; the same Idempotency-Key replays the first answer."""
     user_id = current_user_id()
     raw_key = idempotency_key("redeem")
-    redemption, _ = store.request_redemption(user_id, body["item_id"], body["quantity"], raw_key)
-    return redemption
+    redemption, created = store.request_redemption(user_id, body["item_id"], body["quantity"], raw_key)
+    return redemption, 201, replayed_headers(not created)
 
 
 @blp.route("/me/redemptions", methods=["GET"])
@@ -83,12 +113,21 @@ def my_redemptions(args: dict[str, Any]) -> dict[str, Any]:
     return page_body(items, total, args["page"], args["page_size"])
 
 
+@blp.route("/redemptions/<int:redemption_id>", methods=["GET"])
+@auth_required()
+@blp.response(200, RedemptionDetailSchema)
+def get_redemption(redemption_id: int) -> Redemption:
+    """One of my redemptions (staff: one of their communities'), with its pickup deadline and place."""
+    return store.redemption_view(current_principal(), redemption_id)
+
+
 @blp.route("/redemptions/<int:redemption_id>/cancel", methods=["POST"])
 @auth_required("user")
 @blp.response(200, RedemptionSchema)
-def cancel(redemption_id: int) -> Redemption:
-    """Cancel my request while it waits: points and stock go back."""
-    return store.cancel(current_user_id(), redemption_id)
+def cancel(redemption_id: int) -> tuple[Redemption, int, dict[str, str]]:
+    """Cancel my request while it waits: points and stock go back; a resend answers the same (replayed)."""
+    redemption = store.cancel(current_user_id(), redemption_id)
+    return redemption, 200, replayed_headers(redemption.replayed)
 
 
 @blp.route("/redemptions", methods=["GET"])
@@ -115,18 +154,21 @@ def approve_many(body: dict[str, list[int]]) -> dict[str, Any]:
 @blp.route("/redemptions/<int:redemption_id>/approve", methods=["POST"])
 @auth_required("staff")
 @blp.response(200, RedemptionSchema)
-def approve(redemption_id: int) -> Redemption:
-    """Approve: points spent, stock taken, a pickup code issued."""
-    return store.approve(current_principal(), redemption_id)
+def approve(redemption_id: int) -> tuple[Redemption, int, dict[str, str]]:
+    """Approve: points spent, stock taken, a pickup code issued. Sent again by the same staff account
+    within 2 minutes it answers the same with Idempotency-Replayed: true; otherwise 409 REDEMPTION_DECIDED."""
+    redemption = store.approve(current_principal(), redemption_id, resend_ok=True)
+    return redemption, 200, replayed_headers(redemption.replayed)
 
 
 @blp.route("/redemptions/<int:redemption_id>/reject", methods=["POST"])
 @auth_required("staff")
 @blp.arguments(ReasonSchema)
 @blp.response(200, RedemptionSchema)
-def reject(body: dict[str, str], redemption_id: int) -> Redemption:
-    """Reject with a reason: points and stock go back."""
-    return store.reject(current_principal(), redemption_id, body["reason"])
+def reject(body: dict[str, str], redemption_id: int) -> tuple[Redemption, int, dict[str, str]]:
+    """Reject with a reason: points and stock go back. Resent as approve is (the same reason)."""
+    redemption = store.reject(current_principal(), redemption_id, body["reason"], resend_ok=True)
+    return redemption, 200, replayed_headers(redemption.replayed)
 
 
 @blp.route("/redemptions/pickup", methods=["POST"])
@@ -143,6 +185,7 @@ def pickup(body: dict[str, str]) -> tuple[Redemption, int, dict[str, str]]:
 
 @blp.route("/redemptions/<int:redemption_id>/pickup-qr", methods=["GET"])
 @auth_required("user")
+@blp.doc(responses=binary_response("PNG image of the pickup code", "image/png"))
 @blp.response(200, description="PNG image of the pickup code")
 def pickup_qr(redemption_id: int) -> Response:
     """My pickup code as a QR image, for the desk's scanner."""

@@ -25,7 +25,7 @@ from server.orgs.services import get_community
 from server.users import services as users
 from server.users.models import User
 from store import services as store
-from store.models import StoreItem
+from store.models import ITEM_CATEGORIES, StoreItem
 from store.schemas import ItemSchema, ItemUpdateSchema
 
 bp = Blueprint("console_store", __name__, url_prefix="/console", template_folder="templates")
@@ -53,6 +53,7 @@ ITEM_LABELS = {
     "limit_period": "限兑周期",
     "on_sale_from": "上架时间",
     "on_sale_until": "下架时间",
+    "category": "分类",
 }
 
 
@@ -250,6 +251,7 @@ def _form_of(item: StoreItem) -> dict[str, Any]:
         "requires_approval": item.requires_approval,
         "active": item.active,
         "earned_here_only": item.earned_here_only,
+        "category": item.category or "",
     }
 
 
@@ -269,6 +271,7 @@ def _blank_form() -> dict[str, Any]:
         "requires_approval": True,
         "active": True,
         "earned_here_only": False,
+        "category": "",
     }
 
 
@@ -328,6 +331,7 @@ def new_item() -> Any:
             errors={},
             communities=communities,
             periods=PERIOD_LABELS,
+            categories=ITEM_CATEGORIES,
         )
     values, errors = _item_values(request.form, creating=True)
     if not errors:
@@ -347,6 +351,7 @@ def new_item() -> Any:
         errors=errors,
         communities=communities,
         periods=PERIOD_LABELS,
+        categories=ITEM_CATEGORIES,
     )
     return page, 422
 
@@ -360,6 +365,7 @@ def _item_page(item: StoreItem, form: dict[str, Any], errors: dict[str, str], st
         changes=store.stock_changes(item.id),
         community=get_community(item.community_id),
         periods=PERIOD_LABELS,
+        categories=ITEM_CATEGORIES,
     )
     return page, status
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,16 @@ from server.db import Model, TimestampMixin
 
 REDEMPTION_STATUSES = ("requested", "approved", "rejected", "cancelled", "expired", "picked_up")
 LIMIT_PERIODS = ("month", "year", "ever")  # what an item's per-member limit counts over
+# The supermarket's shelves, in the order a member's screen shows them as tabs: code -> label. One fixed set
+# for every community, so a tab means the same everywhere and a filter matches exactly (no "粮油" / "粮油 ").
+ITEM_CATEGORIES: dict[str, str] = {
+    "food": "粮油食品",
+    "daily": "日用百货",
+    "cleaning": "洗护清洁",
+    "stationery": "文体用品",
+    "voucher": "服务券",
+    "other": "其他",
+}
 
 
 class StoreItem(TimestampMixin, Model):
@@ -44,6 +55,27 @@ class StoreItem(TimestampMixin, Model):
     # Only points earned in this community buy it (points.services.balance_earned_in); others still follow
     # the person.
     earned_here_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    category: Mapped[str | None] = mapped_column(String(16))  # a key of ITEM_CATEGORIES; None: unsorted
+
+
+class StoreSettings(Model):
+    """A community's supermarket settings: where and when approved goods are picked up (领取地点、时间)."""
+
+    __tablename__ = "store_settings"
+
+    community_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
+    pickup_place: Mapped[str | None] = mapped_column(String(200))
+    pickup_hours: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime | None] = mapped_column()
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+
+
+@dataclass(frozen=True)
+class PickupInfo:
+    """Where and when a community's approved goods are picked up (either may be unset)."""
+
+    place: str | None
+    hours: str | None
 
 
 class StockChange(TimestampMixin, Model):
@@ -97,4 +129,7 @@ class Redemption(TimestampMixin, Model):
         # Not columns: staff_redemptions (store/services.py) sets them on the rows it returns.
         member_nickname: str | None
         member_available: int
-        replayed: bool  # set by pickup (store/services.py): a resent 核销 answered as done
+        replayed: bool  # set by pickup, approve, reject and cancel: a resend answered as done
+        # set by redemption_view (store/services.py) for the detail of one redemption
+        pickup_deadline: datetime | None
+        pickup: PickupInfo

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -25,7 +26,7 @@ from server.notifications.services import publish
 from server.orgs.services import get_community
 from server.users.models import StaffAccount, User
 from store import policy  # noqa: F401  (registers the rule "store.manage")
-from store.models import Redemption, StockChange, StoreItem
+from store.models import ITEM_CATEGORIES, PickupInfo, Redemption, StockChange, StoreItem, StoreSettings
 
 register_messages(
     {
@@ -105,21 +106,97 @@ def update_item(principal: Principal, item_id: int, values: dict[str, Any], reas
     return item
 
 
-def list_items(community_id: int, now: datetime | None = None) -> list[StoreItem]:
-    """Active items of a community on sale now."""
-    moment = now or clock.now()
-    return list(
-        db.session.scalars(
-            select(StoreItem)
+def _on_sale(moment: datetime) -> list[ColumnElement[bool]]:
+    """What puts an item on a member's shelf at ``moment``: active and inside its on-sale window."""
+    return [
+        StoreItem.active.is_(True),
+        (StoreItem.on_sale_from.is_(None)) | (StoreItem.on_sale_from <= moment),
+        (StoreItem.on_sale_until.is_(None)) | (StoreItem.on_sale_until >= moment),
+    ]
+
+
+def list_items(
+    community_id: int, category: str | None, page: int, page_size: int
+) -> tuple[list[StoreItem], int]:
+    """A page of a community's items on sale now (of one category, if given), cheapest first."""
+    community = get_community(community_id)
+    query = select(StoreItem).where(StoreItem.community_id == community.id, *_on_sale(clock.now()))
+    if category is not None:
+        query = query.where(StoreItem.category == category)
+    found: list[StoreItem]
+    found, total = paginate(query.order_by(StoreItem.points_price, StoreItem.id), page, page_size)
+    return found, total
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    """A shelf of a community's supermarket and how many items on sale it holds now."""
+
+    code: str
+    name: str
+    count: int
+
+
+def item_categories(community_id: int) -> list[CategoryCount]:
+    """The categories that hold items on sale now in a community, in ITEM_CATEGORIES' order (one query)."""
+    community = get_community(community_id)
+    counts = dict(
+        db.session.execute(
+            select(StoreItem.category, func.count())
             .where(
-                StoreItem.community_id == community_id,
-                StoreItem.active.is_(True),
-                (StoreItem.on_sale_from.is_(None)) | (StoreItem.on_sale_from <= moment),
-                (StoreItem.on_sale_until.is_(None)) | (StoreItem.on_sale_until >= moment),
+                StoreItem.community_id == community.id,
+                StoreItem.category.is_not(None),
+                *_on_sale(clock.now()),
             )
-            .order_by(StoreItem.points_price, StoreItem.id)
-        )
+            .group_by(StoreItem.category)
+        ).all()
     )
+    shelves = ITEM_CATEGORIES.items()
+    return [CategoryCount(code, name, int(counts[code])) for code, name in shelves if counts.get(code)]
+
+
+def item_for_caller(principal: Principal, item_id: int) -> StoreItem:
+    """An item on sale now (any item, to staff running its supermarket), else ITEM_NOT_FOUND."""
+    item = db.session.scalars(
+        select(StoreItem).where(StoreItem.id == item_id, *_on_sale(clock.now()))
+    ).first()
+    if item is not None:
+        return item
+    hidden = db.session.get(StoreItem, item_id)
+    if hidden is not None and allowed(principal, "store.manage", get_community(hidden.community_id)):
+        return hidden
+    raise NotFound("ITEM_NOT_FOUND", details={"id": item_id})
+
+
+# --- pickup place and hours -----------------------------------------------------------------------------
+
+
+def pickup_info(community_id: int) -> PickupInfo:
+    """Where and when the community's approved goods are picked up (both None until staff set them)."""
+    settings = db.session.get(StoreSettings, community_id)
+    if settings is None:
+        return PickupInfo(None, None)
+    return PickupInfo(settings.pickup_place, settings.pickup_hours)
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return (value.strip() or None) if value is not None else None
+
+
+def update_pickup(principal: Principal, community_id: int, values: dict[str, str | None]) -> StoreSettings:
+    """Staff of a community set where and when its goods are picked up; a blank value clears one."""
+    community = get_community(community_id)
+    authorize(principal, "store.manage", community)
+    settings = db.session.get(StoreSettings, community.id)
+    if settings is None:
+        settings = StoreSettings(community_id=community.id)
+        db.session.add(settings)
+    for name in ("pickup_place", "pickup_hours"):
+        if name in values:
+            setattr(settings, name, _blank_to_none(values[name]))
+    settings.updated_at, settings.updated_by_id = clock.now(), _staff_id(principal)
+    db.session.flush()
+    return settings
 
 
 def _staff_id(principal: Principal) -> int | None:
@@ -319,10 +396,29 @@ def _approve(redemption: Redemption, staff_id: int | None) -> None:
     )
 
 
-def approve(principal: Principal, redemption_id: int) -> Redemption:
-    """Staff approve: the held points are spent, the stock taken, a pickup code issued."""
+DECISION_RESEND_SECONDS = 120  # a staff decision sent again within this long is answered as done
+
+
+def _resent_decision(principal: Principal, redemption: Redemption, status: str) -> bool:
+    """The same staff account sent this decision again soon after it went through (a lost answer)."""
+    redemption.replayed = (
+        principal.staff is not None
+        and redemption.status == status
+        and redemption.decided_by_id == principal.staff.id
+        and redemption.decided_at is not None
+        and clock.now() - redemption.decided_at <= timedelta(seconds=DECISION_RESEND_SECONDS)
+    )
+    return redemption.replayed
+
+
+def approve(principal: Principal, redemption_id: int, resend_ok: bool = False) -> Redemption:
+    """Staff approve: the held points are spent, the stock taken, a pickup code issued. With ``resend_ok``
+    (the API) the same staff account approving again within DECISION_RESEND_SECONDS gets it again
+    (``replayed``); anyone else, or later: REDEMPTION_DECIDED."""
     redemption = _lock_redemption(redemption_id)
     authorize(principal, "store.manage", get_community(redemption.community_id))
+    if resend_ok and _resent_decision(principal, redemption, "approved"):
+        return redemption
     _require_requested(redemption)
     _approve(redemption, _staff_id(principal))
     return redemption
@@ -338,12 +434,20 @@ def _release(redemption: Redemption, status: str, reason: str | None, staff_id: 
     db.session.flush()
 
 
-def reject(principal: Principal, redemption_id: int, reason: str) -> Redemption:
-    """Staff reject with a reason the member reads: points and stock go back."""
+def reject(principal: Principal, redemption_id: int, reason: str, resend_ok: bool = False) -> Redemption:
+    """Staff reject with a reason the member reads: points and stock go back (a resend as ``approve``'s,
+    with the same reason)."""
     if not reason or not reason.strip():
         raise AppError("REASON_REQUIRED", status=422)
     redemption = _lock_redemption(redemption_id)
     authorize(principal, "store.manage", get_community(redemption.community_id))
+    if (
+        resend_ok
+        and _resent_decision(principal, redemption, "rejected")
+        and redemption.reason == reason.strip()
+    ):
+        return redemption
+    redemption.replayed = False
     _require_requested(redemption)
     _release(redemption, "rejected", reason.strip(), _staff_id(principal))
     publish(
@@ -363,6 +467,9 @@ def cancel(user_id: int, redemption_id: int) -> Redemption:
     redemption = _lock_redemption(redemption_id)
     if redemption.user_id != user_id:
         raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    redemption.replayed = redemption.status == "cancelled"  # only its member cancels: a resend
+    if redemption.replayed:
+        return redemption
     _require_requested(redemption)
     _release(redemption, "cancelled", None, None)
     return redemption
@@ -565,6 +672,28 @@ def pickup_code_of(user_id: int, redemption_id: int) -> str:
             details={"status": redemption.status},
         )
     return redemption.pickup_code
+
+
+def pickup_deadline(redemption: Redemption, pickup_days: int) -> datetime | None:
+    """When approved goods must be picked up by (``redemptions_due`` expires them then); else None."""
+    if redemption.status != "approved" or redemption.decided_at is None:
+        return None
+    return redemption.decided_at + timedelta(days=pickup_days)
+
+
+def redemption_view(principal: Principal, redemption_id: int) -> Redemption:
+    """A redemption with its pickup deadline and place, for its member or its community's staff; else 404."""
+    redemption = db.session.scalars(
+        select(Redemption).options(selectinload(Redemption.item)).where(Redemption.id == redemption_id)
+    ).first()
+    mine = redemption is not None and principal.user is not None and redemption.user_id == principal.user.id
+    if redemption is None or not (
+        mine or allowed(principal, "store.manage", get_community(redemption.community_id))
+    ):
+        raise NotFound("REDEMPTION_NOT_FOUND", details={"id": redemption_id})
+    redemption.pickup_deadline = pickup_deadline(redemption, int(current_app.config["STORE_PICKUP_DAYS"]))
+    redemption.pickup = pickup_info(redemption.community_id)
+    return redemption
 
 
 # --- what staff pages read --------------------------------------------------------------------------------

@@ -171,17 +171,81 @@ def test_every_secured_operation_documents_its_401_with_the_envelope(spec):
     assert missing == []
 
 
+def _codes(spec: dict[str, Any], path: str, method: str, status: int) -> list[str]:
+    """The error.code enum an operation documents for a status."""
+    schema = spec["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+    codes: list[str] = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+    return codes
+
+
 def test_user_only_operations_document_the_403_staff_get(spec, client, make_staff, login_staff):
     from tests.conftest import bearer
 
-    operation = spec["paths"]["/api/v1/me/checkins"]["get"]
-    forbidden = operation["responses"]["403"]
-    assert forbidden["description"].startswith("FORBIDDEN")
-    # no enum: a service may refuse with its own 403 code (WISH_OTHER_COMMUNITY), which the fuzzer checks
-    assert forbidden["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "FORBIDDEN" in _codes(spec, "/api/v1/me/checkins", "get", 403)
     staff = bearer(login_staff(make_staff(org="C1")))
     answer = client.get("/api/v1/me/checkins", headers=staff)
     assert (answer.status_code, answer.get_json()["error"]["code"]) == (403, "FORBIDDEN")
+
+
+def test_error_codes_are_listed_per_operation_from_where_they_are_raised(spec):
+    from server.errors import MESSAGES
+
+    # raised in the service (wishes/services.py), through a helper taking the code (_require), by the
+    # 429 of the claim limits, and by the framework (NOT_FOUND of a path id, VALIDATION_ERROR of a body)
+    assert {"WISH_OWN", "NOT_A_SERVING_MEMBER"} <= set(
+        _codes(spec, "/api/v1/wishes/{wish_id}/claim", "post", 403)
+    )
+    assert {"WISH_NOT_OPEN", "WISH_ALREADY_CLAIMED"} <= set(
+        _codes(spec, "/api/v1/wishes/{wish_id}/claim", "post", 409)
+    )
+    assert {"CLAIM_LIMIT_DAY", "CLAIM_COOLDOWN", "RATE_LIMITED"} <= set(
+        _codes(spec, "/api/v1/wishes/{wish_id}/claim", "post", 429)
+    )
+    assert {"WISH_NOT_FOUND", "NOT_FOUND"} <= set(_codes(spec, "/api/v1/wishes/{wish_id}/claim", "post", 404))
+    # carried in a ledger refusal (points/ledger.py Refused) up to the store's Conflict
+    assert {"INSUFFICIENT_POINTS", "OUT_OF_STOCK", "IDEMPOTENCY_KEY_REUSED"} <= set(
+        _codes(spec, "/api/v1/redemptions", "post", 409)
+    )
+    assert {"TOKEN_INVALID", "TOKEN_EXPIRED", "SHORT_CODE_INVALID"} <= set(
+        _codes(spec, "/api/v1/checkins", "post", 400)
+    )
+    assert "VALIDATION_ERROR" in _codes(spec, "/api/v1/wishes", "post", 422)
+    listed = {code for where, operation in _operations(spec) for code in _all_codes(operation)}
+    assert [code for code in sorted(listed) if code not in MESSAGES] == []
+    assert len(listed) > 100
+
+
+def _all_codes(operation: dict[str, Any]) -> list[str]:
+    codes: list[str] = []
+    for answer in operation["responses"].values():
+        schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        if "allOf" in schema:
+            codes += schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+    return codes
+
+
+def test_every_error_answer_lists_its_codes_as_an_enum(spec):
+    unlisted = []
+    for where, operation in _operations(spec):
+        for status, answer in operation["responses"].items():
+            if status.startswith("4") and "allOf" not in answer["content"]["application/json"]["schema"]:
+                unlisted.append(f"{where} {status}")
+    assert unlisted == []
+
+
+def test_the_reader_follows_parameters_carried_codes_callbacks_and_leaves_unknown_codes_open():
+    from server.error_codes import Reader
+    from tests import error_code_samples as samples
+
+    reader = Reader(packages=frozenset({"tests"}))
+    assert reader.codes_of(samples.through_a_helper).resolved() == {
+        409: {"SAMPLE_TAKEN"},
+        404: {"SAMPLE_GONE"},
+    }
+    assert reader.codes_of(samples.refused_by_a_callback).resolved() == {409: {"SAMPLE_EMPTY", "CONFLICT"}}
+    read = reader.codes_of(samples.from_a_value)
+    assert (read.resolved(), read.open_statuses) == ({403: {"FORBIDDEN"}}, {409})
+    assert reader.codes_of(samples.decorated).resolved() == {401: {"SAMPLE_LOGIN"}, 404: {"SAMPLE_GONE"}}
 
 
 def test_the_401_codes_documented_are_the_ones_a_bad_token_gets(spec, client):
@@ -192,3 +256,51 @@ def test_the_401_codes_documented_are_the_ones_a_bad_token_gets(spec, client):
         client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"}).get_json()["error"]["code"],
     }
     assert seen <= set(documented)
+
+
+def test_images_and_probes_are_in_the_document_with_their_binary_bodies(spec):
+    download = spec["paths"]["/files/{key}"]["get"]
+    assert set(download["responses"]["200"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
+    assert "security" not in download and download["operationId"] == "downloadFile"
+    assert "FILE_NOT_FOUND" in _codes(spec, "/files/{key}", "get", 404)
+    assert spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
+    printed = spec["paths"]["/api/v1/activities/{activity_id}/printed-code"]["get"]["responses"]["200"]
+    assert printed["content"]["image/png"]["schema"] == {"type": "string", "format": "binary"}
+    assert set(printed["headers"]) == {"X-Linli-Code", "X-Linli-Scene"}
+    pickup = spec["paths"]["/api/v1/redemptions/{redemption_id}/pickup-qr"]["get"]["responses"]["200"]
+    assert list(pickup["content"]) == ["image/png"]
+
+
+def test_every_property_is_typed_and_every_status_and_kind_is_an_enum(spec):
+    # A field computed by a function (fields.Function/Method) says its type in metadata; statuses and
+    # kinds list their values, so a generator makes them enums (categories are configurable: GET /config).
+    untyped, open_ended = [], []
+    for name, schema in spec["components"]["schemas"].items():
+        for prop, value in schema.get("properties", {}).items():
+            if any(key in value for key in ("$ref", "allOf", "anyOf", "oneOf")):
+                continue
+            if "type" not in value:
+                untyped.append(f"{name}.{prop}")
+            elif prop in ("status", "kind") and value["type"] == "string" and "enum" not in value:
+                open_ended.append(f"{name}.{prop}")
+    assert (untyped, open_ended) == ([], [])
+
+
+def _resolved(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the document's components, for a validator that follows $ref."""
+    return {**schema, "components": spec["components"]}
+
+
+def test_the_main_operations_carry_examples_that_match_their_schemas(spec):
+    from openapi_schema_validator import OAS30Validator
+
+    checked = []
+    for where, operation in _operations(spec):
+        bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+        for body in bodies:
+            media = body.get("content", {}).get("application/json", {})
+            if "example" in media:
+                OAS30Validator(_resolved(spec, media["schema"])).validate(media["example"])
+                checked.append(where)
+    assert {"GET /api/v1/me", "POST /api/v1/checkins"} <= set(checked)

@@ -12,7 +12,7 @@ from server.errors import AppError
 from server.extensions import limiter
 from server.idempotency import idempotent, replayed_headers
 from server.orgs.services import communities_under, get_community, get_org_by_code
-from server.schemas import page_body, page_of
+from server.schemas import newest_first_page_of, page_body, page_of
 from server.users.schemas import ReasonSchema
 from wishes import services
 from wishes.models import Wish
@@ -93,12 +93,13 @@ def post_wish(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/wishes", methods=["GET"])
 @auth_required()
 @blp.arguments(WallQuerySchema, location="query")
-@blp.response(200, page_of(WishSchema))
+@blp.response(200, newest_first_page_of(WishSchema))
 def list_wishes(args: dict[str, Any]) -> dict[str, Any]:
-    """The wall (open by default; completed only if shared), masked, without contact. Staff: every status."""
+    """The wall (open by default; completed only if shared), masked, without contact. Staff: every status.
+    ``?before_id=`` (the answer's next_before_id) pages on in the same order without repeats or gaps."""
     principal = current_principal()
     if principal.is_staff:
-        items, total = services.staff_wishes(
+        items, total, next_before_id = services.scroll_staff_wishes(
             principal,
             args.get("status"),
             args.get("community_id"),
@@ -106,9 +107,10 @@ def list_wishes(args: dict[str, Any]) -> dict[str, Any]:
             args.get("needs_review"),
             args["page"],
             args["page_size"],
+            args.get("before_id"),
         )
     else:
-        items, total = services.wall(
+        items, total, next_before_id = services.wall(
             principal,
             args.get("community_id"),
             args.get("status"),
@@ -116,8 +118,9 @@ def list_wishes(args: dict[str, Any]) -> dict[str, Any]:
             args["sort"],
             args["page"],
             args["page_size"],
+            args.get("before_id"),
         )
-    return _shown_page(items, total, args)
+    return {**_shown_page(items, total, args), "next_before_id": next_before_id}
 
 
 @blp.route("/wishes/stories", methods=["GET"])

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from server.files.services import file_url
-from server.schemas import FITS_INT, IN_SERVICE_DATE, LocalDateTime, PageArgs
+from server.schemas import FITS_INT, IN_SERVICE_DATE, MAX_INT, LocalDateTime, NewestFirstArgs, PageArgs
 from server.users.models import mask_name
 from wishes.models import AWARD_CAUSES, AWARD_STATUSES, WISH_STATUSES, Wish, WishAward
 from wishes.services import Viewer, masked_resident
@@ -50,7 +50,7 @@ class PhotoSchema(Schema):
 
     id = fields.Integer(required=True)
     url = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"description": "wish | fulfilment"})
+    kind = fields.String(required=True, validate=validate.OneOf(["wish", "fulfilment"]))
     width = fields.Integer()
     height = fields.Integer()
 
@@ -238,9 +238,17 @@ def present(wish: Wish, viewer: Viewer, caller_id: int | None) -> dict[str, Any]
     return body
 
 
-class WallQuerySchema(PageArgs):
-    """The wall's filters; staff get every status of their communities."""
+class WallQuerySchema(NewestFirstArgs):
+    """The wall's filters and paging (``?before_id=`` or ``?page=``); staff get every status of their
+    communities."""
 
+    before_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_INT),
+        metadata={
+            "description": "the previous page's next_before_id (keyset): the page goes on after that wish "
+            "in the list's order (newest: older ids; deadline: later wanted-by; staff: newer ids)"
+        },
+    )
     community_id = fields.Integer(validate=FITS_INT)
     status = fields.String(validate=validate.OneOf(WISH_STATUSES))
     category = fields.String(validate=validate.Length(max=20))
@@ -365,14 +373,27 @@ class StorySchema(Schema):
 
     id = fields.Integer(required=True)
     community_id = fields.Integer(required=True)
-    community_name = fields.Function(lambda w: w.community.name)
+    community_name = fields.Function(lambda w: w.community.name, metadata={"type": "string"})
     title = fields.String(required=True)
     content = fields.String(required=True)
     category = fields.String(required=True)
-    resident_name = fields.Function(masked_resident)
-    claimer_name = fields.Function(lambda w: mask_name(w.claimer.nickname) if w.claimer else None)
-    fulfil_note = fields.Function(lambda w: w.fulfil_note if shown_note(w) else None)
+    resident_name = fields.Function(masked_resident, metadata={"type": "string"})
+    claimer_name = fields.Function(
+        lambda w: mask_name(w.claimer.nickname) if w.claimer else None,
+        allow_none=True,
+        metadata={"type": "string"},
+    )
+    fulfil_note = fields.Function(
+        lambda w: w.fulfil_note if shown_note(w) else None, allow_none=True, metadata={"type": "string"}
+    )
     rating = fields.Integer(allow_none=True)
-    comment = fields.Function(lambda w: w.comment if w.comment_check == "pass" else None)
-    photos = fields.Function(_photos)  # a story is shared by its resident: the fulfilment photos too
+    comment = fields.Function(
+        lambda w: w.comment if w.comment_check == "pass" else None,
+        allow_none=True,
+        metadata={"type": "string"},
+    )
+    # a story is shared by its resident: the fulfilment photos too
+    photos = fields.Function(
+        _photos, metadata={"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}
+    )
     completed_at = LocalDateTime(required=True)

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
@@ -214,19 +214,74 @@ def contact_reveals(wish_id: int) -> list[ContactReveal]:
     return reveals
 
 
-def _page(
-    query: Select[Wish], order: list[Any], page: int, page_size: int, awards: bool = False
-) -> tuple[list[Wish], int]:
-    """One page of wishes with what a list shows of each (photos and their files, resident, claimer; and
-    the award, for the lists of those involved) in four or five queries more, not four per wish."""
+def _listed(query: Select[Wish], awards: bool = False) -> Select[Wish]:
+    """A list's query with what a list shows of each wish (photos and their files, resident, claimer; and
+    the award, for the lists of those involved) loaded in four or five queries more, not four per wish."""
     shown = query.options(
         selectinload(Wish.photos).selectinload(WishPhoto.file),
         selectinload(Wish.user),
         selectinload(Wish.claimer),
     )
-    if awards:
-        shown = shown.options(selectinload(Wish.award))
-    return paginate(shown.order_by(*order), page, page_size)
+    return shown.options(selectinload(Wish.award)) if awards else shown
+
+
+def _page(
+    query: Select[Wish], order: list[Any], page: int, page_size: int, awards: bool = False
+) -> tuple[list[Wish], int]:
+    """One page of wishes in ``order``, and how many there are in all."""
+    return paginate(_listed(query, awards).order_by(*order), page, page_size)
+
+
+def _scrolled(
+    query: Select[Wish],
+    order: list[Any],
+    after: ColumnElement[bool] | None,
+    page: int,
+    page_size: int,
+    awards: bool = False,
+) -> tuple[list[Wish], int, int | None]:
+    """A page of a list that phones scroll (keyset paging): the wishes, how many there are in all, and the
+    id to send as ``before_id`` for the next page (None at the end). ``order`` must be a total order (it
+    ends with the id) and ``after`` the rows after the cursor's wish in it; without a cursor, ``page``."""
+    total = int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    shown = _listed(query, awards).order_by(*order)
+    shown = shown.where(after) if after is not None else shown.offset((page - 1) * page_size)
+    rows = list(db.session.scalars(shown.limit(page_size + 1)))
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    return rows, total, (rows[-1].id if more and rows else None)
+
+
+# Wishes that have stood on a community's wall: a cursor of the deadline order is placed by its wish's
+# wanted_by (never changed after posting), read only from these, so a before_id cannot tell the date of a
+# wish waiting for review or refused. A wish claimed, finished or withdrawn after the phone saw it still is.
+_BEEN_ON_THE_WALL = or_(
+    Wish.status.in_(("open", "claimed", "fulfilled", "disputed", "completed")),
+    and_(Wish.status == "cancelled", Wish.reviewed_at.is_not(None)),
+)
+DEADLINE_ORDER = [case((Wish.wanted_by.is_(None), 1), else_=0), Wish.wanted_by, Wish.id.desc()]
+
+
+def _after_by_deadline(community_id: int, before_id: int) -> ColumnElement[bool]:
+    """The wishes after ``before_id`` in the deadline order: a later wanted-by date, the same date and an
+    older id, or none at all (undated wishes come last, newest first)."""
+    placed = db.session.execute(
+        select(Wish.wanted_by).where(
+            Wish.id == before_id, Wish.community_id == community_id, _BEEN_ON_THE_WALL
+        )
+    ).first()
+    if placed is None:
+        raise AppError(
+            "VALIDATION_ERROR", status=422, details={"fields": {"before_id": ["not a wish of this wall"]}}
+        )
+    wanted_by: date | None = placed.wanted_by
+    if wanted_by is None:
+        return and_(Wish.wanted_by.is_(None), Wish.id < before_id)
+    return or_(
+        Wish.wanted_by.is_(None),
+        Wish.wanted_by > wanted_by,
+        and_(Wish.wanted_by == wanted_by, Wish.id < before_id),
+    )
 
 
 def wall(
@@ -237,8 +292,11 @@ def wall(
     sort: str,
     page: int,
     page_size: int,
-) -> tuple[list[Wish], int]:
-    """The wall of a community, newest or nearest wanted-by date first; completed wishes only as shared."""
+    before_id: int | None = None,
+) -> tuple[list[Wish], int, int | None]:
+    """The wall of a community, newest or nearest wanted-by date first; completed wishes only as shared.
+    With ``before_id`` (the next_before_id of the page before) the page goes on after that wish in the
+    wall's order, so wishes posted or claimed meanwhile neither repeat a wish nor skip one."""
     user = principal.user
     assert user is not None  # noqa: S101  (the wall is read by users only)
     community = community_id or user.community_id or user.party_community_id
@@ -253,10 +311,10 @@ def wall(
     if category:
         query = query.where(Wish.category == category)
     if sort == "deadline":
-        order = [case((Wish.wanted_by.is_(None), 1), else_=0), Wish.wanted_by, Wish.id.desc()]
-    else:
-        order = [Wish.id.desc()]
-    return _page(query, order, page, page_size)
+        after = _after_by_deadline(community, before_id) if before_id is not None else None
+        return _scrolled(query, DEADLINE_ORDER, after, page, page_size)
+    after = Wish.id < before_id if before_id is not None else None
+    return _scrolled(query, [Wish.id.desc()], after, page, page_size)
 
 
 def staff_wishes(
@@ -269,6 +327,24 @@ def staff_wishes(
     page_size: int,
 ) -> tuple[list[Wish], int]:
     """Wishes of the communities a staff account looks after, oldest first (the review queue)."""
+    items, total, _ = scroll_staff_wishes(
+        principal, status, community_id, category, needs_review, page, page_size
+    )
+    return items, total
+
+
+def scroll_staff_wishes(
+    principal: Principal,
+    status: str | None,
+    community_id: int | None,
+    category: str | None,
+    needs_review: bool | None,
+    page: int,
+    page_size: int,
+    before_id: int | None = None,
+) -> tuple[list[Wish], int, int | None]:
+    """``staff_wishes`` with the next page's ``before_id``: the queue goes on after that wish (a newer id),
+    so wishes approved off a filtered queue meanwhile do not make the next page skip one."""
     if not principal.is_staff:
         raise Forbidden()
     query = select(Wish).where(Wish.community_id.in_(staff_scope_ids(principal)))
@@ -281,7 +357,8 @@ def staff_wishes(
     if needs_review is not None:
         flagged = Wish.sec_check != "pass"
         query = query.where(flagged if needs_review else ~flagged)
-    return _page(query, [Wish.id], page, page_size, awards=True)
+    after = Wish.id > before_id if before_id is not None else None
+    return _scrolled(query, [Wish.id], after, page, page_size, awards=True)
 
 
 def my_wishes(user_id: int, status: str | None, page: int, page_size: int) -> tuple[list[Wish], int]:

@@ -14,14 +14,9 @@ from server.auth.tokens import verify_access_token
 from server.db import db
 from server.errors import Forbidden, Unauthorized
 from server.orgs.models import OrgUnit
-from server.schemas import error_response
 from server.users.models import StaffAccount, User
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-# What ``_load_principal`` answers (401) for a missing, expired, unknown, ended or disabled login.
-ACCESS_TOKEN_CODES = ("UNAUTHORIZED", "TOKEN_EXPIRED_LOGIN", "TOKEN_INVALID_LOGIN", "ACCOUNT_DISABLED")
 
 
 class StaleToken(Unauthorized):
@@ -153,18 +148,9 @@ def auth_required(kind: str | None = None, *, done_when_stale: bool = False) -> 
             return view(*args, **kwargs)
 
         wrapper._apidoc = getattr(view, "_apidoc", {})  # type: ignore[attr-defined]
-        manual = wrapper._apidoc.setdefault("manual_doc", {})  # type: ignore[attr-defined]
-        manual.setdefault("security", [{"bearerAuth": []}])
-        responses = manual.setdefault("responses", {})
-        responses.setdefault("401", error_response("no valid access token: log in again", ACCESS_TOKEN_CODES))
-        if kind is not None:
-            # No enum: FORBIDDEN is this check's, and a service may refuse with its own code.
-            responses.setdefault(
-                "403",
-                error_response(
-                    f"FORBIDDEN: only {kind} accounts may call this; or the service's own refusal"
-                ),
-            )
+        wrapper._apidoc.setdefault("manual_doc", {}).setdefault(  # type: ignore[attr-defined]
+            "security", [{"bearerAuth": []}]
+        )  # its 401 and 403 codes are read from the raise sites (server/error_codes.py)
         return wrapper  # type: ignore[return-value]
 
     return decorate

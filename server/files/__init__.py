@@ -11,4 +11,4 @@ def init_app(app: Flask) -> None:
     from server.files.blueprint import blp, public_bp
 
     app.extensions["linli_api"].register_blueprint(blp)
-    app.register_blueprint(public_bp)
+    app.extensions["linli_api"].register_blueprint(public_bp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
@@ -16,12 +15,14 @@ from server.files import services
 from server.files.models import StoredFile
 from server.files.schemas import StoredFileSchema, UploadSchema
 from server.files.storage import storage
+from server.idempotency import idempotent
+from server.schemas import binary_response
 
 log = logging.getLogger(__name__)
 
 blp = Blueprint("files", __name__, url_prefix="/api/v1", description="Image uploads")
 # Served outside /api: <image> tags of the mini program cannot send a token, so keys are unguessable.
-public_bp = FlaskBlueprint("files_public", __name__)
+public_bp = Blueprint("files_public", __name__, description="Stored images (outside /api, no login)")
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
@@ -38,6 +39,7 @@ def _caller_key() -> str:
 
 @blp.route("/files", methods=["POST"])
 @auth_required()
+@idempotent("file.upload")  # a resent upload (same key, same bytes) answers the first file, stores none
 @limiter.limit(_upload_limit, key_func=_caller_key)
 @blp.arguments(UploadSchema, location="files")
 @blp.response(201, StoredFileSchema)
@@ -54,7 +56,17 @@ def upload(form: dict[str, Any]) -> StoredFile:
 
 
 @public_bp.route("/files/<path:key>", methods=["GET"])
-def download(key: str) -> Response:
+@public_bp.doc(
+    responses=binary_response(
+        "the image's bytes, typed by content; ETag, cacheable forever",
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+    )
+)
+@public_bp.response(200, description="the image")
+@public_bp.alt_response(304, description="not modified (If-None-Match matched the ETag)")
+def download_file(key: str) -> Response:
     """The bytes of a stored image, cacheable forever (a key never changes content)."""
     stored = services.find_by_key(key) if len(key) <= 64 else None
     data = storage().load(stored.key) if stored is not None else None

@@ -23,7 +23,9 @@ class StoredFileSchema(Schema):
     """A stored image; ``url`` is relative to the server and never changes."""
 
     id = fields.Integer(required=True)
-    url = fields.Function(file_url, required=True, metadata={"description": "/files/<key>, public"})
+    url = fields.Function(
+        file_url, required=True, metadata={"type": "string", "description": "/files/<key>, public"}
+    )
     content_type = fields.String(
         required=True, metadata={"description": "image/jpeg | image/png | image/webp"}
     )

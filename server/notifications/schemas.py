@@ -17,7 +17,7 @@ class NotificationSchema(Schema):
     title = fields.String(required=True)
     body = fields.String(required=True)
     data = fields.Dict(required=True)
-    read = fields.Function(lambda n: n.read_at is not None, required=True)
+    read = fields.Function(lambda n: n.read_at is not None, required=True, metadata={"type": "boolean"})
     read_at = LocalDateTime(allow_none=True)
     created_at = LocalDateTime(required=True)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from server.orgs.models import ORG_KINDS
 
 
 class CommunitySchema(Schema):
@@ -11,9 +13,13 @@ class CommunitySchema(Schema):
     id = fields.Integer(required=True)
     code = fields.String(required=True)
     name = fields.String(required=True)
-    street_name = fields.Function(lambda org: org.parent.name if org.parent else None, allow_none=True)
+    street_name = fields.Function(
+        lambda org: org.parent.name if org.parent else None, allow_none=True, metadata={"type": "string"}
+    )
     district_name = fields.Function(
-        lambda org: org.parent.parent.name if org.parent and org.parent.parent else None, allow_none=True
+        lambda org: org.parent.parent.name if org.parent and org.parent.parent else None,
+        allow_none=True,
+        metadata={"type": "string"},
     )
 
 
@@ -21,6 +27,6 @@ class OrgUnitSchema(Schema):
     """One org unit."""
 
     id = fields.Integer(required=True)
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
     code = fields.String(required=True)
     name = fields.String(required=True)

@@ -7,7 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from server.auth.policy import auth_required, current_principal
-from server.idempotency import idempotent
+from server.idempotency import body_code_key, idempotent
 from server.schemas import PageArgs, page_body, page_of
 from server.users import moves, services
 from server.users.me import me_payload
@@ -40,9 +40,23 @@ def _me() -> dict[str, Any]:
     return me_payload(principal.kind, who)
 
 
+ME_EXAMPLE = {
+    "id": 57,
+    "kind": "user",
+    "nickname": "王阿姨",
+    "community_id": 4,
+    "roles": ["resident", "party_member", "volunteer"],
+    "party_member": True,
+    "party_community_id": 4,
+    "volunteer_community_id": 4,
+    "phone_masked": "138****7387",
+    "org": None,
+}
+
+
 @blp.route("/me", methods=["GET"])
 @auth_required()
-@blp.response(200, MeSchema)
+@blp.response(200, MeSchema, example=ME_EXAMPLE)
 def get_me() -> dict[str, Any]:
     """Who I am: roles, community, party membership, masked phone."""
     return _me()
@@ -65,6 +79,7 @@ def patch_me(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/me/phone", methods=["POST"])
 @auth_required("user")
+@idempotent("phone.bind", natural_key=body_code_key())  # the resend of a used phone code: the first answer
 @blp.arguments(PhoneCodeSchema)
 @blp.response(200, MeSchema)
 def bind_phone(body: dict[str, str]) -> dict[str, Any]:

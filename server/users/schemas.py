@@ -8,12 +8,14 @@ from server.orgs.schemas import OrgUnitSchema
 from server.schemas import FITS_INT, LocalDateTime, PageArgs
 from server.users.models import COMMUNITY_MOVE_STATUSES, VOLUNTEER_APPLICATION_STATUSES
 
+PARTY_REPORT_STATUSES = ("pending", "approved", "rejected")  # the party_reports CHECK constraint's
+
 
 class MeSchema(Schema):
     """Who the caller is: a resident (party member or not) or a staff account."""
 
     id = fields.Integer(required=True)
-    kind = fields.String(required=True, metadata={"description": "user | staff"})
+    kind = fields.String(required=True, validate=validate.OneOf(["user", "staff"]))
     nickname = fields.String(required=True)
     community_id = fields.Integer(allow_none=True)
     roles = fields.List(fields.String(), required=True)
@@ -49,10 +51,12 @@ class PartyReportSchema(Schema):
     """A party report and its decision."""
 
     id = fields.Integer(required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(PARTY_REPORT_STATUSES))
     user_id = fields.Integer()
-    nickname = fields.Function(lambda r: r.user.nickname)
-    phone_masked = fields.Function(lambda r: r.user.phone_masked, allow_none=True)
+    nickname = fields.Function(lambda r: r.user.nickname, metadata={"type": "string"})
+    phone_masked = fields.Function(
+        lambda r: r.user.phone_masked, allow_none=True, metadata={"type": "string"}
+    )
     community_id = fields.Integer()
     branch = fields.String()
     employer = fields.String(allow_none=True)
@@ -64,13 +68,13 @@ class PartyReportSchema(Schema):
 class MyPartyReportSchema(PartyReportSchema):
     """The caller's latest party report, with the community's name (submitted: created_at)."""
 
-    community = fields.Function(lambda r: r.community.name)
+    community = fields.Function(lambda r: r.community.name, metadata={"type": "string"})
 
 
 class PartyReportQuerySchema(PageArgs):
     """Filters of the staff list."""
 
-    status = fields.String(validate=validate.OneOf(["pending", "approved", "rejected"]))
+    status = fields.String(validate=validate.OneOf(PARTY_REPORT_STATUSES))
 
 
 class ReasonSchema(Schema):
@@ -112,16 +116,20 @@ class CommunityMoveSchema(Schema):
     """A community move and its decision."""
 
     id = fields.Integer(required=True)
-    status = fields.String(required=True, metadata={"description": " | ".join(COMMUNITY_MOVE_STATUSES)})
+    status = fields.String(required=True, validate=validate.OneOf(COMMUNITY_MOVE_STATUSES))
     user_id = fields.Integer()
-    nickname = fields.Function(lambda m: m.user.nickname)
-    phone_masked = fields.Function(lambda m: m.user.phone_masked, allow_none=True)
+    nickname = fields.Function(lambda m: m.user.nickname, metadata={"type": "string"})
+    phone_masked = fields.Function(
+        lambda m: m.user.phone_masked, allow_none=True, metadata={"type": "string"}
+    )
     from_community_id = fields.Integer(allow_none=True)
     from_community = fields.Function(
-        lambda m: m.from_community.name if m.from_community else None, allow_none=True
+        lambda m: m.from_community.name if m.from_community else None,
+        allow_none=True,
+        metadata={"type": "string"},
     )
     to_community_id = fields.Integer()
-    to_community = fields.Function(lambda m: m.to_community.name)
+    to_community = fields.Function(lambda m: m.to_community.name, metadata={"type": "string"})
     reason = fields.String()
     decision_reason = fields.String(allow_none=True, metadata={"description": "why it was rejected"})
     created_at = LocalDateTime()
@@ -152,14 +160,14 @@ class VolunteerApplicationSchema(Schema):
     """A volunteer application and its decision."""
 
     id = fields.Integer(required=True)
-    status = fields.String(
-        required=True, metadata={"description": " | ".join(VOLUNTEER_APPLICATION_STATUSES)}
-    )
+    status = fields.String(required=True, validate=validate.OneOf(VOLUNTEER_APPLICATION_STATUSES))
     user_id = fields.Integer()
-    nickname = fields.Function(lambda a: a.user.nickname)
-    phone_masked = fields.Function(lambda a: a.user.phone_masked, allow_none=True)
+    nickname = fields.Function(lambda a: a.user.nickname, metadata={"type": "string"})
+    phone_masked = fields.Function(
+        lambda a: a.user.phone_masked, allow_none=True, metadata={"type": "string"}
+    )
     community_id = fields.Integer()
-    community = fields.Function(lambda a: a.community.name)
+    community = fields.Function(lambda a: a.community.name, metadata={"type": "string"})
     note = fields.String()
     decision_reason = fields.String(allow_none=True, metadata={"description": "why it was declined"})
     created_at = LocalDateTime()

@@ -238,6 +238,7 @@ def test_the_leaderboard_of_a_community_and_of_a_subtree(app, client, resident, 
         "items": [
             {"rank": 1, "user_id": user_id, "nickname_masked": "王**", "points": 6},
         ],
+        "me": {"rank": 1, "points": 6},
     }
     street = client.get("/api/v1/points/leaderboard?org=S1&period=year", headers=bearer(tokens)).get_json()
     assert [row["points"] for row in street["items"]] == [6, 5]

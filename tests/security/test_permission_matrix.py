@@ -182,6 +182,11 @@ TABLE: dict[str, Row] = {
     "GET /api/v1/points/leaderboard": Row("/points/leaderboard", ANY_LOGIN, query="community_id={c1}"),
     # --- the store ------------------------------------------------------------------------------------------
     "GET /api/v1/store/items": Row("/store/items", ANY_LOGIN, query="community_id={c1}"),
+    "GET /api/v1/store/items/<int:item_id>": Row("/store/items/{item}", ANY_LOGIN),
+    "GET /api/v1/store/categories": Row("/store/categories", ANY_LOGIN, query="community_id={c1}"),
+    "PATCH /api/v1/store/settings/<int:community_id>": Row(
+        "/store/settings/{c1}", STAFF_DO, lambda w: {"pickup_place": "党群服务中心一楼"}
+    ),
     "POST /api/v1/store/items": Row(
         "/store/items",
         STAFF_MAKE,
@@ -194,6 +199,10 @@ TABLE: dict[str, Row] = {
         "/redemptions", (U, 201, 201, 403, 403, 403), lambda w: {"item_id": w.ids["item"]}
     ),
     "GET /api/v1/me/redemptions": Row("/me/redemptions", USERS),
+    # the resident's approved redemption: C1's staff read it too; to anyone else it does not exist
+    "GET /api/v1/redemptions/<int:redemption_id>": Row(
+        "/redemptions/{redemption_qr}", (U, 200, 404, 200, 404, 200)
+    ),
     "GET /api/v1/redemptions": Row("/redemptions", STAFF_LIST),
     "POST /api/v1/redemptions/approve": Row(
         "/redemptions/approve",

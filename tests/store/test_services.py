@@ -97,7 +97,8 @@ def test_refused_transitions(app, client, staff, item, member, make_staff, login
         client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=other_staff).status_code == 403
     )
     assert client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=staff).status_code == 200
-    twice = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=staff)
+    colleague = bearer(login_staff(make_staff(org="C1")))
+    twice = client.post(f"/api/v1/redemptions/{redemption['id']}/approve", headers=colleague)
     assert (twice.status_code, twice.get_json()["error"]["code"]) == (409, "REDEMPTION_DECIDED")
     late_cancel = client.post(f"/api/v1/redemptions/{redemption['id']}/cancel", headers=bearer(tokens))
     assert late_cancel.status_code == 409

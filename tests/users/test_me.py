@@ -105,3 +105,23 @@ def test_a_community_id_beyond_the_integer_range_is_a_422_not_a_500(client, logi
     response = client.patch("/api/v1/me", json={"community_id": 2**31}, headers=bearer(login_user()))
     assert response.status_code == 422, response.get_json()
     assert list(response.get_json()["error"]["details"]["fields"]) == ["community_id"]
+
+
+def test_the_resend_of_a_phone_code_whose_answer_was_lost_answers_the_same(client, login_user, wechat_fake):
+    # WeChat's phone codes work once: without the server remembering its first answer, the phone's resend
+    # got WECHAT_PHONE_CODE_INVALID for a number that was bound.
+    tokens = login_user("alice")
+    first = client.post("/api/v1/me/phone", json={"code": "phone-alice.9"}, headers=bearer(tokens))
+    again = client.post("/api/v1/me/phone", json={"code": "phone-alice.9"}, headers=bearer(tokens))
+    assert first.status_code == again.status_code == 200
+    assert again.get_json() == first.get_json() and again.headers["Idempotency-Replayed"] == "true"
+    assert wechat_fake.state.calls["/wxa/business/getuserphonenumber"] == 1
+
+
+def test_someone_elses_used_phone_code_is_still_refused(client, login_user):
+    alice, bob = login_user("alice"), login_user("bob")
+    assert (
+        client.post("/api/v1/me/phone", json={"code": "phone-x.1"}, headers=bearer(alice)).status_code == 200
+    )
+    stolen = client.post("/api/v1/me/phone", json={"code": "phone-x.1"}, headers=bearer(bob))
+    assert (stolen.status_code, stolen.get_json()["error"]["code"]) == (400, "WECHAT_PHONE_CODE_INVALID")

@@ -165,6 +165,7 @@ def test_a_completed_wish_is_public_only_once_its_resident_shares_it(app, client
         "total": 0,
         "page": 1,
         "page_size": 20,
+        "next_before_id": None,
     }
     hidden = client.get(f"/api/v1/wishes/{wish_id}", headers=neighbour.headers)
     assert (hidden.status_code, hidden.get_json()["error"]["code"]) == (404, "WISH_NOT_FOUND")
