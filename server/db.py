@@ -106,19 +106,28 @@ def paginate(query: Select[T], page: int, size: int) -> tuple[list[T], int]:
     return list(db.session.scalars(query.limit(size).offset((page - 1) * size))), total
 
 
-def paginate_newest_first(
-    query: Select[T], id_column: Any, page: int, size: int, before_id: int | None
+def paginate_keyset(
+    query: Select[T], order: list[Any], after: Any, page: int, size: int, id_column: Any
 ) -> tuple[list[T], int, int | None]:
-    """A page of a list read newest first (by id, descending): the rows, how many rows there are in all,
-    and the ``before_id`` of the next page (None at the end). With ``before_id`` the page starts after
-    that row, so rows added while a phone scrolls never repeat or shift one out; without it, ``page``."""
+    """A page of a list phones scroll: the rows in ``order`` (a total order, ending with the id), how many
+    rows there are in all, and the ``before_id`` of the next page (None at the end). With ``after`` (the
+    condition "after the cursor's row in this order") the page starts there, so rows added while a phone
+    scrolls never repeat or shift one out; without it, ``page``."""
     total = int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
-    query = query.order_by(None).order_by(id_column.desc())
-    query = query.where(id_column < before_id) if before_id is not None else query.offset((page - 1) * size)
+    query = query.order_by(None).order_by(*order)
+    query = query.where(after) if after is not None else query.offset((page - 1) * size)
     rows = list(db.session.scalars(query.limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     return rows, total, (int(getattr(rows[-1], id_column.key)) if more and rows else None)
+
+
+def paginate_newest_first(
+    query: Select[T], id_column: Any, page: int, size: int, before_id: int | None
+) -> tuple[list[T], int, int | None]:
+    """``paginate_keyset`` newest first by id: ``before_id`` gives the rows of smaller ids."""
+    after = id_column < before_id if before_id is not None else None
+    return paginate_keyset(query, [id_column.desc()], after, page, size, id_column)
 
 
 def page_count(total: int, size: int) -> int:

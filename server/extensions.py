@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,11 @@ from flask_limiter.util import get_qualified_name
 from flask_migrate import Migrate
 from flask_smorest import Api
 from marshmallow import fields
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter, Map, Rule
 
 from server.db import db
 from server.error_codes import Reader
-from server.schemas import MAX_INT, ErrorSchema, error_response
+from server.schemas import MAX_INT, ErrorSchema, error_response_doc
 
 migrate = Migrate()
 
@@ -52,49 +53,47 @@ def operation_id(endpoint: str, path: str) -> str:
     return words[0] + "".join(word.capitalize() for word in words[1:])
 
 
-class OperationIds(BasePlugin):
+class PerOperation(BasePlugin):
+    """An apispec plugin that works on each operation of a Flask rule (flask-smorest passes the rule)."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Call ``document`` for each operation of the rule."""
+        rule = kwargs.get("rule")
+        if rule is None or not operations or path is None:
+            return
+        methods = [method for method, operation in operations.items() if isinstance(operation, dict)]
+        for method in methods:
+            self.document(rule, path, method, operations[method], len(methods) > 1)
+
+    def document(self, rule: Rule, path: str, method: str, operation: dict[str, Any], several: bool) -> None:
+        """Complete one operation (``several``: its rule has other methods)."""
+        raise NotImplementedError
+
+
+class OperationIds(PerOperation):
     """Gives every operation a unique operationId from its view (client generators name methods by it);
     a name used twice stops the app at start, so the document never holds a duplicate."""
 
     def __init__(self) -> None:
         self.seen: dict[str, str] = {}
 
-    def operation_helper(
-        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        """Set operationId on the operations of one Flask rule (an explicit one in ``@blp.doc`` stays)."""
-        rule = kwargs.get("rule")
-        if rule is None or not operations or path is None:
-            return
-        several = len([method for method in operations if method != "parameters"]) > 1
-        for method, operation in operations.items():
-            if not isinstance(operation, dict):
-                continue
-            name = operation_id(rule.endpoint, path)
-            if several:
-                name = method + name[0].upper() + name[1:]
-            name = operation.setdefault("operationId", name)
-            where = f"{method.upper()} {path}"
-            if self.seen.setdefault(name, where) != where:
-                raise RuntimeError(
-                    f"operationId {name} of {where} is also {self.seen[name]}'s: rename a view"
-                )
+    def document(self, rule: Rule, path: str, method: str, operation: dict[str, Any], several: bool) -> None:
+        """Set operationId (an explicit one in ``@blp.doc`` stays)."""
+        name = operation_id(rule.endpoint, path)
+        if several:
+            name = method + name[0].upper() + name[1:]
+        name = operation.setdefault("operationId", name)
+        where = f"{method.upper()} {path}"
+        if self.seen.setdefault(name, where) != where:
+            raise RuntimeError(f"operationId {name} of {where} is also {self.seen[name]}'s: rename a view")
 
 
-STATUS_WORDS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-}
+DOCUMENTED_ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422, 429})
 
 
-class ErrorCodes(BasePlugin):
+class ErrorCodes(PerOperation):
     """Documents each operation's error answers with the ``error.code`` values its view can raise
     (server/error_codes.py reads them from the raise sites), and the codes Flask and our handlers add:
     NOT_FOUND for an id in the path, VALIDATION_ERROR for a body or query, RATE_LIMITED for a limited view."""
@@ -103,44 +102,36 @@ class ErrorCodes(BasePlugin):
         self.app = app
         self.reader = Reader()
 
-    def operation_helper(
-        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        """Add or complete the 401/403/404/409/422/429 responses of the operations of one rule."""
-        rule = kwargs.get("rule")
-        if rule is None or not operations or path is None:
-            return
+    def document(self, rule: Rule, path: str, method: str, operation: dict[str, Any], several: bool) -> None:
+        """Add or complete the operation's 4xx responses."""
         view = self.app.view_functions[rule.endpoint]
-        for method, operation in operations.items():
-            if not isinstance(operation, dict):
+        handler = getattr(getattr(view, "view_class", None), method, view)
+        found = self.reader.codes_of(handler)
+        codes = found.resolved()
+        if "{" in path:
+            codes.setdefault(404, set()).add("NOT_FOUND")
+        takes_input = "requestBody" in operation or any(
+            isinstance(p, dict) and p.get("in") == "query" for p in operation.get("parameters", [])
+        )
+        if takes_input or 422 in codes:
+            codes.setdefault(422, set()).add("VALIDATION_ERROR")
+        if "requestBody" in operation or 400 in codes:
+            codes.setdefault(400, set()).add("BAD_REQUEST")  # a body that is not JSON
+            codes.setdefault(413, set()).add("PAYLOAD_TOO_LARGE")  # above MAX_CONTENT_LENGTH
+        if 415 in codes:
+            codes[415].add("UNSUPPORTED_MEDIA_TYPE")
+        if get_qualified_name(handler) in limiter._marked_for_limiting or 429 in codes:
+            codes.setdefault(429, set()).add("RATE_LIMITED")
+        responses = operation.setdefault("responses", {})
+        for status in sorted(codes):
+            if status not in DOCUMENTED_ERROR_STATUSES:
                 continue
-            handler = getattr(getattr(view, "view_class", None), method, view)
-            found = self.reader.codes_of(handler)
-            codes = found.resolved()
-            if "{" in path:
-                codes.setdefault(404, set()).add("NOT_FOUND")
-            takes_input = "requestBody" in operation or any(
-                isinstance(p, dict) and p.get("in") == "query" for p in operation.get("parameters", [])
-            )
-            if takes_input or 422 in codes:
-                codes.setdefault(422, set()).add("VALIDATION_ERROR")
-            if "requestBody" in operation or 400 in codes:
-                codes.setdefault(400, set()).add("BAD_REQUEST")  # a body that is not JSON
-                codes.setdefault(413, set()).add("PAYLOAD_TOO_LARGE")  # above MAX_CONTENT_LENGTH
-            if 415 in codes:
-                codes[415].add("UNSUPPORTED_MEDIA_TYPE")
-            if get_qualified_name(handler) in limiter._marked_for_limiting or 429 in codes:
-                codes.setdefault(429, set()).add("RATE_LIMITED")
-            responses = operation.setdefault("responses", {})
-            for status in sorted(codes):
-                if status not in STATUS_WORDS:
-                    continue
-                known = tuple(sorted(codes[status]))
-                given = responses.get(str(status), {})
-                said = given.get("description") if isinstance(given, dict) and "$ref" not in given else None
-                description = f"{said or STATUS_WORDS[status]}. error.code: {', '.join(known)}"
-                complete = status not in found.open_statuses and 0 not in found.open_statuses
-                responses[str(status)] = error_response(description, known if complete else None)
+            known = tuple(sorted(codes[status]))
+            given = responses.get(str(status), {})
+            said = given.get("description") if isinstance(given, dict) and "$ref" not in given else None
+            description = f"{said or HTTPStatus(status).phrase}. error.code: {', '.join(known)}"
+            complete = status not in found.open_statuses and 0 not in found.open_statuses
+            responses[str(status)] = error_response_doc(description, known if complete else None)
 
 
 class JSONProvider(DefaultJSONProvider):

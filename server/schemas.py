@@ -86,7 +86,7 @@ def binary_response(
     return {200: answer}
 
 
-def error_response(description: str, codes: tuple[str, ...] | None = None) -> dict[str, Any]:
+def error_response_doc(description: str, codes: tuple[str, ...] | None = None) -> dict[str, Any]:
     """An OpenAPI response of the error envelope; with ``codes``, its ``error.code`` is one of them."""
     if codes is None:
         return {

@@ -399,16 +399,21 @@ def _approve(redemption: Redemption, staff_id: int | None) -> None:
 DECISION_RESEND_SECONDS = 120  # a staff decision sent again within this long is answered as done
 
 
-def _resent_decision(principal: Principal, redemption: Redemption, status: str) -> bool:
-    """The same staff account sent this decision again soon after it went through (a lost answer)."""
-    redemption.replayed = (
+def _resent_by(principal: Principal, staff_id: int | None, at: datetime | None, seconds: int) -> bool:
+    """The same staff account did this ``seconds`` ago at most: the request is its resend (a lost answer)."""
+    return (
         principal.staff is not None
-        and redemption.status == status
-        and redemption.decided_by_id == principal.staff.id
-        and redemption.decided_at is not None
-        and clock.now() - redemption.decided_at <= timedelta(seconds=DECISION_RESEND_SECONDS)
+        and staff_id == principal.staff.id
+        and at is not None
+        and clock.now() - at <= timedelta(seconds=seconds)
     )
-    return redemption.replayed
+
+
+def _resent_decision(principal: Principal, redemption: Redemption, status: str) -> bool:
+    """The same staff account sent this decision again soon after it went through."""
+    return redemption.status == status and _resent_by(
+        principal, redemption.decided_by_id, redemption.decided_at, DECISION_RESEND_SECONDS
+    )
 
 
 def approve(principal: Principal, redemption_id: int, resend_ok: bool = False) -> Redemption:
@@ -417,7 +422,8 @@ def approve(principal: Principal, redemption_id: int, resend_ok: bool = False) -
     (``replayed``); anyone else, or later: REDEMPTION_DECIDED."""
     redemption = _lock_redemption(redemption_id)
     authorize(principal, "store.manage", get_community(redemption.community_id))
-    if resend_ok and _resent_decision(principal, redemption, "approved"):
+    redemption.replayed = resend_ok and _resent_decision(principal, redemption, "approved")
+    if redemption.replayed:
         return redemption
     _require_requested(redemption)
     _approve(redemption, _staff_id(principal))
@@ -441,13 +447,10 @@ def reject(principal: Principal, redemption_id: int, reason: str, resend_ok: boo
         raise AppError("REASON_REQUIRED", status=422)
     redemption = _lock_redemption(redemption_id)
     authorize(principal, "store.manage", get_community(redemption.community_id))
-    if (
-        resend_ok
-        and _resent_decision(principal, redemption, "rejected")
-        and redemption.reason == reason.strip()
-    ):
+    same_reason = redemption.reason == reason.strip()
+    redemption.replayed = resend_ok and same_reason and _resent_decision(principal, redemption, "rejected")
+    if redemption.replayed:
         return redemption
-    redemption.replayed = False
     _require_requested(redemption)
     _release(redemption, "rejected", reason.strip(), _staff_id(principal))
     publish(
@@ -480,12 +483,7 @@ PICKUP_RESEND_SECONDS = 120  # a desk's 核销 sent again within this long is an
 
 def _resent_pickup(principal: Principal, redemption: Redemption) -> bool:
     """The same desk account sent the 核销 of this code again soon after it went through (a lost answer)."""
-    return (
-        principal.staff is not None
-        and redemption.picked_up_by_id == principal.staff.id
-        and redemption.picked_up_at is not None
-        and clock.now() - redemption.picked_up_at <= timedelta(seconds=PICKUP_RESEND_SECONDS)
-    )
+    return _resent_by(principal, redemption.picked_up_by_id, redemption.picked_up_at, PICKUP_RESEND_SECONDS)
 
 
 def pickup(principal: Principal, code: str, resend_ok: bool = False) -> Redemption:

@@ -26,7 +26,7 @@ from server import clock
 from server.audit import services as audit
 from server.auth.policy import Principal, authorize, staff_scope_ids
 from server.clock import SERVER_ZONE
-from server.db import db, is_postgres, paginate
+from server.db import db, is_postgres, paginate, paginate_keyset
 from server.errors import AppError, Conflict, Forbidden, NotFound, register_messages
 from server.files.models import StoredFile
 from server.files.services import owned_files
@@ -240,16 +240,8 @@ def _scrolled(
     page_size: int,
     awards: bool = False,
 ) -> tuple[list[Wish], int, int | None]:
-    """A page of a list that phones scroll (keyset paging): the wishes, how many there are in all, and the
-    id to send as ``before_id`` for the next page (None at the end). ``order`` must be a total order (it
-    ends with the id) and ``after`` the rows after the cursor's wish in it; without a cursor, ``page``."""
-    total = int(db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
-    shown = _listed(query, awards).order_by(*order)
-    shown = shown.where(after) if after is not None else shown.offset((page - 1) * page_size)
-    rows = list(db.session.scalars(shown.limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    return rows, total, (rows[-1].id if more and rows else None)
+    """A page of a list that phones scroll (``paginate_keyset``) with what a list shows of each wish."""
+    return paginate_keyset(_listed(query, awards), order, after, page, page_size, Wish.id)
 
 
 # Wishes that have stood on a community's wall: a cursor of the deadline order is placed by its wish's
